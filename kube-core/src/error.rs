@@ -131,7 +131,7 @@ pub enum Error {
     Timeout(String),
     /// A `Status` received from a server, with a reason this enum does not single out.
     #[error("{0}")]
-    Status(Status),
+    Status(Box<Status>),
 }
 
 fn causes_text(causes: &[StatusCause]) -> String {
@@ -222,7 +222,7 @@ impl Error {
     /// The `Status` body for this error.
     pub fn to_status(&self) -> Status {
         if let Self::Status(s) = self {
-            return s.clone();
+            return Status::clone(s);
         }
         let status = Status::failure(self.reason(), self.to_string());
         match self {
@@ -264,7 +264,7 @@ impl From<Status> for Error {
             Some(StatusReason::TooManyRequests) => Self::TooManyRequests {
                 retry_after_seconds: details.retry_after_seconds.unwrap_or(1),
             },
-            _ => Self::Status(s),
+            _ => Self::Status(Box::new(s)),
         }
     }
 }

@@ -22,12 +22,24 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod apps_v1;
+pub mod batch_v1;
+pub mod cloud;
+pub mod controller;
+pub mod coordination_v1;
+pub mod core_v1;
+mod custom_resource;
+mod dynamic;
 mod error;
 mod int_or_string;
 mod list;
 mod meta;
+pub mod network;
 pub mod quantity;
+pub mod rbac_v1;
 pub mod resource;
+pub mod runtime;
+pub mod scheduler;
 pub mod selector;
 mod status;
 pub mod store;
@@ -36,13 +48,37 @@ mod watch;
 #[doc(hidden)]
 pub mod wire;
 
+pub use apps_v1::*;
+pub use batch_v1::*;
+pub use cloud::{CloudError, CloudProvider, InstanceMetadata};
+pub use controller::{Action, Controller, MapFn, Watch};
+pub use coordination_v1::*;
+pub use core_v1::*;
+pub use custom_resource::{
+    ConversionStrategy, CustomResourceColumnDefinition, CustomResourceConversion,
+    CustomResourceDefinition, CustomResourceDefinitionCondition, CustomResourceDefinitionNames,
+    CustomResourceDefinitionSpec, CustomResourceDefinitionStatus, CustomResourceDefinitionVersion,
+    CustomResourceExt, CustomResourceSubresourceScale, CustomResourceSubresourceStatus,
+    CustomResourceSubresources, CustomResourceValidation, ResourceScope, SelectableField,
+    ServiceReference, WebhookClientConfig, WebhookConversion, structural_schema,
+};
+pub use dynamic::{DynamicObject, DynamicObjectError};
 pub use error::{BoxError, Error, ObjectRef, Result};
 pub use int_or_string::IntOrString;
 pub use list::ObjectList;
 pub use meta::{ListMeta, ObjectMeta, OwnerReference, TypeMeta};
-pub use quantity::{Quantity, ResourceList};
+pub use network::{NetworkProxy, ProxyError, ServiceTable};
+pub use quantity::{Quantity, QuantityError, ResourceList};
+pub use rbac_v1::*;
 pub use resource::{ApiResource, ObjectKey, Resource, ResourceExt, StaticResource};
-pub use selector::{LabelSelector, LabelSelectorRequirement};
+pub use runtime::{Runtime, RuntimeError};
+pub use scheduler::{
+    Decision, FitCode, HostPort, NodeInfo, NodeRejection, NodeRejectionAll, Nomination, PodInfo,
+    Resources, Scheduler, Snapshot, Unschedulable, next_generation,
+};
+pub use selector::{
+    FieldSelector, LabelSelector, LabelSelectorRequirement, Selector, SelectorError,
+};
 pub use status::{Status, StatusCause, StatusDetails, StatusReason};
 pub use store::{
     EventKind, KeyValue, LeaseId, RangeRequest, RangeResponse, Revision, Store, StoreError,
