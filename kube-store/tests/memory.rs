@@ -1,0 +1,155 @@
+//! `MemoryStore` against the conformance suite, and what is particular to it: automatic
+//! compaction, slow watchers, life outside a tokio runtime.
+
+// Test helpers outside #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube_core::{RangeRequest, Store, StoreError};
+use kube_store::{MemoryStore, Retention};
+
+kube_store::store_conformance_tests!(|| async { MemoryStore::new() });
+
+/// The suite again, on a store that compacts every few writes by itself: nothing the
+/// suite checks may depend on history beyond what it reads right away... except that it
+/// must hold long enough, so this one keeps a generous count.
+mod small_history {
+    use kube_store::conformance::{Options, WithOptions};
+    use kube_store::{MemoryStore, Retention};
+
+    kube_store::store_conformance_tests!(WithOptions::new(
+        || async { MemoryStore::with_retention(Retention::default().max_revisions(2_000)) },
+        Options::default().model_cases(16),
+    ));
+}
+
+fn key(i: usize) -> bytes::Bytes {
+    format!("/registry/pods/p{i}").into()
+}
+
+#[tokio::test]
+async fn automatic_compaction_keeps_the_last_revisions() {
+    let store = MemoryStore::with_retention(Retention::unbounded().max_revisions(100));
+    let kv = store.create(key(0), "0".into(), None).await.unwrap();
+    let mut revision = kv.mod_revision;
+    for i in 1..1_000 {
+        revision = store
+            .update(key(0), i.to_string().into(), revision)
+            .await
+            .unwrap()
+            .mod_revision;
+    }
+    let compacted = store.compacted_revision().await.unwrap();
+    assert!(compacted > 0, "history was compacted by count");
+    assert!(
+        revision - compacted >= 100,
+        "at least the last 100 revisions are kept ({compacted} of {revision})"
+    );
+    let old = store
+        .range(RangeRequest::prefix("/registry/").at_revision(compacted - 1))
+        .await;
+    assert!(matches!(old, Err(StoreError::Compacted { .. })), "{old:?}");
+    let kept = store
+        .range(RangeRequest::prefix("/registry/").at_revision(revision - 100))
+        .await
+        .unwrap();
+    assert_eq!(kept.kvs[0].mod_revision, revision - 100);
+}
+
+#[tokio::test]
+async fn a_watcher_left_behind_the_history_gets_compacted_and_ends() {
+    let store = MemoryStore::with_retention(Retention::unbounded().max_revisions(50));
+    let start = store.current_revision().await.unwrap();
+    let mut slow = store.watch("/registry/".into(), start).await.unwrap();
+    let mut kv = store.create(key(0), "0".into(), None).await.unwrap();
+    for i in 0..500 {
+        kv = store
+            .update(key(0), i.to_string().into(), kv.mod_revision)
+            .await
+            .unwrap();
+    }
+    match slow.next().await {
+        Some(Err(StoreError::Compacted {
+            requested,
+            compacted,
+        })) => {
+            assert_eq!(requested, start);
+            assert!(compacted > start);
+        }
+        other => panic!("expected Compacted, got {other:?}"),
+    }
+    assert!(
+        slow.next().await.is_none(),
+        "the watch ends after the error"
+    );
+}
+
+#[tokio::test]
+async fn a_watcher_that_keeps_up_sees_everything_past_many_compactions() {
+    let store = MemoryStore::with_retention(Retention::unbounded().max_revisions(20));
+    let start = store.current_revision().await.unwrap();
+    let mut watch = store.watch("/registry/".into(), start).await.unwrap();
+    let mut kv = store.create(key(0), "0".into(), None).await.unwrap();
+    assert_eq!(watch.next().await.unwrap().unwrap().kv, kv);
+    for i in 0..300 {
+        kv = store
+            .update(key(0), i.to_string().into(), kv.mod_revision)
+            .await
+            .unwrap();
+        let event = watch.next().await.unwrap().unwrap();
+        assert_eq!(event.kv, kv);
+    }
+    assert!(store.compacted_revision().await.unwrap() > start);
+}
+
+#[tokio::test]
+async fn watches_end_when_the_store_is_dropped() {
+    let store = MemoryStore::new();
+    let mut watch = store.watch("/".into(), 1).await.unwrap();
+    let waiting = tokio::spawn(async move { watch.next().await.is_none() });
+    tokio::task::yield_now().await;
+    drop(store);
+    assert!(waiting.await.unwrap(), "the watch ended without an item");
+}
+
+#[test]
+fn works_without_a_tokio_runtime_until_a_lease_is_granted() {
+    let store = MemoryStore::new();
+    futures::executor::block_on(async {
+        let kv = store.create(key(1), "v".into(), None).await.unwrap();
+        assert_eq!(kv.mod_revision, 2);
+        let mut watch = store.watch("/registry/".into(), 1).await.unwrap();
+        assert_eq!(watch.next().await.unwrap().unwrap().kv, kv);
+        let lease = store.grant_lease(Duration::from_secs(10)).await;
+        assert!(
+            matches!(lease, Err(StoreError::Unavailable { .. })),
+            "leases need a runtime: {lease:?}"
+        );
+    });
+}
+
+#[tokio::test]
+async fn watch_and_range_arguments_are_checked() {
+    let store = MemoryStore::new();
+    assert!(matches!(
+        store.watch("/".into(), 5).await,
+        Err(StoreError::FutureRevision {
+            requested: 5,
+            current: 1
+        })
+    ));
+    assert!(matches!(
+        store.watch("/".into(), -1).await,
+        Err(StoreError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        store.range(RangeRequest::prefix("/").at_revision(-3)).await,
+        Err(StoreError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        store.grant_lease(Duration::ZERO).await,
+        Err(StoreError::InvalidRequest(_))
+    ));
+}
