@@ -10,3 +10,7 @@
 //!
 //! Every other component talks to the cluster through this crate. Nothing is implemented
 //! here yet: the API server lands with its own issue.
+
+pub mod client;
+pub mod informer;
+pub mod server;

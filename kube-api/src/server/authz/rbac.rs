@@ -1,0 +1,464 @@
+//! [`RbacAuthorizer`]: Kubernetes RBAC over the `rbac.authorization.k8s.io` objects, read
+//! from informer caches.
+//!
+//! A request is allowed when a rule allows it in:
+//!
+//! - a ClusterRole bound to the user (or one of their groups, or their service account)
+//!   by a ClusterRoleBinding: everywhere, non-resource URLs included;
+//! - a Role, or a ClusterRole, bound by a RoleBinding in the request's namespace: in that
+//!   namespace only.
+//!
+//! The group `system:masters` may do everything. As Kubernetes' bootstrap policy does,
+//! everybody may read the health and version endpoints (`system:public-info-viewer`), and
+//! every authenticated user may read discovery and OpenAPI (`system:discovery`) and ask
+//! what they may do (`system:basic-user`).
+
+use std::sync::Arc;
+
+use kube_core::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject, SubjectKind,
+};
+
+use super::attributes::RequestAttributes;
+use super::{Authorizer, Decision};
+use crate::informer::{Cache, SharedInformerFactory};
+use crate::server::user::{GROUP_AUTHENTICATED, GROUP_MASTERS};
+
+/// RBAC over four informer caches.
+#[derive(Clone, Debug)]
+pub struct RbacAuthorizer {
+    roles: Cache<Role>,
+    cluster_roles: Cache<ClusterRole>,
+    role_bindings: Cache<RoleBinding>,
+    cluster_role_bindings: Cache<ClusterRoleBinding>,
+    bootstrap: Arc<Bootstrap>,
+}
+
+#[derive(Debug)]
+struct Bootstrap {
+    public: Vec<PolicyRule>,
+    authenticated: Vec<PolicyRule>,
+}
+
+fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], urls: &[&str]) -> PolicyRule {
+    let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+    PolicyRule {
+        verbs: owned(verbs),
+        api_groups: owned(groups),
+        resources: owned(resources),
+        resource_names: Vec::new(),
+        non_resource_urls: owned(urls),
+    }
+}
+
+impl Bootstrap {
+    fn new() -> Self {
+        Self {
+            // system:public-info-viewer
+            public: vec![rule(
+                &["get"],
+                &[],
+                &[],
+                &["/healthz", "/livez", "/readyz", "/version", "/version/"],
+            )],
+            authenticated: vec![
+                // system:discovery
+                rule(
+                    &["get"],
+                    &[],
+                    &[],
+                    &[
+                        "/api",
+                        "/api/*",
+                        "/apis",
+                        "/apis/*",
+                        "/healthz",
+                        "/livez",
+                        "/openapi",
+                        "/openapi/*",
+                        "/readyz",
+                        "/version",
+                        "/version/",
+                    ],
+                ),
+                // system:basic-user
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                    &[],
+                ),
+                rule(
+                    &["create"],
+                    &["authentication.k8s.io"],
+                    &["selfsubjectreviews"],
+                    &[],
+                ),
+            ],
+        }
+    }
+}
+
+impl RbacAuthorizer {
+    /// An authorizer over these caches.
+    pub fn new(
+        roles: Cache<Role>,
+        cluster_roles: Cache<ClusterRole>,
+        role_bindings: Cache<RoleBinding>,
+        cluster_role_bindings: Cache<ClusterRoleBinding>,
+    ) -> Self {
+        Self {
+            roles,
+            cluster_roles,
+            role_bindings,
+            cluster_role_bindings,
+            bootstrap: Arc::new(Bootstrap::new()),
+        }
+    }
+
+    /// An authorizer over the shared informers of a factory (which must be started).
+    pub fn from_factory(factory: &SharedInformerFactory) -> Self {
+        Self::new(
+            factory.informer::<Role>().cache(),
+            factory.informer::<ClusterRole>().cache(),
+            factory.informer::<RoleBinding>().cache(),
+            factory.informer::<ClusterRoleBinding>().cache(),
+        )
+    }
+
+    /// Waits until the four caches hold complete lists.
+    pub async fn wait_until_synced(&self) {
+        self.roles.wait_until_synced().await;
+        self.cluster_roles.wait_until_synced().await;
+        self.role_bindings.wait_until_synced().await;
+        self.cluster_role_bindings.wait_until_synced().await;
+    }
+
+    fn cluster_role_rules(&self, name: &str) -> Option<Arc<ClusterRole>> {
+        self.cluster_roles.get_named(None, name)
+    }
+
+    /// True when any rule of the role a binding refers to allows the request.
+    fn role_allows(
+        &self,
+        role_ref: &RoleRef,
+        namespace: Option<&str>,
+        attrs: &RequestAttributes,
+    ) -> bool {
+        match role_ref.kind.as_str() {
+            "ClusterRole" => self
+                .cluster_role_rules(&role_ref.name)
+                .is_some_and(|role| role.rules.iter().any(|r| rule_allows(r, attrs))),
+            "Role" => namespace
+                .and_then(|ns| self.roles.get_named(Some(ns), &role_ref.name))
+                .is_some_and(|role| role.rules.iter().any(|r| rule_allows(r, attrs))),
+            _ => false,
+        }
+    }
+}
+
+fn rule_allows(rule: &PolicyRule, attrs: &RequestAttributes) -> bool {
+    if attrs.resource_request {
+        rule.allows(
+            &attrs.verb,
+            &attrs.api_group,
+            &attrs.resource,
+            Some(attrs.subresource.as_str()),
+            &attrs.name,
+        )
+    } else {
+        rule.allows_non_resource(&attrs.verb, &attrs.path)
+    }
+}
+
+/// True when a binding's subject is this user (by name, group or service account).
+fn applies_to(subject: &Subject, attrs: &RequestAttributes, binding_namespace: &str) -> bool {
+    match &subject.kind {
+        SubjectKind::User => subject.name == attrs.user.name,
+        SubjectKind::Group => attrs.user.groups.contains(&subject.name),
+        SubjectKind::ServiceAccount => {
+            let ns = subject
+                .namespace
+                .as_deref()
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or(binding_namespace);
+            !ns.is_empty()
+                && attrs.user.name == format!("system:serviceaccount:{ns}:{}", subject.name)
+        }
+        SubjectKind::Other(_) => false,
+    }
+}
+
+impl Authorizer for RbacAuthorizer {
+    fn authorize(&self, attrs: &RequestAttributes) -> Decision {
+        if attrs.user.groups.iter().any(|g| g == GROUP_MASTERS) {
+            return Decision::Allow;
+        }
+        if self.bootstrap.public.iter().any(|r| rule_allows(r, attrs)) {
+            return Decision::Allow;
+        }
+        if attrs.user.groups.iter().any(|g| g == GROUP_AUTHENTICATED)
+            && self
+                .bootstrap
+                .authenticated
+                .iter()
+                .any(|r| rule_allows(r, attrs))
+        {
+            return Decision::Allow;
+        }
+        for binding in self.cluster_role_bindings.list() {
+            if binding.role_ref.kind == "ClusterRole"
+                && binding.subjects.iter().any(|s| applies_to(s, attrs, ""))
+                && self.role_allows(&binding.role_ref, None, attrs)
+            {
+                return Decision::Allow;
+            }
+        }
+        // Role bindings grant only resources in their own namespace.
+        if attrs.resource_request && !attrs.namespace.is_empty() {
+            for binding in self.role_bindings.list_namespace(&attrs.namespace) {
+                if binding
+                    .subjects
+                    .iter()
+                    .any(|s| applies_to(s, attrs, &attrs.namespace))
+                    && self.role_allows(&binding.role_ref, Some(&attrs.namespace), attrs)
+                {
+                    return Decision::Allow;
+                }
+            }
+        }
+        Decision::NoOpinion
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Request;
+    use kube_core::ObjectMeta;
+
+    use super::*;
+    use crate::informer::{CacheWriter, Change};
+    use crate::server::UserInfo;
+
+    struct Fixture {
+        roles: CacheWriter<Role>,
+        cluster_roles: CacheWriter<ClusterRole>,
+        role_bindings: CacheWriter<RoleBinding>,
+        cluster_role_bindings: CacheWriter<ClusterRoleBinding>,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Self {
+                roles: CacheWriter::new(),
+                cluster_roles: CacheWriter::new(),
+                role_bindings: CacheWriter::new(),
+                cluster_role_bindings: CacheWriter::new(),
+            }
+        }
+
+        fn authorizer(&self) -> RbacAuthorizer {
+            RbacAuthorizer::new(
+                self.roles.cache(),
+                self.cluster_roles.cache(),
+                self.role_bindings.cache(),
+                self.cluster_role_bindings.cache(),
+            )
+        }
+    }
+
+    fn meta(ns: Option<&str>, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: ns.map(Into::into),
+            resource_version: Some("1".into()),
+            ..Default::default()
+        }
+    }
+
+    fn subject(kind: SubjectKind, name: &str, ns: Option<&str>) -> Subject {
+        Subject {
+            kind,
+            api_group: None,
+            name: name.into(),
+            namespace: ns.map(Into::into),
+        }
+    }
+
+    fn role_ref(kind: &str, name: &str) -> RoleRef {
+        RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: kind.into(),
+            name: name.into(),
+        }
+    }
+
+    fn ask(rbac: &RbacAuthorizer, user: &UserInfo, method: &str, uri: &str) -> bool {
+        let req = Request::builder().method(method).uri(uri).body(()).unwrap();
+        let attrs = RequestAttributes::from_request(&req, user.clone());
+        rbac.authorize(&attrs) == Decision::Allow
+    }
+
+    fn user(name: &str, groups: &[&str]) -> UserInfo {
+        UserInfo::new(name, groups.iter().copied())
+    }
+
+    #[test]
+    fn role_bindings_grant_in_their_namespace_only() {
+        let f = Fixture::new();
+        f.roles.apply(Change::Upsert(Role {
+            metadata: meta(Some("team"), "pod-reader"),
+            rules: vec![rule(&["get"], &[""], &["pods"], &[])],
+        }));
+        f.role_bindings.apply(Change::Upsert(RoleBinding {
+            metadata: meta(Some("team"), "read-pods"),
+            subjects: vec![subject(SubjectKind::User, "alice", None)],
+            role_ref: role_ref("Role", "pod-reader"),
+        }));
+        let rbac = f.authorizer();
+        let alice = user("alice", &[]);
+        assert!(ask(
+            &rbac,
+            &alice,
+            "GET",
+            "/api/v1/namespaces/team/pods/web"
+        ));
+        assert!(!ask(&rbac, &alice, "POST", "/api/v1/namespaces/team/pods"));
+        assert!(
+            !ask(&rbac, &alice, "GET", "/api/v1/namespaces/team/pods"),
+            "list is another verb"
+        );
+        assert!(!ask(
+            &rbac,
+            &alice,
+            "GET",
+            "/api/v1/namespaces/other/pods/web"
+        ));
+        assert!(!ask(&rbac, &alice, "GET", "/api/v1/pods"));
+        assert!(!ask(
+            &rbac,
+            &user("bob", &[]),
+            "GET",
+            "/api/v1/namespaces/team/pods/web"
+        ));
+    }
+
+    #[test]
+    fn cluster_roles_bound_in_a_namespace_or_cluster_wide() {
+        let f = Fixture::new();
+        f.cluster_roles.apply(Change::Upsert(ClusterRole {
+            metadata: meta(None, "view"),
+            rules: vec![rule(&["get", "list", "watch"], &["", "apps"], &["*"], &[])],
+            aggregation_rule: None,
+        }));
+        f.cluster_roles.apply(Change::Upsert(ClusterRole {
+            metadata: meta(None, "metrics"),
+            rules: vec![rule(&["get"], &[], &[], &["/metrics"])],
+            aggregation_rule: None,
+        }));
+        f.role_bindings.apply(Change::Upsert(RoleBinding {
+            metadata: meta(Some("team"), "viewers"),
+            subjects: vec![subject(SubjectKind::Group, "devs", None)],
+            role_ref: role_ref("ClusterRole", "view"),
+        }));
+        f.cluster_role_bindings
+            .apply(Change::Upsert(ClusterRoleBinding {
+                metadata: meta(None, "scrapers"),
+                subjects: vec![subject(SubjectKind::ServiceAccount, "prom", Some("mon"))],
+                role_ref: role_ref("ClusterRole", "metrics"),
+            }));
+        f.cluster_role_bindings
+            .apply(Change::Upsert(ClusterRoleBinding {
+                metadata: meta(None, "global-view"),
+                subjects: vec![subject(SubjectKind::User, "auditor", None)],
+                role_ref: role_ref("ClusterRole", "view"),
+            }));
+        let rbac = f.authorizer();
+        let dev = user("dan", &["devs"]);
+        assert!(ask(
+            &rbac,
+            &dev,
+            "GET",
+            "/apis/apps/v1/namespaces/team/deployments?watch=1"
+        ));
+        assert!(!ask(
+            &rbac,
+            &dev,
+            "GET",
+            "/apis/apps/v1/namespaces/prod/deployments"
+        ));
+        assert!(!ask(
+            &rbac,
+            &dev,
+            "DELETE",
+            "/api/v1/namespaces/team/pods/x"
+        ));
+        let auditor = user("auditor", &[]);
+        assert!(ask(&rbac, &auditor, "GET", "/api/v1/nodes"));
+        assert!(ask(&rbac, &auditor, "GET", "/api/v1/namespaces/any/pods"));
+        assert!(!ask(&rbac, &auditor, "GET", "/metrics"));
+        let prom = user("system:serviceaccount:mon:prom", &[]);
+        assert!(ask(&rbac, &prom, "GET", "/metrics"));
+        assert!(!ask(
+            &rbac,
+            &user("system:serviceaccount:other:prom", &[]),
+            "GET",
+            "/metrics"
+        ));
+    }
+
+    #[test]
+    fn role_bindings_do_not_grant_non_resource_urls() {
+        let f = Fixture::new();
+        f.cluster_roles.apply(Change::Upsert(ClusterRole {
+            metadata: meta(None, "metrics"),
+            rules: vec![rule(&["get"], &[], &[], &["/metrics"])],
+            aggregation_rule: None,
+        }));
+        f.role_bindings.apply(Change::Upsert(RoleBinding {
+            metadata: meta(Some("team"), "m"),
+            subjects: vec![subject(SubjectKind::User, "alice", None)],
+            role_ref: role_ref("ClusterRole", "metrics"),
+        }));
+        assert!(!ask(
+            &f.authorizer(),
+            &user("alice", &[]),
+            "GET",
+            "/metrics"
+        ));
+    }
+
+    #[test]
+    fn masters_and_bootstrap_rules() {
+        let rbac = Fixture::new().authorizer();
+        let root = user("root", &["system:masters"]);
+        assert!(ask(&rbac, &root, "DELETE", "/api/v1/nodes/n1"));
+        assert!(ask(&rbac, &root, "GET", "/metrics"));
+        let nobody = UserInfo::anonymous();
+        assert!(ask(&rbac, &nobody, "GET", "/healthz"));
+        assert!(ask(&rbac, &nobody, "GET", "/version"));
+        assert!(!ask(&rbac, &nobody, "GET", "/api"));
+        let alice = user("alice", &[]);
+        assert!(ask(&rbac, &alice, "GET", "/api"));
+        assert!(ask(&rbac, &alice, "GET", "/apis/apps/v1"));
+        assert!(ask(&rbac, &alice, "GET", "/openapi/v2"));
+        assert!(!ask(&rbac, &alice, "GET", "/api/v1/pods"));
+        assert!(!ask(&rbac, &alice, "POST", "/api"));
+    }
+
+    #[test]
+    fn bindings_to_missing_roles_grant_nothing() {
+        let f = Fixture::new();
+        f.role_bindings.apply(Change::Upsert(RoleBinding {
+            metadata: meta(Some("team"), "dangling"),
+            subjects: vec![subject(SubjectKind::User, "alice", None)],
+            role_ref: role_ref("Role", "missing"),
+        }));
+        assert!(!ask(
+            &f.authorizer(),
+            &user("alice", &[]),
+            "GET",
+            "/api/v1/namespaces/team/pods/x"
+        ));
+    }
+}

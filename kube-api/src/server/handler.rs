@@ -1,0 +1,571 @@
+//! Request dispatch: from a parsed route and method to the registry, and from its results
+//! to JSON, list, table or watch responses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, Method, StatusCode, header};
+use kube_core::{Error, Status, StatusDetails, StatusReason};
+use serde_json::{Value, json};
+
+use super::ApiInner;
+use super::body::{ApiBody, ApiRequest, ApiResponse, BodyError};
+use super::crd;
+use super::kinds::KindSpec;
+use super::list::{ListOptions, ListPage};
+use super::object::meta_str;
+use super::patch::{self, PatchType};
+use super::query::Query;
+use super::registry::{DeleteOptions, WriteCtx};
+use super::response;
+use super::route::ResourcePath;
+use super::table::{self, IncludeObject};
+use super::user::UserInfo;
+use super::watch::{self, WatchParams};
+
+/// How the client wants objects written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    Json,
+    Table,
+}
+
+/// Reads the Accept header: a Table when asked for, JSON otherwise; 406 when only
+/// something else is acceptable.
+pub(crate) fn negotiate(headers: &HeaderMap) -> Result<Format, Error> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.is_empty() {
+        return Ok(Format::Json);
+    }
+    let mut json_ok = false;
+    for part in accept.split(',') {
+        let part = part.trim();
+        let media = part.split(';').next().unwrap_or("").trim();
+        if media == "application/json" && part.contains("as=Table") {
+            return Ok(Format::Table);
+        }
+        if part.contains("as=") {
+            continue;
+        }
+        if matches!(media, "application/json" | "*/*" | "application/*" | "")
+            || media.ends_with("+json")
+        {
+            json_ok = true;
+        }
+    }
+    if json_ok {
+        Ok(Format::Json)
+    } else {
+        Err(Error::NotAcceptable(format!(
+            "only the following media types are accepted: application/json (asked for {accept})"
+        )))
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+}
+
+async fn read_body(inner: &ApiInner, body: ApiBody) -> Result<Bytes, Error> {
+    body.collect_limited(inner.config.max_body_bytes)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge { limit } => Error::RequestEntityTooLarge(format!(
+                "the request body is larger than the limit of {limit} bytes"
+            )),
+            BodyError::Read(err) => {
+                Error::BadRequest(format!("reading the request body failed: {err}"))
+            }
+        })
+}
+
+fn parse_object(bytes: &[u8], ct: &str) -> Result<Value, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::BadRequest("the request body is empty".into()));
+    }
+    let value: Value = if ct.contains("yaml") {
+        serde_yaml_ng::from_slice(bytes)
+            .map_err(|e| Error::BadRequest(format!("the body is not valid YAML: {e}")))?
+    } else {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?
+    };
+    Ok(value)
+}
+
+fn dry_run(q: &Query) -> Result<bool, Error> {
+    let values = q.all("dryRun");
+    for v in &values {
+        if *v != "All" {
+            return Err(Error::BadRequest(format!(
+                "unsupported dryRun value {v:?}: only \"All\" is supported"
+            )));
+        }
+    }
+    Ok(!values.is_empty())
+}
+
+/// The objects of a list as one JSON document, from their cached encodings.
+fn list_json(kind: &KindSpec, page: &ListPage) -> Bytes {
+    let meta = list_meta(page);
+    let mut b =
+        BytesMut::with_capacity(64 + page.items.iter().map(|o| o.json.len() + 1).sum::<usize>());
+    b.put_slice(
+        format!(
+            "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{meta},\"items\":[",
+            kind.resource.kind,
+            kind.resource.api_version()
+        )
+        .as_bytes(),
+    );
+    for (i, o) in page.items.iter().enumerate() {
+        if i > 0 {
+            b.put_u8(b',');
+        }
+        b.put_slice(&o.json);
+    }
+    b.put_slice(b"]}");
+    b.freeze()
+}
+
+fn list_meta(page: &ListPage) -> Value {
+    let mut meta = json!({"resourceVersion": page.revision.to_string()});
+    if let Some(c) = &page.continue_ {
+        meta["continue"] = json!(c);
+    }
+    if let Some(r) = page.remaining {
+        meta["remainingItemCount"] = json!(r);
+    }
+    meta
+}
+
+fn object_response(
+    code: StatusCode,
+    kind: &KindSpec,
+    obj: &Value,
+    format: Format,
+    q: &Query,
+) -> ApiResponse {
+    match format {
+        Format::Json => response::json(code, obj),
+        Format::Table => {
+            let meta = json!({"resourceVersion": meta_str(obj, "resourceVersion").unwrap_or("")});
+            response::json(
+                code,
+                &table::table(
+                    kind,
+                    [obj],
+                    meta,
+                    IncludeObject::parse(q.get("includeObject")),
+                    true,
+                ),
+            )
+        }
+    }
+}
+
+fn success_status(kind: &KindSpec, obj: &Value) -> Value {
+    json!(Status {
+        details: Some(StatusDetails {
+            name: meta_str(obj, "name").unwrap_or("").to_owned(),
+            group: kind.resource.group.to_string(),
+            kind: kind.resource.plural.to_string(),
+            uid: meta_str(obj, "uid").unwrap_or("").to_owned(),
+            ..StatusDetails::default()
+        }),
+        ..Status::success()
+    })
+}
+
+/// Serves a request on a resource path.
+pub(crate) async fn resource(
+    inner: &Arc<ApiInner>,
+    req: ApiRequest,
+    path: ResourcePath,
+    q: &Query,
+) -> Result<ApiResponse, Error> {
+    let not_found = || {
+        Error::Status(Box::new(Status::failure(
+            StatusReason::NotFound,
+            "the server could not find the requested resource",
+        )))
+    };
+    let kind = inner
+        .registry
+        .kinds
+        .get(&path.group, &path.version, &path.plural)
+        .ok_or_else(not_found)?;
+    if !kind.resource.namespaced && path.namespace.is_some() {
+        return Err(not_found());
+    }
+    let ns = path
+        .namespace
+        .as_deref()
+        .filter(|_| kind.resource.namespaced);
+    let (parts, body) = req.into_parts();
+    let format = negotiate(&parts.headers)?;
+    let user = parts
+        .extensions
+        .get::<UserInfo>()
+        .cloned()
+        .unwrap_or_else(UserInfo::admin);
+    let ctx = WriteCtx {
+        user,
+        dry_run: dry_run(q)?,
+    };
+    let name = path.name.as_deref();
+    let sub = path.subresource.as_deref();
+    if let Some(s) = sub {
+        let known = (s == "status" && kind.status)
+            || (s == "scale" && kind.scale.is_some())
+            || kind.extra_subresources.iter().any(|e| e == s);
+        if !known {
+            return Err(not_found());
+        }
+    }
+    let watch_param = q.flag("watch")?;
+    match (&parts.method, name, sub) {
+        (&Method::GET, _, None) if path.legacy_watch || watch_param => {
+            let mut opts = ListOptions::from_query(q, &kind)?;
+            if let Some(n) = name {
+                let fs = format!("metadata.name={n}");
+                let merged = match q.get("fieldSelector").filter(|s| !s.is_empty()) {
+                    Some(existing) => format!("{existing},{fs}"),
+                    None => fs,
+                };
+                opts.fields =
+                    super::selector::FieldSelector::parse(&merged, &kind.field_selectors)?;
+            }
+            watch_response(inner, kind, ns, opts, q, format).await
+        }
+        (&Method::GET, None, None) => {
+            let opts = ListOptions::from_query(q, &kind)?;
+            let page = inner.registry.list(&kind, ns, &opts).await?;
+            Ok(match format {
+                Format::Json => response::json_bytes(StatusCode::OK, list_json(&kind, &page)),
+                Format::Table => {
+                    let t = table::table(
+                        &kind,
+                        page.items.iter().map(|o| &o.value),
+                        list_meta(&page),
+                        IncludeObject::parse(q.get("includeObject")),
+                        !q.flag("noHeaders").unwrap_or(false),
+                    );
+                    response::json(StatusCode::OK, &t)
+                }
+            })
+        }
+        (&Method::GET, Some(n), None | Some("status")) => {
+            let (obj, _) = inner.registry.get(&kind, ns, n).await?;
+            Ok(object_response(StatusCode::OK, &kind, &obj, format, q))
+        }
+        (&Method::GET, Some(n), Some("scale")) => {
+            let (obj, _) = inner.registry.get(&kind, ns, n).await?;
+            Ok(response::json(
+                StatusCode::OK,
+                &super::subresource::scale_view(&kind, &obj),
+            ))
+        }
+        (&Method::POST, None, None) => {
+            let bytes = read_body(inner, body).await?;
+            let obj = parse_object(&bytes, content_type(&parts.headers))?;
+            let created = inner.registry.create(&ctx, &kind, ns, obj).await?;
+            if crd::is_crd(&kind) && !ctx.dry_run {
+                let established =
+                    super::subresource::establish_crd(inner, &ctx, &kind, &created).await?;
+                return Ok(object_response(
+                    StatusCode::CREATED,
+                    &kind,
+                    &established,
+                    format,
+                    q,
+                ));
+            }
+            Ok(object_response(
+                StatusCode::CREATED,
+                &kind,
+                &created,
+                format,
+                q,
+            ))
+        }
+        (&Method::POST, Some(n), Some(s @ ("binding" | "eviction"))) => {
+            let bytes = read_body(inner, body).await?;
+            let obj = parse_object(&bytes, content_type(&parts.headers))?;
+            let status = if s == "binding" {
+                super::subresource::bind(inner, &ctx, &kind, ns, n, &obj).await?
+            } else {
+                super::subresource::evict(inner, &ctx, &kind, ns, n, &obj).await?
+            };
+            Ok(response::json(StatusCode::CREATED, &status))
+        }
+        (&Method::PUT, Some(n), None | Some("status")) => {
+            let bytes = read_body(inner, body).await?;
+            let body = parse_object(&bytes, content_type(&parts.headers))?;
+            let updated = inner
+                .registry
+                .update(
+                    &ctx,
+                    &kind,
+                    ns,
+                    n,
+                    sub,
+                    &mut |_old: &Value| Ok(body.clone()),
+                )
+                .await?;
+            after_crd_write(inner, &kind, &updated, false);
+            Ok(object_response(StatusCode::OK, &kind, &updated, format, q))
+        }
+        (&Method::PUT, Some(n), Some("finalize")) => {
+            let bytes = read_body(inner, body).await?;
+            let body = parse_object(&bytes, content_type(&parts.headers))?;
+            let finalizers = body
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or(json!([]));
+            let updated = inner
+                .registry
+                .update(&ctx, &kind, ns, n, Some("finalize"), &mut |old: &Value| {
+                    let mut new = old.clone();
+                    super::object::set_path(&mut new, ".spec.finalizers", finalizers.clone());
+                    Ok(new)
+                })
+                .await?;
+            let done = super::namespace::remove_if_finalized(inner, &ctx, &kind, &updated).await?;
+            Ok(object_response(StatusCode::OK, &kind, &done, format, q))
+        }
+        (&Method::PUT | &Method::PATCH, Some(n), Some("scale")) => {
+            let bytes = read_body(inner, body).await?;
+            let patch_type = if parts.method == Method::PATCH {
+                Some(
+                    PatchType::from_content_type(content_type(&parts.headers))
+                        .ok_or_else(|| unsupported_patch(content_type(&parts.headers)))?,
+                )
+            } else {
+                None
+            };
+            let body = parse_object(&bytes, content_type(&parts.headers))?;
+            let scale =
+                super::subresource::scale_write(inner, &ctx, &kind, ns, n, patch_type, &body)
+                    .await?;
+            Ok(response::json(StatusCode::OK, &scale))
+        }
+        (&Method::PATCH, Some(n), None | Some("status")) => {
+            let ct = content_type(&parts.headers).to_owned();
+            let patch_type =
+                PatchType::from_content_type(&ct).ok_or_else(|| unsupported_patch(&ct))?;
+            let bytes = read_body(inner, body).await?;
+            if patch_type == PatchType::Apply {
+                return Err(Error::UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is not supported; use client-side apply".into()));
+            }
+            let patch_value: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::BadRequest(format!("the patch is not valid JSON: {e}")))?;
+            let k2 = kind.clone();
+            let updated = inner
+                .registry
+                .update(&ctx, &kind, ns, n, sub, &mut |old: &Value| {
+                    patch::apply(&k2, patch_type, old, &patch_value)
+                })
+                .await?;
+            after_crd_write(inner, &kind, &updated, false);
+            Ok(object_response(StatusCode::OK, &kind, &updated, format, q))
+        }
+        (&Method::DELETE, Some(n), None) => {
+            let bytes = read_body(inner, body).await?;
+            let opts = delete_options(&bytes, q)?;
+            let deleted = inner.registry.delete(&ctx, &kind, ns, n, &opts).await?;
+            if deleted.gone {
+                after_crd_write(inner, &kind, &deleted.object, true);
+            } else if super::namespace::is_namespaces(&kind) && !ctx.dry_run {
+                super::namespace::spawn_cleanup(inner.clone(), n.to_owned());
+            }
+            let code = if deleted.gone {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            if deleted.gone && !graceful_kind_returns_object(&kind) {
+                return Ok(response::json(
+                    code,
+                    &success_status(&kind, &deleted.object),
+                ));
+            }
+            Ok(object_response(code, &kind, &deleted.object, format, q))
+        }
+        (&Method::DELETE, None, None) => {
+            let bytes = read_body(inner, body).await?;
+            let opts = delete_options(&bytes, q)?;
+            let list_opts = ListOptions::from_query(q, &kind)?;
+            let page = inner.registry.list(&kind, ns, &list_opts).await?;
+            let mut items = Vec::new();
+            for o in &page.items {
+                let n = meta_str(&o.value, "name").unwrap_or("").to_owned();
+                let ons = meta_str(&o.value, "namespace").map(str::to_owned);
+                match inner
+                    .registry
+                    .delete(&ctx, &kind, ons.as_deref(), &n, &opts)
+                    .await
+                {
+                    Ok(d) => items.push(d.object),
+                    Err(Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let list = json!({
+                "kind": format!("{}List", kind.resource.kind),
+                "apiVersion": kind.resource.api_version(),
+                "metadata": {"resourceVersion": page.revision.to_string()},
+                "items": items,
+            });
+            Ok(response::json(StatusCode::OK, &list))
+        }
+        _ => Err(Error::MethodNotAllowed(format!(
+            "{} is not supported on {}",
+            parts.method,
+            kind.qualified()
+        ))),
+    }
+}
+
+fn graceful_kind_returns_object(kind: &KindSpec) -> bool {
+    kind.resource.group.is_empty()
+        && matches!(
+            kind.resource.plural.as_ref(),
+            "pods" | "services" | "namespaces"
+        )
+}
+
+fn unsupported_patch(ct: &str) -> Error {
+    Error::UnsupportedMediaType(format!(
+        "the body of the request was in an unknown format ({ct}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"
+    ))
+}
+
+fn after_crd_write(inner: &ApiInner, kind: &KindSpec, obj: &Value, deleted: bool) {
+    if !crd::is_crd(kind) {
+        return;
+    }
+    let group = obj
+        .pointer("/spec/group")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let plural = obj
+        .pointer("/spec/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    for v in obj
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(version) = v.get("name").and_then(Value::as_str) {
+            inner.registry.kinds.unregister(group, version, plural);
+        }
+    }
+    if !deleted && meta_str(obj, "deletionTimestamp").is_none() {
+        for k in crd::kinds_of(obj) {
+            inner.registry.kinds.register(k);
+        }
+    }
+}
+
+fn delete_options(bytes: &[u8], q: &Query) -> Result<DeleteOptions, Error> {
+    let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::BadRequest(format!("the delete options are not valid JSON: {e}")))?
+    };
+    let mut opts = DeleteOptions {
+        grace_period_seconds: body.get("gracePeriodSeconds").and_then(Value::as_i64),
+        propagation_policy: body
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        precondition_uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        precondition_rv: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    };
+    if body.get("orphanDependents").and_then(Value::as_bool) == Some(true)
+        && opts.propagation_policy.is_none()
+    {
+        opts.propagation_policy = Some("Orphan".into());
+    }
+    if let Some(g) = q.int("gracePeriodSeconds")? {
+        opts.grace_period_seconds = Some(g);
+    }
+    if let Some(p) = q.non_empty("propagationPolicy") {
+        opts.propagation_policy = Some(p.to_owned());
+    }
+    if q.get("orphanDependents") == Some("true") && opts.propagation_policy.is_none() {
+        opts.propagation_policy = Some("Orphan".into());
+    }
+    if let Some(p) = &opts.propagation_policy {
+        if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
+            return Err(Error::BadRequest(format!(
+                "invalid propagationPolicy {p:?}: must be Orphan, Background or Foreground"
+            )));
+        }
+    }
+    Ok(opts)
+}
+
+async fn watch_response(
+    inner: &Arc<ApiInner>,
+    kind: Arc<KindSpec>,
+    ns: Option<&str>,
+    opts: ListOptions,
+    q: &Query,
+    format: Format,
+) -> Result<ApiResponse, Error> {
+    let timeout = q
+        .int("timeoutSeconds")?
+        .filter(|t| *t > 0)
+        .map_or(inner.config.default_watch_timeout, |t| {
+            Duration::from_secs(t as u64)
+        });
+    let encoder = match format {
+        Format::Json => watch::json_encoder(),
+        Format::Table => {
+            let k = kind.clone();
+            let include = IncludeObject::parse(q.get("includeObject"));
+            watch::value_encoder(move |obj| {
+                let meta =
+                    json!({"resourceVersion": meta_str(obj, "resourceVersion").unwrap_or("")});
+                table::table(&k, [obj], meta, include, true)
+            })
+        }
+    };
+    let params = WatchParams {
+        opts,
+        timeout,
+        bookmarks: q.flag("allowWatchBookmarks")?,
+        bookmark_interval: inner.config.bookmark_interval,
+        send_initial_events: q.flag("sendInitialEvents")?,
+        encoder,
+    };
+    let body = inner.registry.watch(kind, ns, params).await?;
+    let mut res = http::Response::new(body);
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache, private"),
+    );
+    Ok(res)
+}

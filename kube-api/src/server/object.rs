@@ -1,0 +1,187 @@
+//! Helpers over objects as JSON values: metadata access, resourceVersion injection, paths.
+
+use kube_core::{Error, Revision};
+use serde_json::{Map, Value};
+
+/// A string field of `metadata`.
+pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    obj.get("metadata")?.get(field)?.as_str()
+}
+
+/// The `metadata` map, created when missing (and replacing a non-object).
+pub(crate) fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = Value::Object(Map::new());
+    }
+    let map = obj
+        .as_object_mut()
+        .unwrap_or_else(|| unreachable!("just made an object"));
+    let meta = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !meta.is_object() {
+        *meta = Value::Object(Map::new());
+    }
+    meta.as_object_mut()
+        .unwrap_or_else(|| unreachable!("just made an object"))
+}
+
+/// Sets or removes (with `Value::Null`) a metadata field.
+pub(crate) fn set_meta(obj: &mut Value, field: &str, value: Value) {
+    let meta = meta_mut(obj);
+    if value.is_null() {
+        meta.remove(field);
+    } else {
+        meta.insert(field.to_owned(), value);
+    }
+}
+
+/// The labels of an object.
+pub(crate) fn labels(obj: &Value) -> Option<&Map<String, Value>> {
+    obj.get("metadata")?.get("labels")?.as_object()
+}
+
+/// The finalizers of an object.
+pub(crate) fn finalizers(obj: &Value) -> Vec<String> {
+    obj.get("metadata")
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The value at a dotted path such as `.spec.replicas` or `spec.nodeName`.
+pub(crate) fn at_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = obj;
+    for seg in path
+        .trim_start_matches('.')
+        .split('.')
+        .filter(|s| !s.is_empty())
+    {
+        cur = match cur {
+            Value::Object(m) => m.get(seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Sets the value at a dotted path, creating objects on the way.
+pub(crate) fn set_path(obj: &mut Value, path: &str, value: Value) {
+    let segs: Vec<&str> = path
+        .trim_start_matches('.')
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut cur = obj;
+    for (i, seg) in segs.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let Some(map) = cur.as_object_mut() else {
+            return;
+        };
+        if i + 1 == segs.len() {
+            map.insert((*seg).to_owned(), value);
+            return;
+        }
+        cur = map
+            .entry((*seg).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// A field selector value of an object: strings as they are, numbers and booleans printed,
+/// missing fields as the empty string (as Kubernetes' field sets do).
+pub(crate) fn field_value(obj: &Value, path: &str) -> String {
+    match at_path(obj, path) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Decodes a stored value and sets its resourceVersion.
+pub(crate) fn decode_stored(bytes: &[u8], revision: Revision) -> Result<Value, Error> {
+    let mut obj: Value = serde_json::from_slice(bytes).map_err(|e| Error::Internal {
+        message: format!("decoding a stored object failed: {e}"),
+        source: Some(Box::new(e)),
+    })?;
+    set_meta(
+        &mut obj,
+        "resourceVersion",
+        Value::String(revision.to_string()),
+    );
+    Ok(obj)
+}
+
+/// Encodes an object for the store, without its resourceVersion.
+pub(crate) fn encode_for_store(obj: &Value) -> Result<Vec<u8>, Error> {
+    let mut copy = obj.clone();
+    set_meta(&mut copy, "resourceVersion", Value::Null);
+    serde_json::to_vec(&copy).map_err(|e| Error::Internal {
+        message: format!("encoding an object failed: {e}"),
+        source: Some(Box::new(e)),
+    })
+}
+
+/// Parses a resourceVersion; empty is `None`.
+pub(crate) fn parse_rv(rv: &str) -> Result<Option<Revision>, Error> {
+    if rv.is_empty() {
+        return Ok(None);
+    }
+    rv.parse::<Revision>()
+        .map(Some)
+        .map_err(|_| Error::BadRequest(format!("invalid resource version {rv:?}")))
+}
+
+/// The object without `metadata` and `status`: what a `generation` counts changes of.
+pub(crate) fn spec_part(obj: &Value) -> Value {
+    match obj {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn paths_read_and_write() {
+        let mut v = json!({"spec": {"replicas": 3, "containers": [{"name": "a"}]}});
+        assert_eq!(at_path(&v, ".spec.replicas"), Some(&json!(3)));
+        assert_eq!(at_path(&v, "spec.containers.0.name"), Some(&json!("a")));
+        set_path(&mut v, ".status.replicas", json!(2));
+        assert_eq!(field_value(&v, "status.replicas"), "2");
+        assert_eq!(field_value(&v, "status.nope"), "");
+        set_meta(&mut v, "name", json!("x"));
+        assert_eq!(meta_str(&v, "name"), Some("x"));
+    }
+
+    #[test]
+    fn stored_objects_carry_their_revision() {
+        let v = json!({"metadata": {"name": "a", "resourceVersion": "9"}});
+        let bytes = encode_for_store(&v).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("resourceVersion"));
+        let back = decode_stored(&bytes, 12).unwrap();
+        assert_eq!(meta_str(&back, "resourceVersion"), Some("12"));
+        assert!(parse_rv("x").is_err());
+        assert_eq!(parse_rv("").unwrap(), None);
+    }
+}

@@ -1,0 +1,802 @@
+//! The registry: create, read, update and delete of objects of any kind, stored as JSON
+//! under `/registry/...`, with Kubernetes' metadata rules (uid, creationTimestamp,
+//! generation, resourceVersion as the store revision, optimistic concurrency).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
+use kube_core::{Error, ObjectRef, Revision, Store, StoreError};
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::admission::{AdmissionChain, AdmissionRequest, Operation};
+use super::allocator::Allocator;
+use super::kinds::{KindSpec, Kinds};
+use super::object::{
+    decode_stored, encode_for_store, finalizers, meta_str, parse_rv, set_meta, spec_part,
+};
+use super::user::UserInfo;
+use super::watch_cache::WatchCaches;
+
+/// Maps a store error to an API error.
+pub(crate) fn store_error(e: StoreError) -> Error {
+    match e {
+        StoreError::Compacted {
+            requested,
+            compacted,
+        } => Error::Gone(format!(
+            "too old resource version: {requested} ({compacted})"
+        )),
+        StoreError::FutureRevision { requested, current } => Error::Timeout(format!(
+            "Too large resource version: {requested}, current: {current}"
+        )),
+        StoreError::Unavailable { message, .. } => Error::ServiceUnavailable(message),
+        other => Error::Internal {
+            message: other.to_string(),
+            source: Some(Box::new(other)),
+        },
+    }
+}
+
+/// Who asks and how: the context of a write.
+#[derive(Clone, Debug)]
+pub(crate) struct WriteCtx {
+    pub(crate) user: UserInfo,
+    pub(crate) dry_run: bool,
+}
+
+/// The current time as Kubernetes writes timestamps.
+pub(crate) fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A random uid in the UUID v4 layout.
+pub(crate) fn new_uid() -> String {
+    let mut b: [u8; 16] = rand::rng().random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// A name from a generateName prefix: the prefix and five random characters.
+fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    let mut p = prefix.to_owned();
+    p.truncate(58);
+    format!("{p}{suffix}")
+}
+
+/// The result of a delete: the object as it is now, and whether it is gone.
+#[derive(Debug)]
+pub(crate) struct Deleted {
+    pub(crate) object: Value,
+    pub(crate) gone: bool,
+}
+
+/// Delete options from the body or the query.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DeleteOptions {
+    pub(crate) grace_period_seconds: Option<i64>,
+    pub(crate) propagation_policy: Option<String>,
+    pub(crate) precondition_uid: Option<String>,
+    pub(crate) precondition_rv: Option<String>,
+}
+
+/// The registry shared by every request.
+pub(crate) struct Registry {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) kinds: Arc<Kinds>,
+    pub(crate) caches: WatchCaches,
+    pub(crate) admission: AdmissionChain,
+    pub(crate) allocator: Allocator,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+fn object_ref(kind: &KindSpec, name: &str) -> ObjectRef {
+    ObjectRef::new(
+        kind.resource.group.to_string(),
+        kind.resource.plural.to_string(),
+        name,
+    )
+}
+
+fn invalid(kind: &KindSpec, name: &str, causes: Vec<kube_core::StatusCause>) -> Error {
+    Error::Invalid {
+        object: ObjectRef::new(
+            kind.resource.group.to_string(),
+            kind.resource.kind.to_string(),
+            name,
+        ),
+        causes,
+    }
+}
+
+/// Checks that a body's apiVersion and kind (when present) are those of the URL.
+pub(crate) fn check_type(
+    kind: &KindSpec,
+    obj: &Value,
+    expected_kind: &str,
+    api_version: &str,
+) -> Result<(), Error> {
+    if !obj.is_object() {
+        return Err(Error::BadRequest("the body must be a JSON object".into()));
+    }
+    let k = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let v = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if (!k.is_empty() && k != expected_kind) || (!v.is_empty() && v != api_version) {
+        return Err(Error::BadRequest(format!(
+            "the API version in the data ({v}) does not match the expected API version ({api_version}) or the kind ({k}) is not {expected_kind} for {}",
+            kind.qualified()
+        )));
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// Reads one object from the store.
+    pub(crate) async fn get(
+        &self,
+        kind: &KindSpec,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(Value, Revision), Error> {
+        let key = kind.key(ns, name);
+        match self.store.get(key.as_bytes()).await.map_err(store_error)? {
+            Some(kv) => Ok((decode_stored(&kv.value, kv.mod_revision)?, kv.mod_revision)),
+            None => Err(Error::NotFound(object_ref(kind, name))),
+        }
+    }
+
+    async fn check_namespace(&self, kind: &KindSpec, ns: Option<&str>) -> Result<(), Error> {
+        let Some(ns) = ns.filter(|_| kind.resource.namespaced) else {
+            return Ok(());
+        };
+        let key = format!("/registry/namespaces/{ns}");
+        let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
+            return Err(Error::NotFound(ObjectRef::new("", "namespaces", ns)));
+        };
+        let obj = decode_stored(&kv.value, kv.mod_revision)?;
+        if meta_str(&obj, "deletionTimestamp").is_some()
+            || obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
+        {
+            return Err(Error::Forbidden(format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            )));
+        }
+        Ok(())
+    }
+
+    fn validate(
+        &self,
+        kind: &KindSpec,
+        obj: &mut Value,
+        old: Option<&Value>,
+        req: &AdmissionRequest<'_>,
+    ) -> Result<(), Error> {
+        if let Some(d) = &kind.defaulter {
+            d(obj);
+        }
+        self.admission.run(req, obj)?;
+        if let Some(v) = &kind.validator {
+            let causes = v(obj, old);
+            if !causes.is_empty() {
+                return Err(invalid(kind, req.name, causes));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates an object. `ns` is the namespace of the URL.
+    pub(crate) async fn create(
+        &self,
+        ctx: &WriteCtx,
+        kind: &KindSpec,
+        ns: Option<&str>,
+        mut obj: Value,
+    ) -> Result<Value, Error> {
+        let api_version = kind.resource.api_version();
+        check_type(kind, &obj, &kind.resource.kind, &api_version)?;
+        if let Some(map) = obj.as_object_mut() {
+            map.insert("apiVersion".into(), json!(api_version));
+            map.insert("kind".into(), json!(kind.resource.kind));
+        }
+        if kind.resource.namespaced {
+            match (meta_str(&obj, "namespace"), ns) {
+                (Some(body), Some(url)) if !body.is_empty() && body != url => {
+                    return Err(Error::BadRequest(
+                        "the namespace of the provided object does not match the namespace sent on the request".into(),
+                    ));
+                }
+                (_, Some(url)) => set_meta(&mut obj, "namespace", json!(url)),
+                (_, None) => {
+                    return Err(Error::BadRequest(
+                        "a namespace is required to create this object".into(),
+                    ));
+                }
+            }
+        } else {
+            set_meta(&mut obj, "namespace", Value::Null);
+        }
+        if meta_str(&obj, "resourceVersion").is_some_and(|rv| !rv.is_empty()) {
+            return Err(Error::BadRequest(
+                "resourceVersion should not be set on objects to be created".into(),
+            ));
+        }
+        self.check_namespace(kind, ns).await?;
+        let generate = meta_str(&obj, "name")
+            .is_none_or(str::is_empty)
+            .then(|| meta_str(&obj, "generateName").map(str::to_owned))
+            .flatten()
+            .filter(|g| !g.is_empty());
+        for field in [
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "resourceVersion",
+        ] {
+            set_meta(&mut obj, field, Value::Null);
+        }
+        if kind.status {
+            if let Some(map) = obj.as_object_mut() {
+                map.remove("status");
+            }
+        }
+        for attempt in 0..5 {
+            let mut obj = obj.clone();
+            if let Some(prefix) = &generate {
+                set_meta(&mut obj, "name", json!(generate_name(prefix)));
+            }
+            set_meta(&mut obj, "uid", json!(new_uid()));
+            set_meta(&mut obj, "creationTimestamp", json!(now()));
+            if kind.tracks_generation {
+                set_meta(&mut obj, "generation", json!(1));
+            }
+            let name = meta_str(&obj, "name").unwrap_or("").to_owned();
+            let req = AdmissionRequest {
+                operation: Operation::Create,
+                resource: &kind.resource,
+                subresource: None,
+                namespace: ns.filter(|_| kind.resource.namespaced),
+                name: &name,
+                user: &ctx.user,
+                old: None,
+                dry_run: ctx.dry_run,
+            };
+            self.validate(kind, &mut obj, None, &req)?;
+            let allocated = self
+                .allocator
+                .allocate(kind, &mut obj, None, ctx.dry_run)
+                .await?;
+            if ctx.dry_run {
+                return Ok(obj);
+            }
+            let key = kind.key(ns, &name);
+            let bytes = encode_for_store(&obj)?;
+            match self.store.create(key.into(), bytes.into(), None).await {
+                Ok(kv) => {
+                    self.caches.wrote(&kind.key_prefix(), kv.mod_revision);
+                    set_meta(
+                        &mut obj,
+                        "resourceVersion",
+                        json!(kv.mod_revision.to_string()),
+                    );
+                    return Ok(obj);
+                }
+                Err(e) => {
+                    self.allocator.release_list(&allocated).await;
+                    match e {
+                        StoreError::AlreadyExists if generate.is_some() && attempt < 4 => continue,
+                        StoreError::AlreadyExists => {
+                            return Err(Error::AlreadyExists(object_ref(kind, &name)));
+                        }
+                        other => return Err(store_error(other)),
+                    }
+                }
+            }
+        }
+        Err(Error::ServiceUnavailable(
+            "could not generate a unique name".into(),
+        ))
+    }
+
+    /// Updates an object through `transform`, which gets the current object (with its
+    /// resourceVersion) and returns the desired one. A resourceVersion in the result that
+    /// differs from the current one is a 409; an empty one updates unconditionally. Store
+    /// conflicts with other writers are retried.
+    pub(crate) async fn update(
+        &self,
+        ctx: &WriteCtx,
+        kind: &KindSpec,
+        ns: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        transform: &mut (dyn FnMut(&Value) -> Result<Value, Error> + Send),
+    ) -> Result<Value, Error> {
+        let key = kind.key(ns, name);
+        loop {
+            let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
+                return Err(Error::NotFound(object_ref(kind, name)));
+            };
+            let old = decode_stored(&kv.value, kv.mod_revision)?;
+            let body = transform(&old)?;
+            let mut new = self.prepare_update(kind, ns, name, subresource, &old, body)?;
+            let req = AdmissionRequest {
+                operation: Operation::Update,
+                resource: &kind.resource,
+                subresource,
+                namespace: ns.filter(|_| kind.resource.namespaced),
+                name,
+                user: &ctx.user,
+                old: Some(&old),
+                dry_run: ctx.dry_run,
+            };
+            self.validate(kind, &mut new, Some(&old), &req)?;
+            if kind.tracks_generation && subresource != Some("status") {
+                let changed = if kind.status {
+                    spec_part(&new) != spec_part(&old)
+                } else {
+                    strip_meta(&new) != strip_meta(&old)
+                };
+                let generation = old
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                set_meta(
+                    &mut new,
+                    "generation",
+                    json!(if changed {
+                        generation + 1
+                    } else {
+                        generation.max(1)
+                    }),
+                );
+            }
+            let allocated = self
+                .allocator
+                .allocate(kind, &mut new, Some(&old), ctx.dry_run)
+                .await?;
+            set_meta(
+                &mut new,
+                "resourceVersion",
+                json!(kv.mod_revision.to_string()),
+            );
+            if new == old {
+                return Ok(old);
+            }
+            if ctx.dry_run {
+                return Ok(new);
+            }
+            if meta_str(&new, "deletionTimestamp").is_some()
+                && finalizers(&new).is_empty()
+                && !self.awaits_grace(kind, &new)
+                && !spec_finalizers_pending(kind, &new)
+            {
+                match self
+                    .store
+                    .delete(key.as_bytes(), Some(kv.mod_revision))
+                    .await
+                {
+                    Ok(d) => {
+                        self.caches.wrote(&kind.key_prefix(), d.mod_revision);
+                        self.allocator.release_object(kind, &new).await;
+                        set_meta(
+                            &mut new,
+                            "resourceVersion",
+                            json!(d.mod_revision.to_string()),
+                        );
+                        return Ok(new);
+                    }
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(StoreError::NotFound) => {
+                        return Err(Error::NotFound(object_ref(kind, name)));
+                    }
+                    Err(e) => return Err(store_error(e)),
+                }
+            }
+            let bytes = encode_for_store(&new)?;
+            match self
+                .store
+                .update(key.clone().into(), Bytes::from(bytes), kv.mod_revision)
+                .await
+            {
+                Ok(w) => {
+                    self.caches.wrote(&kind.key_prefix(), w.mod_revision);
+                    if let Some(old_alloc) = self.allocator.released_by_update(kind, &old, &new) {
+                        self.allocator.release_list(&old_alloc).await;
+                    }
+                    set_meta(
+                        &mut new,
+                        "resourceVersion",
+                        json!(w.mod_revision.to_string()),
+                    );
+                    return Ok(new);
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    self.allocator.release_list(&allocated).await;
+                    continue;
+                }
+                Err(StoreError::NotFound) => return Err(Error::NotFound(object_ref(kind, name))),
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+    }
+
+    /// True for a pod whose grace period has not been cut to zero yet.
+    fn awaits_grace(&self, kind: &KindSpec, obj: &Value) -> bool {
+        kind.graceful_deletion
+            && obj
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                > 0
+    }
+
+    fn prepare_update(
+        &self,
+        kind: &KindSpec,
+        ns: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        old: &Value,
+        mut body: Value,
+    ) -> Result<Value, Error> {
+        let api_version = kind.resource.api_version();
+        check_type(kind, &body, &kind.resource.kind, &api_version)?;
+        let body_rv = meta_str(&body, "resourceVersion").unwrap_or("").to_owned();
+        let old_rv = meta_str(old, "resourceVersion").unwrap_or("");
+        if !body_rv.is_empty() && body_rv != old_rv {
+            parse_rv(&body_rv)?;
+            return Err(Error::Conflict {
+                object: object_ref(kind, name),
+                message: "the object has been modified; please apply your changes to the latest version and try again".into(),
+            });
+        }
+        match meta_str(&body, "name") {
+            Some(n) if !n.is_empty() && n != name => {
+                return Err(Error::BadRequest(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
+            }
+            _ => {}
+        }
+        if kind.resource.namespaced {
+            if let (Some(b), Some(u)) = (meta_str(&body, "namespace"), ns) {
+                if !b.is_empty() && b != u {
+                    return Err(Error::BadRequest(
+                        "the namespace of the provided object does not match the namespace sent on the request".into(),
+                    ));
+                }
+            }
+        }
+        if let (Some(b), Some(o)) = (meta_str(&body, "uid"), meta_str(old, "uid")) {
+            if !b.is_empty() && b != o {
+                return Err(Error::Conflict {
+                    object: object_ref(kind, name),
+                    message: format!(
+                        "Precondition failed: UID in precondition: {o}, UID in object meta: {b}"
+                    ),
+                });
+            }
+        }
+        let mut new = if subresource == Some("status") {
+            let mut new = old.clone();
+            if let Some(map) = new.as_object_mut() {
+                match body.get("status") {
+                    Some(s) => map.insert("status".into(), s.clone()),
+                    None => map.remove("status"),
+                };
+            }
+            new
+        } else {
+            if kind.status {
+                if let Some(map) = body.as_object_mut() {
+                    match old.get("status") {
+                        Some(s) => map.insert("status".into(), s.clone()),
+                        None => map.remove("status"),
+                    };
+                }
+            }
+            body
+        };
+        if let Some(map) = new.as_object_mut() {
+            map.insert("apiVersion".into(), json!(api_version));
+            map.insert("kind".into(), json!(kind.resource.kind));
+        }
+        set_meta(&mut new, "name", json!(name));
+        set_meta(
+            &mut new,
+            "namespace",
+            if kind.resource.namespaced {
+                ns.map_or(Value::Null, |n| json!(n))
+            } else {
+                Value::Null
+            },
+        );
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
+            let v = old
+                .pointer(&format!("/metadata/{field}"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            set_meta(&mut new, field, v);
+        }
+        set_meta(&mut new, "resourceVersion", Value::Null);
+        // A deleting object may drop finalizers but not gain new ones.
+        if meta_str(old, "deletionTimestamp").is_some() {
+            let before = finalizers(old);
+            let added: Vec<String> = finalizers(&new)
+                .into_iter()
+                .filter(|f| !before.contains(f))
+                .collect();
+            if !added.is_empty() {
+                return Err(invalid(
+                    kind,
+                    name,
+                    vec![kube_core::StatusCause::new(
+                        "FieldValueForbidden",
+                        "metadata.finalizers",
+                        format!(
+                            "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                        ),
+                    )],
+                ));
+            }
+        }
+        Ok(new)
+    }
+
+    /// Deletes an object, honouring preconditions, graceful deletion, finalizers and the
+    /// propagation policy.
+    pub(crate) async fn delete(
+        &self,
+        ctx: &WriteCtx,
+        kind: &KindSpec,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Deleted, Error> {
+        let key = kind.key(ns, name);
+        loop {
+            let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
+                return Err(Error::NotFound(object_ref(kind, name)));
+            };
+            let old = decode_stored(&kv.value, kv.mod_revision)?;
+            if let Some(uid) = &opts.precondition_uid {
+                if meta_str(&old, "uid") != Some(uid.as_str()) {
+                    return Err(Error::Conflict {
+                        object: object_ref(kind, name),
+                        message: format!(
+                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                            meta_str(&old, "uid").unwrap_or("")
+                        ),
+                    });
+                }
+            }
+            if let Some(rv) = &opts.precondition_rv {
+                if meta_str(&old, "resourceVersion") != Some(rv.as_str()) {
+                    return Err(Error::Conflict {
+                        object: object_ref(kind, name),
+                        message: format!(
+                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                            meta_str(&old, "resourceVersion").unwrap_or("")
+                        ),
+                    });
+                }
+            }
+            let req = AdmissionRequest {
+                operation: Operation::Delete,
+                resource: &kind.resource,
+                subresource: None,
+                namespace: ns.filter(|_| kind.resource.namespaced),
+                name,
+                user: &ctx.user,
+                old: Some(&old),
+                dry_run: ctx.dry_run,
+            };
+            let mut probe = old.clone();
+            self.admission.run(&req, &mut probe)?;
+
+            let mut new = old.clone();
+            let mut fins = finalizers(&old);
+            match opts.propagation_policy.as_deref() {
+                Some("Orphan") => {
+                    fins.retain(|f| f != "foregroundDeletion");
+                    if !fins.iter().any(|f| f == "orphan") {
+                        fins.push("orphan".into());
+                    }
+                }
+                Some("Foreground") => {
+                    fins.retain(|f| f != "orphan");
+                    if !fins.iter().any(|f| f == "foregroundDeletion") {
+                        fins.push("foregroundDeletion".into());
+                    }
+                }
+                Some("Background") => fins.retain(|f| f != "orphan" && f != "foregroundDeletion"),
+                _ => {}
+            }
+            // Only add GC finalizers when the object has dependents to care about; an
+            // object being deleted keeps what it had.
+            let grace = self.grace_period(kind, &old, opts);
+            let deleting = meta_str(&old, "deletionTimestamp").is_some();
+            let immediate = fins.is_empty() && grace == 0 && !spec_finalizers_pending(kind, &old);
+            if immediate {
+                if ctx.dry_run {
+                    return Ok(Deleted {
+                        object: old,
+                        gone: true,
+                    });
+                }
+                match self
+                    .store
+                    .delete(key.as_bytes(), Some(kv.mod_revision))
+                    .await
+                {
+                    Ok(d) => {
+                        self.caches.wrote(&kind.key_prefix(), d.mod_revision);
+                        self.allocator.release_object(kind, &old).await;
+                        set_meta(
+                            &mut new,
+                            "resourceVersion",
+                            json!(d.mod_revision.to_string()),
+                        );
+                        return Ok(Deleted {
+                            object: new,
+                            gone: true,
+                        });
+                    }
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(StoreError::NotFound) => {
+                        return Err(Error::NotFound(object_ref(kind, name)));
+                    }
+                    Err(e) => return Err(store_error(e)),
+                }
+            }
+            // Graceful: set (or shorten) the deletion timestamp and grace period.
+            let current_grace = old
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
+            if !deleting || current_grace.is_none_or(|g| grace < g) {
+                let at = Utc::now() + chrono::Duration::seconds(grace);
+                set_meta(
+                    &mut new,
+                    "deletionTimestamp",
+                    json!(at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                );
+                set_meta(&mut new, "deletionGracePeriodSeconds", json!(grace));
+            }
+            set_meta(
+                &mut new,
+                "finalizers",
+                if fins.is_empty() {
+                    Value::Null
+                } else {
+                    json!(fins)
+                },
+            );
+            if kind.resource.plural == "namespaces" && kind.resource.group.is_empty() {
+                super::object::set_path(&mut new, ".status.phase", json!("Terminating"));
+            }
+            if new == old {
+                return Ok(Deleted {
+                    object: old,
+                    gone: false,
+                });
+            }
+            if ctx.dry_run {
+                return Ok(Deleted {
+                    object: new,
+                    gone: false,
+                });
+            }
+            let bytes = encode_for_store(&new)?;
+            match self
+                .store
+                .update(key.clone().into(), Bytes::from(bytes), kv.mod_revision)
+                .await
+            {
+                Ok(w) => {
+                    self.caches.wrote(&kind.key_prefix(), w.mod_revision);
+                    set_meta(
+                        &mut new,
+                        "resourceVersion",
+                        json!(w.mod_revision.to_string()),
+                    );
+                    return Ok(Deleted {
+                        object: new,
+                        gone: false,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound) => return Err(Error::NotFound(object_ref(kind, name))),
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+    }
+
+    /// The grace period a delete gets: the request's, else the pod's
+    /// `terminationGracePeriodSeconds` (30 by default); 0 for other kinds and for pods
+    /// never scheduled or already finished.
+    fn grace_period(&self, kind: &KindSpec, obj: &Value, opts: &DeleteOptions) -> i64 {
+        if !kind.graceful_deletion {
+            return 0;
+        }
+        let unscheduled = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        let finished = matches!(
+            obj.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        );
+        if unscheduled || finished {
+            return 0;
+        }
+        opts.grace_period_seconds
+            .or_else(|| {
+                obj.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
+            .unwrap_or(30)
+            .max(0)
+    }
+}
+
+/// True for a namespace whose `spec.finalizers` still hold it.
+fn spec_finalizers_pending(kind: &KindSpec, obj: &Value) -> bool {
+    kind.resource.group.is_empty()
+        && kind.resource.plural == "namespaces"
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+}
+
+fn strip_meta(obj: &Value) -> Value {
+    match obj {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "metadata")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_and_names_look_right() {
+        let u = new_uid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert_ne!(new_uid(), u);
+        let n = generate_name("web-");
+        assert!(n.starts_with("web-") && n.len() == 9);
+        assert!(now().ends_with('Z'));
+    }
+}

@@ -1,0 +1,326 @@
+//! Watch streams: newline-delimited `WatchEvent`s from the watch cache (or, for a
+//! resourceVersion older than the cache's history, straight from the store), filtered by
+//! namespace and selectors, with bookmarks and a timeout.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::StreamExt;
+use kube_core::{
+    BoxError, Error, EventKind, Revision, Status, StatusReason, StoreError, WatchStream,
+};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use super::body::ApiBody;
+use super::kinds::KindSpec;
+use super::list::ListOptions;
+use super::object::parse_rv;
+use super::registry::Registry;
+use super::watch_cache::{CacheEvent, CachedObject, EventType};
+
+/// How the objects of events are written.
+pub(crate) type ObjectEncoder = Arc<dyn Fn(&CachedObject) -> Bytes + Send + Sync>;
+
+/// The parameters of one watch.
+pub(crate) struct WatchParams {
+    pub(crate) opts: ListOptions,
+    pub(crate) timeout: Duration,
+    pub(crate) bookmarks: bool,
+    pub(crate) bookmark_interval: Duration,
+    pub(crate) send_initial_events: bool,
+    pub(crate) encoder: ObjectEncoder,
+}
+
+enum Source {
+    Cache(broadcast::Receiver<Arc<CacheEvent>>),
+    Store(WatchStream),
+}
+
+struct State {
+    kind: Arc<KindSpec>,
+    prefix: String,
+    params: WatchParams,
+    initial: VecDeque<Arc<CacheEvent>>,
+    initial_end_pending: bool,
+    source: Source,
+    after: Revision,
+    deadline: Instant,
+    next_bookmark: Instant,
+    done: bool,
+}
+
+fn frame(type_: &str, object: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(object.len() + 32);
+    b.put_slice(b"{\"type\":\"");
+    b.put_slice(type_.as_bytes());
+    b.put_slice(b"\",\"object\":");
+    b.put_slice(object);
+    b.put_slice(b"}\n");
+    b.freeze()
+}
+
+/// The body of a watch that fails at once (410 for a compacted resourceVersion).
+pub(crate) fn error_event(status: &Status) -> Bytes {
+    frame("ERROR", &serde_json::to_vec(status).unwrap_or_default())
+}
+
+impl State {
+    fn bookmark(&self, initial_end: bool) -> Bytes {
+        let mut meta = json!({"resourceVersion": self.after.to_string()});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({
+            "kind": self.kind.resource.kind,
+            "apiVersion": self.kind.resource.api_version(),
+            "metadata": meta,
+        });
+        frame("BOOKMARK", &serde_json::to_vec(&obj).unwrap_or_default())
+    }
+
+    fn translate(&self, ev: &CacheEvent) -> Option<Bytes> {
+        if !ev.object.key.starts_with(&self.prefix) {
+            return None;
+        }
+        let cur = self.params.opts.matches(&ev.object.value);
+        let prev = ev.prev.as_ref().map(|p| self.params.opts.matches(&p.value));
+        let kind = match ev.kind {
+            EventType::Added => cur.then_some(EventType::Added),
+            EventType::Modified => match (prev.unwrap_or(false), cur) {
+                (true, true) => Some(EventType::Modified),
+                (false, true) => Some(EventType::Added),
+                (true, false) => Some(EventType::Deleted),
+                (false, false) => None,
+            },
+            EventType::Deleted => (prev.unwrap_or(cur) || cur).then_some(EventType::Deleted),
+        }?;
+        Some(frame(kind.as_str(), &(self.params.encoder)(&ev.object)))
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(ev) = self.initial.pop_front() {
+                if let Some(b) = self.translate(&ev) {
+                    return Some(b);
+                }
+                continue;
+            }
+            if self.initial_end_pending {
+                self.initial_end_pending = false;
+                return Some(self.bookmark(true));
+            }
+            let tick = if self.params.bookmarks {
+                self.next_bookmark
+            } else {
+                self.deadline
+            };
+            let event = tokio::select! {
+                () = tokio::time::sleep_until(self.deadline) => {
+                    self.done = true;
+                    return None;
+                }
+                () = tokio::time::sleep_until(tick), if self.params.bookmarks => {
+                    self.next_bookmark = Instant::now() + self.params.bookmark_interval;
+                    return Some(self.bookmark(false));
+                }
+                ev = next_event(&mut self.source) => ev,
+            };
+            match event {
+                Some(Ok(ev)) => {
+                    if ev.revision <= self.after {
+                        continue;
+                    }
+                    self.after = ev.revision;
+                    if let Some(b) = self.translate(&ev) {
+                        return Some(b);
+                    }
+                }
+                Some(Err(status)) => {
+                    self.done = true;
+                    return Some(error_event(&status));
+                }
+                None => {
+                    self.done = true;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// The next event of a source: `None` when it ended (or, for the cache, when this
+/// watcher fell too far behind and was cut off).
+async fn next_event(source: &mut Source) -> Option<Result<Arc<CacheEvent>, Status>> {
+    match source {
+        Source::Cache(rx) => match rx.recv().await {
+            Ok(ev) => Some(Ok(ev)),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(skipped = n, "a slow watcher was cut off");
+                None
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        },
+        Source::Store(stream) => loop {
+            match stream.next().await? {
+                Ok(ev) => {
+                    let rev = ev.revision();
+                    let Ok(obj) = CachedObject::decode(&ev.kv.key, &ev.kv.value, rev) else {
+                        continue;
+                    };
+                    let prev = ev
+                        .prev_kv
+                        .as_ref()
+                        .and_then(|p| CachedObject::decode(&p.key, &p.value, p.mod_revision).ok())
+                        .map(Arc::new);
+                    let (kind, object) = match ev.kind {
+                        EventKind::Put if prev.is_some() => (EventType::Modified, Arc::new(obj)),
+                        EventKind::Put => (EventType::Added, Arc::new(obj)),
+                        EventKind::Delete => {
+                            let base = prev.clone().map_or(obj, |p| {
+                                let mut v = p.value.clone();
+                                super::object::set_meta(
+                                    &mut v,
+                                    "resourceVersion",
+                                    json!(rev.to_string()),
+                                );
+                                CachedObject::new(p.key.clone(), v, rev)
+                            });
+                            (EventType::Deleted, Arc::new(base))
+                        }
+                    };
+                    return Some(Ok(Arc::new(CacheEvent {
+                        kind,
+                        object,
+                        prev,
+                        revision: rev,
+                    })));
+                }
+                Err(e) => return Some(Err(watch_error(&e))),
+            }
+        },
+    }
+}
+
+fn watch_error(e: &StoreError) -> Status {
+    match e {
+        StoreError::Compacted {
+            requested,
+            compacted,
+        } => Status::failure(
+            StatusReason::Expired,
+            format!("too old resource version: {requested} ({compacted})"),
+        ),
+        other => Status::failure(StatusReason::InternalError, other.to_string()),
+    }
+}
+
+impl Registry {
+    /// Starts a watch and returns its body.
+    pub(crate) async fn watch(
+        &self,
+        kind: Arc<KindSpec>,
+        ns: Option<&str>,
+        params: WatchParams,
+    ) -> Result<ApiBody, Error> {
+        let prefix = kind.namespace_prefix(ns);
+        let cache = self.caches.get(&self.store, &kind.key_prefix()).await?;
+        let rv = params
+            .opts
+            .resource_version
+            .as_deref()
+            .map(parse_rv)
+            .transpose()?
+            .flatten()
+            .filter(|r| *r > 0);
+        let initial_from_now = rv.is_none() || params.send_initial_events;
+        if initial_from_now && rv.is_none() && params.opts.resource_version.is_none() {
+            cache
+                .wait_for(self.caches.last_write(&kind.key_prefix()))
+                .await?;
+        } else if let (true, Some(r)) = (params.send_initial_events, rv) {
+            cache.wait_for(r).await?;
+        }
+        let (initial, source, after) = if initial_from_now {
+            match cache.subscribe(None, &prefix) {
+                Ok(sub) => (sub.initial, Source::Cache(sub.receiver), sub.revision),
+                Err(_) => {
+                    return Err(Error::Internal {
+                        message: "the watch cache refused a subscription".into(),
+                        source: None,
+                    });
+                }
+            }
+        } else {
+            let r = rv.unwrap_or(0);
+            // The cache may still hold history the store has compacted away; a version
+            // older than the store's compaction is gone all the same (410), so that
+            // clients see one rule whichever of the two would have served them.
+            let compacted = self
+                .store
+                .compacted_revision()
+                .await
+                .map_err(super::registry::store_error)?;
+            if r > 0 && r < compacted {
+                let status = watch_error(&kube_core::StoreError::Compacted {
+                    requested: r,
+                    compacted,
+                });
+                return Ok(ApiBody::from_bytes(error_event(&status)));
+            }
+            match cache.subscribe(Some(r), &prefix) {
+                Ok(sub) => (sub.initial, Source::Cache(sub.receiver), r),
+                Err(_) => match self.store.watch(kind.key_prefix().into(), r).await {
+                    Ok(stream) => (Vec::new(), Source::Store(stream), r),
+                    Err(e) => {
+                        let status = watch_error(&e);
+                        let body = error_event(&status);
+                        return Ok(ApiBody::from_bytes(body));
+                    }
+                },
+            }
+        };
+        let mut initial: VecDeque<Arc<CacheEvent>> = initial.into();
+        if !initial_from_now {
+            initial.retain(|e| e.revision > after);
+        }
+        let now = Instant::now();
+        let bookmark_interval = params.bookmark_interval;
+        let initial_end_pending = params.send_initial_events && params.bookmarks;
+        let state = State {
+            kind,
+            prefix,
+            initial,
+            initial_end_pending,
+            source,
+            after,
+            deadline: now + params.timeout,
+            next_bookmark: now + bookmark_interval,
+            done: false,
+            params,
+        };
+        let stream = futures::stream::unfold(state, |mut st| async move {
+            let chunk = st.next_chunk().await?;
+            Some((Ok::<_, BoxError>(chunk), st))
+        });
+        Ok(ApiBody::from_stream(stream))
+    }
+}
+
+/// Encodes objects as they are.
+pub(crate) fn json_encoder() -> ObjectEncoder {
+    Arc::new(|o: &CachedObject| o.json.clone())
+}
+
+/// Encodes objects through a function of their value (tables, partial metadata).
+pub(crate) fn value_encoder(f: impl Fn(&Value) -> Value + Send + Sync + 'static) -> ObjectEncoder {
+    Arc::new(move |o: &CachedObject| {
+        Bytes::from(serde_json::to_vec(&f(&o.value)).unwrap_or_default())
+    })
+}
