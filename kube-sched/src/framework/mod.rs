@@ -1,0 +1,24 @@
+//! The scheduling framework: plugin traits at Kubernetes' extension points, profiles, the
+//! scheduling cycle and the binding cycle.
+
+mod binding;
+mod plugin;
+mod profile;
+mod scheduler;
+mod state;
+mod waiting;
+
+pub use binding::PermitOutcome;
+pub use plugin::{
+    ALL_EVENTS, BindPlugin, BindResult, FilterPlugin, FilterRunner, MAX_NODE_SCORE, Permit,
+    PermitContext, PermitPlugin, Plugin, PostBindPlugin, PostFilterPlugin, PreBindPlugin,
+    PreFilterPlugin, PreFilterResult, PreScorePlugin, PreScoreResult, Rejection, ReservePlugin,
+    ScorePlugin, default_normalize_score,
+};
+pub use profile::{Profile, ProfileBuilder};
+pub use scheduler::{
+    DEFAULT_SCHEDULER_NAME, FrameworkConfig, FrameworkScheduler, num_feasible_nodes_to_find,
+    scheduler_name,
+};
+pub use state::{CycleState, StateData};
+pub use waiting::{Verdict, WaitingPods};

@@ -1,0 +1,517 @@
+//! `FrameworkScheduler`: the scheduling cycle (PreFilter, Filter over an adaptive share of
+//! the nodes from a rotating start, PostFilter, PreScore, Score, selection) run from a
+//! profile's plugins. It implements kube-core's [`Scheduler`].
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use kube_core::{
+    Decision, NodeInfo, NodeRejection, NodeRejectionAll, PodInfo, Scheduler, Snapshot,
+    Unschedulable,
+};
+
+use super::plugin::{PreFilterResult, PreScoreResult, Rejection};
+use super::profile::Profile;
+use super::state::CycleState;
+use super::waiting::WaitingPods;
+
+/// The scheduler name pods get when they name none.
+pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
+
+/// Settings of a [`FrameworkScheduler`].
+#[derive(Clone, Debug)]
+pub struct FrameworkConfig {
+    /// Threads for filtering and scoring one pod; 1 keeps everything on the calling thread.
+    pub parallelism: usize,
+    /// Below this many nodes to examine, a cycle stays on one thread even with
+    /// `parallelism > 1`: spreading costs more than it saves.
+    pub parallel_threshold: usize,
+    /// Percentage of nodes to find feasible before scoring (1 to 100); 0 for Kubernetes'
+    /// adaptive default (50% minus 1% per 125 nodes, at least 5%, at least 100 nodes).
+    pub percentage_of_nodes_to_score: u32,
+    /// Seed of the tie-breaking random sequence (between equally scored nodes).
+    pub seed: u64,
+}
+
+impl Default for FrameworkConfig {
+    fn default() -> Self {
+        Self {
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            parallel_threshold: 2_000,
+            percentage_of_nodes_to_score: 0,
+            seed: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+}
+
+/// How many feasible nodes a cycle looks for before it stops filtering, as Kubernetes
+/// computes it: every node below 100 nodes or at 100%; otherwise `percentage` of the
+/// nodes (adaptive when 0: `50 - nodes/125`, at least 5), and never fewer than 100.
+pub fn num_feasible_nodes_to_find(percentage: u32, num_nodes: usize) -> usize {
+    const MIN_NODES: usize = 100;
+    const MIN_PERCENT: usize = 5;
+    if num_nodes < MIN_NODES || percentage >= 100 {
+        return num_nodes;
+    }
+    let mut adaptive = percentage as usize;
+    if adaptive == 0 {
+        adaptive = 50usize.saturating_sub(num_nodes / 125).max(MIN_PERCENT);
+    }
+    (num_nodes * adaptive / 100).max(MIN_NODES)
+}
+
+/// A [`Scheduler`] built from plugins: one [`Profile`] per scheduler name.
+#[derive(Debug)]
+pub struct FrameworkScheduler {
+    profiles: HashMap<String, Profile>,
+    config: FrameworkConfig,
+    next_start: AtomicUsize,
+    rng: AtomicU64,
+    waiting: WaitingPods,
+}
+
+/// The feasible nodes of a cycle and the rejections of the others.
+struct Filtered<'s> {
+    feasible: Vec<&'s Arc<NodeInfo>>,
+    rejections: Vec<NodeRejection>,
+    processed: usize,
+}
+
+impl FrameworkScheduler {
+    /// A scheduler with these profiles.
+    pub fn new(profiles: impl IntoIterator<Item = Profile>, config: FrameworkConfig) -> Self {
+        let rng = config.seed | 1;
+        Self {
+            profiles: profiles.into_iter().map(|p| (p.name.clone(), p)).collect(),
+            config,
+            next_start: AtomicUsize::new(0),
+            rng: AtomicU64::new(rng),
+            waiting: WaitingPods::new(),
+        }
+    }
+
+    /// Holds pods at Permit in `waiting`: the set given to plugins that release or reject
+    /// waiting pods (such as Coscheduling).
+    #[must_use]
+    pub fn with_waiting_pods(mut self, waiting: WaitingPods) -> Self {
+        self.waiting = waiting;
+        self
+    }
+
+    /// The pods held at Permit.
+    pub fn waiting_pods(&self) -> &WaitingPods {
+        &self.waiting
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &FrameworkConfig {
+        &self.config
+    }
+
+    /// The profile serving `scheduler_name`.
+    pub fn profile(&self, scheduler_name: &str) -> Option<&Profile> {
+        self.profiles.get(scheduler_name)
+    }
+
+    /// The profile serving a pod (`spec.schedulerName`, default `default-scheduler`).
+    pub fn profile_for(&self, pod: &PodInfo) -> Option<&Profile> {
+        self.profiles.get(scheduler_name(pod))
+    }
+
+    /// Every profile.
+    pub fn profiles(&self) -> impl Iterator<Item = &Profile> {
+        self.profiles.values()
+    }
+
+    /// True when some profile serves the pod's scheduler name.
+    pub fn responsible_for(&self, pod: &PodInfo) -> bool {
+        self.profile_for(pod).is_some()
+    }
+
+    /// Runs the scheduling cycle for `pod` and returns the cycle state with the answer;
+    /// the binding cycle (Reserve, Permit, Bind) reads the same state.
+    pub fn schedule_with_state(
+        &self,
+        pod: &Arc<PodInfo>,
+        snapshot: &Snapshot,
+    ) -> (CycleState, Result<Decision, Unschedulable>) {
+        let mut state = CycleState::new();
+        let Some(profile) = self.profile_for(pod) else {
+            let name = scheduler_name(pod).to_owned();
+            return (
+                state,
+                Err(Unschedulable::error(
+                    snapshot.len(),
+                    format!("no profile for scheduler name {name:?}"),
+                )),
+            );
+        };
+        let result = self.run_cycle(profile, &mut state, pod, snapshot);
+        (state, result)
+    }
+
+    fn run_cycle(
+        &self,
+        profile: &Profile,
+        state: &mut CycleState,
+        pod: &Arc<PodInfo>,
+        snapshot: &Snapshot,
+    ) -> Result<Decision, Unschedulable> {
+        let num_nodes = snapshot.len();
+        if num_nodes == 0 {
+            return Err(Unschedulable {
+                num_nodes,
+                plugins: vec![Cow::Borrowed("NoNodes")],
+                ..Unschedulable::default()
+            });
+        }
+        // PreFilter.
+        let mut allowed: Option<std::collections::HashSet<String>> = None;
+        for p in &profile.pre_filter {
+            match p.pre_filter(state, pod, snapshot) {
+                Ok(PreFilterResult::Proceed) => {}
+                Ok(PreFilterResult::Skip) => state.skip_filter.push(p.name()),
+                Ok(PreFilterResult::Nodes(nodes)) => {
+                    allowed = Some(match allowed.take() {
+                        None => nodes,
+                        Some(prev) => prev.intersection(&nodes).cloned().collect(),
+                    });
+                }
+                Err(r) => {
+                    return Err(Unschedulable {
+                        num_nodes,
+                        pre_filter: Some(Box::new(NodeRejectionAll {
+                            code: r.code,
+                            plugin: Cow::Borrowed(p.name()),
+                            reason: r.reasons.into_iter().next().unwrap_or_default(),
+                        })),
+                        plugins: vec![Cow::Borrowed(p.name())],
+                        ..Unschedulable::default()
+                    });
+                }
+            }
+        }
+        // Filter.
+        let percentage = profile
+            .percentage_of_nodes_to_score
+            .unwrap_or(self.config.percentage_of_nodes_to_score);
+        let filtered = match &allowed {
+            Some(names) => self.filter_listed(profile, state, pod, snapshot, names),
+            None => {
+                let to_find = num_feasible_nodes_to_find(percentage, num_nodes);
+                let start = self.next_start.load(Ordering::Relaxed) % num_nodes;
+                let f = self.filter_rotating(profile, state, pod, snapshot, start, to_find);
+                self.next_start
+                    .store((start + f.processed) % num_nodes, Ordering::Relaxed);
+                f
+            }
+        };
+        if filtered.feasible.is_empty() {
+            let mut plugins: Vec<Cow<'static, str>> = Vec::new();
+            for r in &filtered.rejections {
+                if !plugins.contains(&r.plugin) {
+                    plugins.push(r.plugin.clone());
+                }
+            }
+            let mut nomination = None;
+            for p in &profile.post_filter {
+                nomination = p
+                    .post_filter(state, pod, snapshot, &filtered.rejections, profile)
+                    .map(Box::new);
+                if nomination.is_some() {
+                    break;
+                }
+            }
+            return Err(Unschedulable {
+                num_nodes,
+                rejections: filtered.rejections,
+                pre_filter: None,
+                plugins,
+                nomination,
+                error: None,
+            });
+        }
+        let evaluated_nodes = filtered.feasible.len() + filtered.rejections.len();
+        let feasible_nodes = filtered.feasible.len();
+        if feasible_nodes == 1 {
+            return Ok(Decision {
+                node: filtered.feasible[0].name().to_owned(),
+                evaluated_nodes,
+                feasible_nodes,
+            });
+        }
+        // PreScore and Score.
+        for p in &profile.pre_score {
+            if p.pre_score(state, pod, snapshot, &filtered.feasible) == PreScoreResult::Skip {
+                state.skip_score.push(p.name());
+            }
+        }
+        let totals = self.score(profile, state, pod, &filtered.feasible);
+        let best = self.select(&totals);
+        Ok(Decision {
+            node: filtered.feasible[best].name().to_owned(),
+            evaluated_nodes,
+            feasible_nodes,
+        })
+    }
+
+    fn filter_listed<'s>(
+        &self,
+        profile: &Profile,
+        state: &CycleState,
+        pod: &PodInfo,
+        snapshot: &'s Snapshot,
+        names: &std::collections::HashSet<String>,
+    ) -> Filtered<'s> {
+        let mut out = Filtered {
+            feasible: Vec::new(),
+            rejections: Vec::new(),
+            processed: 0,
+        };
+        for node in snapshot.nodes() {
+            out.processed += 1;
+            if !names.contains(node.name()) {
+                out.rejections.push(NodeRejection {
+                    node: Arc::clone(node.name_arc()),
+                    code: kube_core::FitCode::UnschedulableAndUnresolvable,
+                    plugin: Cow::Borrowed("PreFilter"),
+                    reasons: vec![Cow::Borrowed("node(s) didn't satisfy plugin(s) pre-filter")],
+                });
+                continue;
+            }
+            check(profile, state, pod, node, &mut out);
+        }
+        out
+    }
+
+    fn filter_rotating<'s>(
+        &self,
+        profile: &Profile,
+        state: &CycleState,
+        pod: &PodInfo,
+        snapshot: &'s Snapshot,
+        start: usize,
+        to_find: usize,
+    ) -> Filtered<'s> {
+        let nodes = snapshot.nodes();
+        let n = nodes.len();
+        let threads = self.config.parallelism.max(1);
+        if threads > 1 && n >= self.config.parallel_threshold {
+            return filter_parallel(profile, state, pod, nodes, start, to_find, threads);
+        }
+        let mut out = Filtered {
+            feasible: Vec::with_capacity(to_find.min(n)),
+            rejections: Vec::new(),
+            processed: 0,
+        };
+        for i in 0..n {
+            let node = &nodes[(start + i) % n];
+            out.processed += 1;
+            check(profile, state, pod, node, &mut out);
+            if out.feasible.len() >= to_find {
+                break;
+            }
+        }
+        out
+    }
+
+    fn score(
+        &self,
+        profile: &Profile,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[&Arc<NodeInfo>],
+    ) -> Vec<i64> {
+        let mut totals = vec![0i64; nodes.len()];
+        let mut scores = vec![0i64; nodes.len()];
+        let threads = self.config.parallelism.max(1);
+        let parallel = threads > 1 && nodes.len() >= self.config.parallel_threshold;
+        for (p, weight) in &profile.score {
+            if !state.skip_score.is_empty() && state.skips_score(p.name()) {
+                continue;
+            }
+            if parallel {
+                let chunk = nodes.len().div_ceil(threads);
+                std::thread::scope(|s| {
+                    for (out, ns) in scores.chunks_mut(chunk).zip(nodes.chunks(chunk)) {
+                        s.spawn(move || {
+                            for (o, n) in out.iter_mut().zip(ns) {
+                                *o = p.score(state, pod, n);
+                            }
+                        });
+                    }
+                });
+            } else {
+                for (o, n) in scores.iter_mut().zip(nodes) {
+                    *o = p.score(state, pod, n);
+                }
+            }
+            p.normalize(state, pod, &mut scores);
+            for (t, s) in totals.iter_mut().zip(&scores) {
+                *t += s * weight;
+            }
+        }
+        totals
+    }
+
+    /// The index of the highest total; ties broken at random (reservoir sampling), as
+    /// Kubernetes does, so equal nodes share the load.
+    fn select(&self, totals: &[i64]) -> usize {
+        let mut best = 0;
+        let mut ties = 1u64;
+        for (i, &t) in totals.iter().enumerate().skip(1) {
+            if t > totals[best] {
+                best = i;
+                ties = 1;
+            } else if t == totals[best] {
+                ties += 1;
+                if self.random() % ties == 0 {
+                    best = i;
+                }
+            }
+        }
+        best
+    }
+
+    fn random(&self) -> u64 {
+        // xorshift64: cheap, good enough to break ties.
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.store(x, Ordering::Relaxed);
+        x
+    }
+}
+
+#[inline]
+fn check<'s>(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &PodInfo,
+    node: &'s Arc<NodeInfo>,
+    out: &mut Filtered<'s>,
+) {
+    match profile.filter_node(state, pod, node) {
+        Ok(()) => out.feasible.push(node),
+        Err((plugin, r)) => out.rejections.push(rejection(node, plugin, r)),
+    }
+}
+
+fn rejection(node: &NodeInfo, plugin: &'static str, r: Rejection) -> NodeRejection {
+    NodeRejection {
+        node: Arc::clone(node.name_arc()),
+        code: r.code,
+        plugin: Cow::Borrowed(plugin),
+        reasons: r.reasons,
+    }
+}
+
+/// Filters from `start` in `threads` contiguous slices at once, stopping every slice once
+/// `to_find` nodes are feasible in total; then keeps the first `to_find` in rotation order.
+fn filter_parallel<'s>(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &PodInfo,
+    nodes: &'s [Arc<NodeInfo>],
+    start: usize,
+    to_find: usize,
+    threads: usize,
+) -> Filtered<'s> {
+    let n = nodes.len();
+    let found = AtomicUsize::new(0);
+    let chunk = n.div_ceil(threads);
+    let parts: Vec<Filtered<'s>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let found = &found;
+                s.spawn(move || {
+                    let mut out = Filtered {
+                        feasible: Vec::new(),
+                        rejections: Vec::new(),
+                        processed: 0,
+                    };
+                    for i in (t * chunk)..((t + 1) * chunk).min(n) {
+                        if found.load(Ordering::Relaxed) >= to_find {
+                            break;
+                        }
+                        let node = &nodes[(start + i) % n];
+                        out.processed += 1;
+                        match profile.filter_node(state, pod, node) {
+                            Ok(()) => {
+                                out.feasible.push(node);
+                                found.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err((plugin, r)) => out.rejections.push(rejection(node, plugin, r)),
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut out = Filtered {
+        feasible: Vec::with_capacity(to_find),
+        rejections: Vec::new(),
+        processed: 0,
+    };
+    for part in parts {
+        out.processed += part.processed;
+        out.rejections.extend(part.rejections);
+        for f in part.feasible {
+            if out.feasible.len() < to_find {
+                out.feasible.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// The scheduler name of a pod: `spec.schedulerName`, or `default-scheduler`.
+pub fn scheduler_name(pod: &PodInfo) -> &str {
+    pod.pod()
+        .spec
+        .scheduler_name
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_SCHEDULER_NAME)
+}
+
+impl Scheduler for FrameworkScheduler {
+    fn schedule(&self, pod: &Arc<PodInfo>, snapshot: &Snapshot) -> Result<Decision, Unschedulable> {
+        self.schedule_with_state(pod, snapshot).1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feasible_nodes_to_find_follows_kubernetes() {
+        let cases = [
+            (0, 10, 10),
+            (0, 99, 99),
+            (0, 100, 100),
+            (0, 500, 230),
+            (0, 1000, 420),
+            (0, 5000, 500),
+            (0, 6000, 300),
+            (0, 10_000, 500),
+            (0, 100_000, 5_000),
+            (30, 1000, 300),
+            (100, 5000, 5000),
+            (1, 1000, 100),
+        ];
+        for (pct, nodes, want) in cases {
+            assert_eq!(
+                num_feasible_nodes_to_find(pct, nodes),
+                want,
+                "{pct}% of {nodes}"
+            );
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! PodTopologySpread: keep matching pods evenly spread over topology domains (zones,
+//! nodes), as the pod's `topologySpreadConstraints` ask: `DoNotSchedule` constraints
+//! filter, `ScheduleAnyway` constraints score.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kube_core::{
+    NodeInclusionPolicy, NodeInfo, PodInfo, Snapshot, TaintEffect, TopologySpreadConstraint,
+    UnsatisfiableConstraintAction,
+};
+
+use super::node_affinity::pod_matches_node;
+use super::pod_selector::PodSelector;
+use super::taint_toleration::tolerates;
+use crate::events::ClusterEvent;
+use crate::framework::{
+    CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PreFilterPlugin, PreFilterResult,
+    PreScorePlugin, PreScoreResult, Rejection, ScorePlugin,
+};
+
+/// The plugin's name.
+pub const NAME: &str = "PodTopologySpread";
+/// The reason when the node lacks a constraint's topology label.
+pub const REASON_MISSING_LABEL: &str =
+    "node(s) didn't match pod topology spread constraints (missing required label)";
+/// The reason when placing the pod would exceed a constraint's skew.
+pub const REASON_SKEW: &str = "node(s) didn't match pod topology spread constraints";
+
+const HOSTNAME: &str = "kubernetes.io/hostname";
+
+/// One constraint, compiled.
+#[derive(Clone, Debug)]
+struct Constraint {
+    max_skew: i64,
+    key: String,
+    selector: PodSelector,
+    min_domains: usize,
+    honor_affinity: bool,
+    honor_taints: bool,
+}
+
+fn constraints(pod: &PodInfo, hard: bool) -> Vec<Constraint> {
+    let p = pod.pod();
+    p.spec
+        .topology_spread_constraints
+        .iter()
+        .filter(|c| (c.when_unsatisfiable == UnsatisfiableConstraintAction::DoNotSchedule) == hard)
+        .map(|c| compile(c, &p.metadata.labels))
+        .collect()
+}
+
+fn compile(
+    c: &TopologySpreadConstraint,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Constraint {
+    let mut selector = PodSelector::new(c.label_selector.as_ref());
+    for key in &c.match_label_keys {
+        if let Some(v) = labels.get(key) {
+            selector.require(key, v);
+        }
+    }
+    Constraint {
+        max_skew: i64::from(c.max_skew),
+        key: c.topology_key.clone(),
+        selector,
+        min_domains: c.min_domains.map_or(1, |m| m.max(1) as usize),
+        honor_affinity: c.node_affinity_policy != Some(NodeInclusionPolicy::Ignore),
+        honor_taints: c.node_taints_policy == Some(NodeInclusionPolicy::Honor),
+    }
+}
+
+fn has_all_keys(node: &NodeInfo, cs: &[Constraint]) -> bool {
+    node.node()
+        .is_some_and(|n| cs.iter().all(|c| n.metadata.labels.contains_key(&c.key)))
+}
+
+fn label<'a>(node: &'a NodeInfo, key: &str) -> Option<&'a str> {
+    node.node()?.metadata.labels.get(key).map(String::as_str)
+}
+
+/// Whether the node counts for the constraint's domains (node inclusion policies).
+fn included(c: &Constraint, pod: &PodInfo, node: &NodeInfo) -> bool {
+    if c.honor_affinity && !pod_matches_node(pod, node) {
+        return false;
+    }
+    if c.honor_taints {
+        let tols = &pod.pod().spec.tolerations;
+        let ok = node.node().is_some_and(|n| {
+            n.spec.taints.iter().all(|t| {
+                !matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute)
+                    || tols.iter().any(|tol| tolerates(tol, t))
+            })
+        });
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn count_matching(node: &NodeInfo, c: &Constraint, namespace: Option<&str>) -> i64 {
+    node.pods()
+        .iter()
+        .filter(|p| {
+            let m = &p.pod().metadata;
+            m.namespace.as_deref() == namespace
+                && m.deletion_timestamp.is_none()
+                && c.selector.matches(&m.labels)
+        })
+        .count() as i64
+}
+
+/// Per hard constraint: matching pods per domain and the smallest count.
+#[derive(Clone, Debug)]
+struct FilterState {
+    constraints: Vec<Constraint>,
+    counts: Vec<HashMap<String, i64>>,
+    mins: Vec<i64>,
+}
+
+impl FilterState {
+    fn recompute_min(&mut self, i: usize) {
+        self.mins[i] = self.counts[i].values().copied().min().unwrap_or(0);
+    }
+
+    fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeInfo, delta: i64) {
+        if other.pod().metadata.namespace != pod.pod().metadata.namespace
+            || !has_all_keys(node, &self.constraints)
+        {
+            return;
+        }
+        for i in 0..self.constraints.len() {
+            let c = &self.constraints[i];
+            if !c.selector.matches(&other.pod().metadata.labels) || !included(c, pod, node) {
+                continue;
+            }
+            if let Some(v) = label(node, &c.key) {
+                *self.counts[i].entry(v.to_owned()).or_default() += delta;
+                self.recompute_min(i);
+            }
+        }
+    }
+}
+
+/// Filter and Score by the pod's topology spread constraints.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PodTopologySpread;
+
+impl Plugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn events(&self) -> &'static [ClusterEvent] {
+        &[
+            ClusterEvent::NODE_ADD,
+            ClusterEvent::NODE_UPDATE,
+            ClusterEvent::NODE_DELETE,
+            ClusterEvent::POD_ADD,
+            ClusterEvent::POD_UPDATE,
+            ClusterEvent::POD_DELETE,
+        ]
+    }
+}
+
+impl PreFilterPlugin for PodTopologySpread {
+    fn pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+    ) -> Result<PreFilterResult, Rejection> {
+        let cs = constraints(pod, true);
+        if cs.is_empty() {
+            return Ok(PreFilterResult::Skip);
+        }
+        let ns = pod.pod().metadata.namespace.as_deref();
+        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
+        for node in snapshot.nodes() {
+            if !has_all_keys(node, &cs) {
+                continue;
+            }
+            for (i, c) in cs.iter().enumerate() {
+                if !included(c, pod, node) {
+                    continue;
+                }
+                let Some(v) = label(node, &c.key) else {
+                    continue;
+                };
+                let n = count_matching(node, c, ns);
+                match counts[i].get_mut(v) {
+                    Some(x) => *x += n,
+                    None => {
+                        counts[i].insert(v.to_owned(), n);
+                    }
+                }
+            }
+        }
+        let mut s = FilterState {
+            mins: vec![0; cs.len()],
+            constraints: cs,
+            counts,
+        };
+        for i in 0..s.constraints.len() {
+            s.recompute_min(i);
+        }
+        state.write(s);
+        Ok(PreFilterResult::Proceed)
+    }
+
+    fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &PodInfo, node: &NodeInfo) {
+        if let Some(s) = state.read_mut::<FilterState>() {
+            s.update(pod, added, node, 1);
+        }
+    }
+
+    fn remove_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        removed: &PodInfo,
+        node: &NodeInfo,
+    ) {
+        if let Some(s) = state.read_mut::<FilterState>() {
+            s.update(pod, removed, node, -1);
+        }
+    }
+}
+
+impl FilterPlugin for PodTopologySpread {
+    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
+        let Some(s) = state.read::<FilterState>() else {
+            return Ok(());
+        };
+        let labels = &pod.pod().metadata.labels;
+        for (i, c) in s.constraints.iter().enumerate() {
+            let Some(v) = label(node, &c.key) else {
+                return Err(Rejection::unresolvable(REASON_MISSING_LABEL));
+            };
+            let self_match = i64::from(c.selector.matches(labels));
+            let matching = s.counts[i].get(v).copied().unwrap_or(0);
+            let min = if s.counts[i].len() < c.min_domains {
+                0
+            } else {
+                s.mins[i]
+            };
+            if matching + self_match - min > c.max_skew {
+                return Err(Rejection::unschedulable(REASON_SKEW));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per soft constraint: matching pods per domain of the feasible nodes, and the
+/// normalising weight `ln(domains + 2)`.
+#[derive(Clone, Debug)]
+struct ScoreState {
+    constraints: Vec<Constraint>,
+    counts: Vec<HashMap<String, i64>>,
+    weights: Vec<f64>,
+}
+
+impl PreScorePlugin for PodTopologySpread {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+        nodes: &[&Arc<NodeInfo>],
+    ) -> PreScoreResult {
+        let cs = constraints(pod, false);
+        if cs.is_empty() {
+            return PreScoreResult::Skip;
+        }
+        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
+        let mut eligible = 0usize;
+        for n in nodes {
+            if !has_all_keys(n, &cs) {
+                continue;
+            }
+            eligible += 1;
+            for (i, c) in cs.iter().enumerate() {
+                if c.key != HOSTNAME
+                    && let Some(v) = label(n, &c.key)
+                {
+                    counts[i].entry(v.to_owned()).or_insert(0);
+                }
+            }
+        }
+        let weights = cs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let size = if c.key == HOSTNAME {
+                    eligible
+                } else {
+                    counts[i].len()
+                };
+                ((size + 2) as f64).ln()
+            })
+            .collect();
+        let ns = pod.pod().metadata.namespace.as_deref();
+        if cs.iter().any(|c| c.key != HOSTNAME) {
+            for node in snapshot.nodes() {
+                if !has_all_keys(node, &cs) {
+                    continue;
+                }
+                for (i, c) in cs.iter().enumerate() {
+                    if c.key == HOSTNAME || !included(c, pod, node) {
+                        continue;
+                    }
+                    let Some(v) = label(node, &c.key) else {
+                        continue;
+                    };
+                    if let Some(x) = counts[i].get_mut(v) {
+                        *x += count_matching(node, c, ns);
+                    }
+                }
+            }
+        }
+        state.write(ScoreState {
+            constraints: cs,
+            counts,
+            weights,
+        });
+        PreScoreResult::Proceed
+    }
+}
+
+impl ScorePlugin for PodTopologySpread {
+    /// A node lacking a constraint's label scores -1: [`ScorePlugin::normalize`] turns it
+    /// into 0 and leaves it out of the range.
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let Some(s) = state.read::<ScoreState>() else {
+            return 0;
+        };
+        if !has_all_keys(node, &s.constraints) {
+            return -1;
+        }
+        let ns = pod.pod().metadata.namespace.as_deref();
+        let mut score = 0f64;
+        for (i, c) in s.constraints.iter().enumerate() {
+            let count = if c.key == HOSTNAME {
+                count_matching(node, c, ns)
+            } else {
+                label(node, &c.key)
+                    .and_then(|v| s.counts[i].get(v))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            score += count as f64 * s.weights[i] + (c.max_skew - 1) as f64;
+        }
+        score.round() as i64
+    }
+
+    fn normalize(&self, _: &CycleState, _: &PodInfo, scores: &mut [i64]) {
+        let valid = scores.iter().copied().filter(|s| *s >= 0);
+        let (min, max) = valid.fold((i64::MAX, 0), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        for s in scores.iter_mut() {
+            *s = if *s < 0 {
+                0
+            } else if max == 0 {
+                MAX_NODE_SCORE
+            } else {
+                MAX_NODE_SCORE * (max + min - *s) / max
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{node, pod};
+
+    fn snapshot(nodes: &[(&str, &str, usize)]) -> Snapshot {
+        Snapshot::from_nodes(nodes.iter().map(|(name, zone, pods)| {
+            let mut n = node(name).label("zone", zone).label(HOSTNAME, name).info();
+            for i in 0..*pods {
+                n.add_pod(pod(&format!("{name}-{i}")).label("app", "web").arc());
+            }
+            n
+        }))
+    }
+
+    fn feasible(snap: &Snapshot, p: &PodInfo) -> Vec<String> {
+        let mut s = CycleState::new();
+        assert_eq!(
+            PodTopologySpread.pre_filter(&mut s, p, snap),
+            Ok(PreFilterResult::Proceed)
+        );
+        snap.nodes()
+            .iter()
+            .filter(|n| PodTopologySpread.filter(&s, p, n).is_ok())
+            .map(|n| n.name().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn hard_constraints_bound_the_skew() {
+        // zone a: 2 pods, zone b: 1 pod, zone c: 0 pods.
+        let snap = snapshot(&[("n1", "a", 2), ("n2", "b", 1), ("n3", "c", 0)]);
+        let p = pod("p")
+            .label("app", "web")
+            .spread(1, "zone", "DoNotSchedule", "app", "web")
+            .info();
+        assert_eq!(feasible(&snap, &p), vec!["n3"]);
+        let p2 = pod("p")
+            .label("app", "web")
+            .spread(2, "zone", "DoNotSchedule", "app", "web")
+            .info();
+        assert_eq!(feasible(&snap, &p2), vec!["n2", "n3"]);
+        // A pod that does not match its own selector does not count itself.
+        let other = pod("q")
+            .spread(1, "zone", "DoNotSchedule", "app", "web")
+            .info();
+        assert_eq!(feasible(&snap, &other), vec!["n2", "n3"]);
+    }
+
+    #[test]
+    fn nodes_without_the_key_are_unresolvable() {
+        let snap = Snapshot::from_nodes([node("bare").info()]);
+        let p = pod("p")
+            .spread(1, "zone", "DoNotSchedule", "app", "web")
+            .info();
+        let mut s = CycleState::new();
+        PodTopologySpread.pre_filter(&mut s, &p, &snap).unwrap();
+        assert_eq!(
+            PodTopologySpread.filter(&s, &p, &snap.nodes()[0]),
+            Err(Rejection::unresolvable(REASON_MISSING_LABEL))
+        );
+    }
+
+    #[test]
+    fn removing_a_pod_updates_the_counts() {
+        let snap = snapshot(&[("n1", "a", 1), ("n2", "b", 0)]);
+        let p = pod("p")
+            .label("app", "web")
+            .spread(1, "zone", "DoNotSchedule", "app", "web")
+            .info();
+        let mut s = CycleState::new();
+        PodTopologySpread.pre_filter(&mut s, &p, &snap).unwrap();
+        let n1 = &snap.nodes()[0];
+        assert!(PodTopologySpread.filter(&s, &p, n1).is_err());
+        let victim = Arc::clone(&n1.pods()[0]);
+        PodTopologySpread.remove_pod(&mut s, &p, &victim, n1);
+        assert!(PodTopologySpread.filter(&s, &p, n1).is_ok());
+    }
+
+    #[test]
+    fn soft_constraints_prefer_emptier_domains() {
+        let snap = snapshot(&[("n1", "a", 3), ("n2", "b", 1), ("n3", "c", 0)]);
+        let p = pod("p")
+            .label("app", "web")
+            .spread(1, "zone", "ScheduleAnyway", "app", "web")
+            .info();
+        let nodes: Vec<&Arc<NodeInfo>> = snap.nodes().iter().collect();
+        let mut s = CycleState::new();
+        assert_eq!(
+            PodTopologySpread.pre_score(&mut s, &p, &snap, &nodes),
+            PreScoreResult::Proceed
+        );
+        let mut scores: Vec<i64> = nodes
+            .iter()
+            .map(|n| PodTopologySpread.score(&s, &p, n))
+            .collect();
+        // weight ln(3 + 2) = 1.609: counts 3, 1, 0 -> 5, 2, 0.
+        assert_eq!(scores, vec![5, 2, 0]);
+        PodTopologySpread.normalize(&s, &p, &mut scores);
+        // 100 * (5 + 0 - s) / 5.
+        assert_eq!(scores, vec![0, 60, 100]);
+    }
+}

@@ -1,0 +1,382 @@
+//! The scheduling queue: an active queue ordered by priority then creation time, a backoff
+//! queue with exponential delays, and a pool of unschedulable pods that cluster events move
+//! back.
+//!
+//! The queue never reads a clock: every method that depends on time takes `now`, so tests
+//! drive it with fabricated instants and the loop passes `Instant::now()`.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube_core::{ObjectKey, PodInfo};
+
+use crate::events::ClusterEvent;
+
+/// Settings of a [`SchedulingQueue`].
+#[derive(Clone, Debug)]
+pub struct QueueConfig {
+    /// Backoff after the first failed attempt (Kubernetes: 1 s).
+    pub initial_backoff: Duration,
+    /// The longest backoff (Kubernetes: 10 s).
+    pub max_backoff: Duration,
+    /// How long a pod may stay unschedulable before it is retried anyway (Kubernetes: 5 min).
+    pub max_unschedulable_duration: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(10),
+            max_unschedulable_duration: Duration::from_secs(300),
+        }
+    }
+}
+
+impl QueueConfig {
+    /// The backoff after `attempts` failed attempts: `initial * 2^(attempts-1)`, capped at
+    /// `max_backoff`; zero before any attempt.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        if attempts == 0 {
+            return Duration::ZERO;
+        }
+        let shift = (attempts - 1).min(31);
+        self.initial_backoff
+            .checked_mul(1u32 << shift)
+            .map_or(self.max_backoff, |d| d.min(self.max_backoff))
+    }
+}
+
+/// A pod in the queue, with its scheduling history.
+#[derive(Clone, Debug)]
+pub struct QueuedPod {
+    /// The pod and what was derived from it.
+    pub info: Arc<PodInfo>,
+    /// Failed scheduling attempts so far.
+    pub attempts: u32,
+    /// When the pod last entered the queue (after a failure: when it failed).
+    pub timestamp: Instant,
+    /// The plugins that rejected the pod in its last attempt: only events those plugins care
+    /// about move it back to the active queue.
+    pub unschedulable_plugins: HashSet<String>,
+    seq: u64,
+}
+
+impl QueuedPod {
+    fn key(&self) -> &ObjectKey {
+        self.info.key()
+    }
+}
+
+type ActiveKey = (Reverse<i32>, i64, u64);
+
+#[derive(Debug)]
+enum Place {
+    Active(ActiveKey),
+    Backoff(Instant, u64),
+    Unschedulable,
+    InFlight,
+}
+
+/// The three pools of pods waiting to be scheduled.
+///
+/// - **active**: pops the highest priority first, then the oldest by creation time, then
+///   the first added;
+/// - **backoff**: pods that failed and wait `1 s * 2^(attempts-1)` (at most 10 s) before
+///   they return to active;
+/// - **unschedulable**: pods that no node fits; [`SchedulingQueue::on_event`] moves them
+///   back when a cluster event could make them fit, and they are retried anyway after
+///   [`QueueConfig::max_unschedulable_duration`].
+///
+/// A popped pod is *in flight* until [`SchedulingQueue::done`] or
+/// [`SchedulingQueue::requeue_unschedulable`]; events that arrive meanwhile send it to
+/// backoff instead of unschedulable when it fails, since they may have made it fit.
+#[derive(Debug)]
+pub struct SchedulingQueue {
+    config: QueueConfig,
+    pods: HashMap<ObjectKey, (QueuedPod, Place)>,
+    active: BTreeSet<(ActiveKey, ObjectKey)>,
+    backoff: BTreeSet<(Instant, u64, ObjectKey)>,
+    unschedulable: HashSet<ObjectKey>,
+    seq: u64,
+    /// Bumped by every event that moves pods; a pod failing in a cycle that started before
+    /// the last move goes to backoff rather than unschedulable.
+    move_cycle: u64,
+    cycle: u64,
+    popped_cycle: HashMap<ObjectKey, u64>,
+}
+
+impl SchedulingQueue {
+    /// An empty queue.
+    pub fn new(config: QueueConfig) -> Self {
+        Self {
+            config,
+            pods: HashMap::new(),
+            active: BTreeSet::new(),
+            backoff: BTreeSet::new(),
+            unschedulable: HashSet::new(),
+            seq: 0,
+            move_cycle: 0,
+            cycle: 0,
+            popped_cycle: HashMap::new(),
+        }
+    }
+
+    /// The queue's settings.
+    pub fn config(&self) -> &QueueConfig {
+        &self.config
+    }
+
+    /// Number of pods held, in any pool or in flight.
+    pub fn len(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// True when no pod is held.
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty()
+    }
+
+    /// Pods in the active queue.
+    pub fn active_len(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Pods waiting out a backoff.
+    pub fn backoff_len(&self) -> usize {
+        self.backoff.len()
+    }
+
+    /// Pods no node fits, waiting for a cluster event.
+    pub fn unschedulable_len(&self) -> usize {
+        self.unschedulable.len()
+    }
+
+    /// Adds a new pending pod to the active queue. A pod already held is updated instead.
+    pub fn add(&mut self, info: Arc<PodInfo>, now: Instant) {
+        if self.pods.contains_key(info.key()) {
+            self.update(info, now);
+            return;
+        }
+        self.seq += 1;
+        let queued = QueuedPod {
+            info,
+            attempts: 0,
+            timestamp: now,
+            unschedulable_plugins: HashSet::new(),
+            seq: self.seq,
+        };
+        self.push_active(queued);
+    }
+
+    /// A pending pod changed: the new object replaces the old one. An unschedulable pod
+    /// whose spec changed is retried (after its backoff).
+    pub fn update(&mut self, info: Arc<PodInfo>, now: Instant) {
+        let Some((queued, place)) = self.pods.remove(info.key()) else {
+            self.add(info, now);
+            return;
+        };
+        self.unlink(queued.key(), &place);
+        let spec_changed = queued.info.pod().spec != info.pod().spec;
+        let mut queued = QueuedPod { info, ..queued };
+        match place {
+            Place::Active(_) => self.push_active(queued),
+            Place::Backoff(..) => self.push_backoff(queued),
+            Place::InFlight => {
+                let key = queued.key().clone();
+                self.pods.insert(key, (queued, Place::InFlight));
+            }
+            Place::Unschedulable if spec_changed => {
+                queued.unschedulable_plugins.clear();
+                self.move_out_of_unschedulable(queued, now);
+            }
+            Place::Unschedulable => {
+                let key = queued.key().clone();
+                self.unschedulable.insert(key.clone());
+                self.pods.insert(key, (queued, Place::Unschedulable));
+            }
+        }
+    }
+
+    /// The pod was deleted, or bound by someone else: it leaves the queue.
+    pub fn delete(&mut self, key: &ObjectKey) -> Option<QueuedPod> {
+        let (queued, place) = self.pods.remove(key)?;
+        self.unlink(key, &place);
+        self.popped_cycle.remove(key);
+        Some(queued)
+    }
+
+    /// Moves pods whose backoff expired to the active queue, and pods unschedulable for
+    /// longer than the configured limit back to the queue.
+    pub fn flush(&mut self, now: Instant) {
+        while let Some((at, _, _)) = self.backoff.first() {
+            if *at > now {
+                break;
+            }
+            let Some((_, _, key)) = self.backoff.pop_first() else {
+                break;
+            };
+            if let Some((queued, _)) = self.pods.remove(&key) {
+                self.push_active(queued);
+            }
+        }
+        let limit = self.config.max_unschedulable_duration;
+        let stale: Vec<ObjectKey> = self
+            .unschedulable
+            .iter()
+            .filter(|k| {
+                self.pods
+                    .get(*k)
+                    .is_some_and(|(q, _)| now.saturating_duration_since(q.timestamp) >= limit)
+            })
+            .cloned()
+            .collect();
+        for key in stale {
+            self.unschedulable.remove(&key);
+            if let Some((queued, _)) = self.pods.remove(&key) {
+                self.move_out_of_unschedulable(queued, now);
+            }
+        }
+    }
+
+    /// Takes the next pod to schedule: the highest priority, then the oldest, in the active
+    /// queue, after moving expired backoffs in. `None` when the active queue is empty.
+    pub fn pop(&mut self, now: Instant) -> Option<QueuedPod> {
+        self.flush(now);
+        let (_, key) = self.active.pop_first()?;
+        let (queued, _) = self.pods.get_mut(&key)?;
+        let queued = queued.clone();
+        if let Some(entry) = self.pods.get_mut(&key) {
+            entry.1 = Place::InFlight;
+        }
+        self.cycle += 1;
+        self.popped_cycle.insert(key, self.cycle);
+        Some(queued)
+    }
+
+    /// The earliest instant at which a backoff expires, for the loop to sleep until.
+    pub fn next_backoff_expiry(&self) -> Option<Instant> {
+        self.backoff.first().map(|(at, _, _)| *at)
+    }
+
+    /// The popped pod was scheduled (assumed and sent to bind): it leaves the queue.
+    pub fn done(&mut self, key: &ObjectKey) {
+        if matches!(self.pods.get(key), Some((_, Place::InFlight))) {
+            self.pods.remove(key);
+        }
+        self.popped_cycle.remove(key);
+    }
+
+    /// The popped pod did not fit (or its binding failed): it returns to the queue with one
+    /// more attempt. It waits in the unschedulable pool for an event that one of
+    /// `plugins` cares about; when such an event arrived while it was being scheduled, or
+    /// `plugins` is empty (an error rather than a misfit), it goes to backoff instead.
+    pub fn requeue_unschedulable(
+        &mut self,
+        mut queued: QueuedPod,
+        plugins: HashSet<String>,
+        now: Instant,
+    ) {
+        let key = queued.key().clone();
+        let popped = self.popped_cycle.remove(&key).unwrap_or(0);
+        match self.pods.get(&key) {
+            // Deleted while in flight: drop it.
+            None => return,
+            Some((current, Place::InFlight)) => queued.info = Arc::clone(&current.info),
+            // Re-added while in flight (a newer object): keep the newer entry.
+            Some(_) => return,
+        }
+        self.pods.remove(&key);
+        queued.attempts += 1;
+        queued.timestamp = now;
+        queued.unschedulable_plugins = plugins;
+        if queued.unschedulable_plugins.is_empty() || self.move_cycle >= popped {
+            self.push_backoff(queued);
+        } else {
+            self.unschedulable.insert(key.clone());
+            self.pods.insert(key, (queued, Place::Unschedulable));
+        }
+    }
+
+    /// A cluster event happened: unschedulable pods rejected by a plugin that registered
+    /// interest in it (as reported by `interested`) move to backoff or active. Returns how
+    /// many moved.
+    pub fn on_event(
+        &mut self,
+        event: ClusterEvent,
+        interested: impl Fn(&str, ClusterEvent) -> bool,
+        now: Instant,
+    ) -> usize {
+        self.move_cycle = self.cycle + 1;
+        let moving: Vec<ObjectKey> = self
+            .unschedulable
+            .iter()
+            .filter(|k| {
+                self.pods.get(*k).is_some_and(|(q, _)| {
+                    q.unschedulable_plugins.is_empty()
+                        || q.unschedulable_plugins
+                            .iter()
+                            .any(|p| interested(p.as_str(), event))
+                })
+            })
+            .cloned()
+            .collect();
+        for key in &moving {
+            self.unschedulable.remove(key);
+            if let Some((queued, _)) = self.pods.remove(key) {
+                self.move_out_of_unschedulable(queued, now);
+            }
+        }
+        moving.len()
+    }
+
+    /// Every pod held, in no particular order (for diagnostics and tests).
+    pub fn pods(&self) -> impl Iterator<Item = &QueuedPod> {
+        self.pods.values().map(|(q, _)| q)
+    }
+
+    fn move_out_of_unschedulable(&mut self, queued: QueuedPod, now: Instant) {
+        let ready = queued.timestamp + self.config.backoff(queued.attempts);
+        if ready > now {
+            self.push_backoff(queued);
+        } else {
+            self.push_active(queued);
+        }
+    }
+
+    fn push_active(&mut self, queued: QueuedPod) {
+        let created = queued
+            .info
+            .creation_timestamp()
+            .map_or(i64::MIN, |t| t.0.timestamp_micros());
+        let k: ActiveKey = (Reverse(queued.info.priority()), created, queued.seq);
+        let key = queued.key().clone();
+        self.active.insert((k, key.clone()));
+        self.pods.insert(key, (queued, Place::Active(k)));
+    }
+
+    fn push_backoff(&mut self, queued: QueuedPod) {
+        let at = queued.timestamp + self.config.backoff(queued.attempts);
+        let key = queued.key().clone();
+        let seq = queued.seq;
+        self.backoff.insert((at, seq, key.clone()));
+        self.pods.insert(key, (queued, Place::Backoff(at, seq)));
+    }
+
+    fn unlink(&mut self, key: &ObjectKey, place: &Place) {
+        match place {
+            Place::Active(k) => {
+                self.active.remove(&(*k, key.clone()));
+            }
+            Place::Backoff(at, seq) => {
+                self.backoff.remove(&(*at, *seq, key.clone()));
+            }
+            Place::Unschedulable => {
+                self.unschedulable.remove(key);
+            }
+            Place::InFlight => {}
+        }
+    }
+}
