@@ -179,7 +179,7 @@ impl UserspaceProxy {
         let mut state = self.inner.state.lock().await;
         state.shut_down = true;
         for (_, listener) in state.listeners.drain() {
-            listener.task.abort();
+            close(listener).await;
         }
         state.services.clear();
         let routes = std::mem::take(&mut state.routes);
@@ -370,14 +370,18 @@ impl NetworkProxy for UserspaceProxy {
         }
 
         let desired = self.desired_listeners(table, &mut problems);
-        state.listeners.retain(|key, listener| {
-            let keep = desired.get(key) == Some(&listener.service);
-            if !keep {
+        let closing: Vec<ListenKey> = state
+            .listeners
+            .iter()
+            .filter(|(key, l)| desired.get(key) != Some(&l.service))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in closing {
+            if let Some(listener) = state.listeners.remove(&key) {
                 debug!(addr = %key.addr, protocol = %key.protocol, service = %listener.service, "closing listener");
-                listener.task.abort();
+                close(listener).await;
             }
-            keep
-        });
+        }
         state
             .services
             .retain(|name, _| table.services.contains_key(name));
@@ -420,6 +424,13 @@ impl NetworkProxy for UserspaceProxy {
         }
         Ok(())
     }
+}
+
+/// Stops a listener and waits until its socket is closed, so that once a sync returns
+/// the address is no longer served (new connections are refused, not accepted then reset).
+async fn close(listener: Listener) {
+    listener.task.abort();
+    let _ = listener.task.await;
 }
 
 impl Drop for Inner {
