@@ -370,3 +370,6 @@ impl NetworkProxy for IptablesProxy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
