@@ -108,18 +108,7 @@ impl NetNs {
     /// Runs `f` on a thread inside the namespace (a new thread, so the caller's namespace
     /// never changes).
     pub fn on_thread<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("open the namespace");
-            rustix::thread::move_into_link_name_space(
-                file.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .expect("enter the namespace");
-            f()
-        })
-        .join()
-        .expect("the thread in the namespace panicked")
+        in_netns(&self.name, f)
     }
 
     /// Runs a future to completion on a tokio runtime whose threads live in the namespace:
@@ -158,6 +147,22 @@ impl NetNs {
             s
         })
     }
+}
+
+/// Runs `f` on a new thread inside the namespace called `name`.
+pub fn in_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{name}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("open the namespace");
+        rustix::thread::move_into_link_name_space(
+            file.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("enter the namespace");
+        f()
+    })
+    .join()
+    .expect("the thread in the namespace panicked")
 }
 
 impl Drop for NetNs {

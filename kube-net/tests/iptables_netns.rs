@@ -1,0 +1,238 @@
+//! Real traffic through the iptables rules, between two network namespaces the test
+//! creates: a "node" holding the rules and a "pod" namespace holding three backends on
+//! a veth pair. DNAT of a ClusterIP, statistic spreading, endpoint removal, ClientIP
+//! affinity (`recent`), node ports from outside with masquerade, REJECT without
+//! endpoints, UDP, stale chain removal and cleanup. Needs root, iproute2 and iptables 1.8
+//! (scripts/install-net-tools.sh); fails under `CI` without them, else says it skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{NetNs, connect_named, echoes, skip, tcp_backend, udp_backend, veth, who};
+use kube_core::network::{Endpoint, ServiceEntry, ServicePortName, TransportProtocol};
+use kube_core::{NetworkProxy, ServiceTable};
+use kube_net::{IptablesConfig, IptablesProxy};
+use tokio::net::{TcpListener, UdpSocket};
+
+const NODE_IP: &str = "10.201.0.1";
+const POD_IPS: [&str; 3] = ["10.201.0.2", "10.201.0.3", "10.201.0.4"];
+
+fn web() -> ServicePortName {
+    ServicePortName {
+        namespace: "default".into(),
+        name: "web".into(),
+        port: "http".into(),
+        protocol: TransportProtocol::Tcp,
+    }
+}
+
+fn dns() -> ServicePortName {
+    ServicePortName {
+        namespace: "kube-system".into(),
+        name: "dns".into(),
+        port: "dns".into(),
+        protocol: TransportProtocol::Udp,
+    }
+}
+
+fn endpoints(ips: &[&str], port: u16) -> Vec<Endpoint> {
+    ips.iter()
+        .map(|ip| Endpoint {
+            ip: ip.parse().unwrap(),
+            port,
+            node_name: None,
+        })
+        .collect()
+}
+
+fn table(web_backends: &[&str], affinity: Option<Duration>) -> ServiceTable {
+    let mut t = ServiceTable::default();
+    t.services.insert(
+        web(),
+        ServiceEntry {
+            cluster_ips: vec!["10.96.0.10".parse().unwrap()],
+            port: 80,
+            node_port: Some(30080),
+            session_affinity: affinity,
+            endpoints: endpoints(web_backends, 8080),
+            ..Default::default()
+        },
+    );
+    t.services.insert(
+        dns(),
+        ServiceEntry {
+            cluster_ips: vec!["10.96.0.53".parse().unwrap()],
+            port: 53,
+            endpoints: endpoints(&POD_IPS[..1], 5353),
+            ..Default::default()
+        },
+    );
+    t
+}
+
+async fn tally(vip: SocketAddr, n: usize) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for _ in 0..n {
+        *counts.entry(who(vip).await).or_default() += 1;
+    }
+    counts
+}
+
+fn tools_present(test: &str) -> bool {
+    for tool in ["iptables-restore", "iptables-save", "iptables"] {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            skip(
+                test,
+                &format!("`{tool}` is not installed (run scripts/install-net-tools.sh)"),
+            );
+            return false;
+        }
+    }
+    true
+}
+
+#[test]
+fn traffic_follows_the_rules() {
+    let test = "iptables traffic_follows_the_rules";
+    if !tools_present(test) {
+        return;
+    }
+    let (Some(node), Some(pod)) = (NetNs::create(test), NetNs::create(test)) else {
+        return;
+    };
+    let (node_if, _) = veth(&node, NODE_IP, &pod, &POD_IPS);
+    node.ip(&["route", "add", "default", "dev", &node_if]);
+    pod.ip(&["route", "add", "default", "via", NODE_IP]);
+    node.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        .unwrap();
+
+    // Backends live in the pod namespace; their sockets stay there whichever runtime
+    // serves them.
+    let listeners: Vec<_> = POD_IPS
+        .iter()
+        .map(|ip| pod.tcp_listener(SocketAddr::new(ip.parse().unwrap(), 8080)))
+        .collect();
+    let udp = pod.udp_socket(SocketAddr::new(POD_IPS[0].parse().unwrap(), 5353));
+    let node_name = node.name.clone();
+    let pod_name = pod.name.clone();
+
+    // A client from outside the node: the pod namespace connects to the node port.
+    let pod_client = {
+        move || -> String {
+            let addr: SocketAddr = format!("{NODE_IP}:30080").parse().unwrap();
+            let stream =
+                std::net::TcpStream::connect_timeout(&addr, common::TIMEOUT).expect("node port");
+            stream.set_read_timeout(Some(common::TIMEOUT)).unwrap();
+            let mut line = String::new();
+            BufReader::new(stream).read_line(&mut line).unwrap();
+            line.trim_end().to_owned()
+        }
+    };
+
+    let proxy = node.block_on(move || async move {
+        let mut tasks = Vec::new();
+        for (i, l) in listeners.into_iter().enumerate() {
+            tasks.push(tcp_backend(
+                TcpListener::from_std(l).unwrap(),
+                &format!("b{}", i + 1),
+            ));
+        }
+        tasks.push(udp_backend(UdpSocket::from_std(udp).unwrap(), "dns"));
+
+        let proxy = IptablesProxy::new(IptablesConfig::default());
+        let vip: SocketAddr = "10.96.0.10:80".parse().unwrap();
+        proxy.sync(&table(&POD_IPS, None)).await.unwrap();
+
+        // The statistic rules spread 300 connections over the three backends.
+        let counts = tally(vip, 300).await;
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        for (b, n) in &counts {
+            assert!(*n >= 60, "{b}: {n} of 300 connections: {counts:?}");
+        }
+
+        // UDP through DNAT, the reply from the service address.
+        let client = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+        client.send_to(b"q", "10.96.0.53:53").await.unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = tokio::time::timeout(common::TIMEOUT, client.recv_from(&mut buf))
+            .await
+            .expect("a DNS reply")
+            .unwrap();
+        assert_eq!(&buf[..n], b"dns:q");
+        assert_eq!(from, "10.96.0.53:53".parse::<SocketAddr>().unwrap());
+
+        // b3 leaves: no new connection reaches it, one opened before still works.
+        let mut open_b3 = loop {
+            let (s, b) = connect_named(vip, None).await.unwrap();
+            if b == "b3" {
+                break s;
+            }
+        };
+        proxy.sync(&table(&POD_IPS[..2], None)).await.unwrap();
+        let counts = tally(vip, 100).await;
+        assert!(!counts.contains_key("b3"), "{counts:?}");
+        assert!(
+            echoes(&mut open_b3, b"drain").await,
+            "the open connection was cut"
+        );
+
+        // ClientIP affinity: this client keeps one backend.
+        proxy
+            .sync(&table(&POD_IPS, Some(Duration::from_secs(600))))
+            .await
+            .unwrap();
+        let counts = tally(vip, 30).await;
+        assert_eq!(counts.len(), 1, "{counts:?}");
+
+        // Without endpoints, clients are refused rather than left hanging.
+        proxy.sync(&table(&[], None)).await.unwrap();
+        let err = tokio::net::TcpStream::connect(vip).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+
+        proxy.sync(&table(&POD_IPS, None)).await.unwrap();
+        let saved = common::must(&["ip", "netns", "exec", &node_name, "iptables-save"]);
+        assert!(saved.contains("-j KUBE-SERVICES"), "{saved}");
+
+        // From outside the node, through the node port: DNAT, forwarded back to the pod
+        // namespace, masqueraded so the reply returns through the node.
+        let reached = tokio::task::spawn_blocking(move || common::in_netns(&pod_name, pod_client))
+            .await
+            .unwrap();
+        assert!(["b1", "b2", "b3"].contains(&reached.as_str()), "{reached}");
+        proxy
+    });
+
+    // A removed service leaves no chain behind; cleanup removes everything.
+    let counts_chains = |ns: &NetNs| {
+        let out = ns.exec(&["iptables-save", "-t", "nat"]).unwrap();
+        out.lines()
+            .filter(|l| l.starts_with(":KUBE-SVC-") || l.starts_with(":KUBE-SEP-"))
+            .count()
+    };
+    assert_eq!(
+        counts_chains(&node),
+        1 + 3 + 1 + 1,
+        "web, its endpoints, dns and its endpoint"
+    );
+    let left = node.block_on(move || async move {
+        proxy.sync(&ServiceTable::default()).await.unwrap();
+        let after_removal = common::must(&["iptables-save", "-t", "nat"]);
+        proxy.cleanup().await.unwrap();
+        after_removal
+    });
+    assert!(
+        !left.contains(":KUBE-SVC-") && !left.contains(":KUBE-SEP-"),
+        "{left}"
+    );
+    let all = node.exec(&["iptables-save"]).unwrap();
+    assert!(!all.contains("KUBE-"), "cleanup left rules: {all}");
+}
