@@ -77,7 +77,7 @@ impl Default for UserspaceConfig {
             node_port_addresses: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
             connect_timeout: Duration::from_secs(2),
             udp_idle_timeout: Duration::from_secs(30),
-            buffer_size: 256 * 1024,
+            buffer_size: 1024 * 1024,
             backlog: 1024,
         }
     }
