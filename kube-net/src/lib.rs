@@ -41,6 +41,8 @@
 mod cidr;
 mod command;
 mod error;
+mod family;
+mod hash;
 pub mod iptables;
 mod proxy;
 mod schedule;
@@ -50,6 +52,7 @@ pub mod userspace;
 
 pub use cidr::{Cidr, CidrError};
 pub use error::{Error, Result};
+pub use family::Family;
 pub use iptables::{IptablesConfig, IptablesProxy};
 pub use proxy::{ServiceProxy, ServiceProxyConfig, ServiceProxyHandle, SyncStatus};
 pub use table::{DEFAULT_AFFINITY_TIMEOUT, build_table};

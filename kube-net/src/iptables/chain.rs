@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 
 use kube_core::network::{Endpoint, ServicePortName, TransportProtocol};
-use ring::digest;
+
+use crate::hash::hash16;
 
 /// The top-level chains of the nat table.
 pub(crate) const SERVICES: &str = "KUBE-SERVICES";
@@ -19,32 +20,6 @@ pub(crate) const FORWARD: &str = "KUBE-FORWARD";
 
 /// Prefixes of the per-service chains this proxy owns (and deletes when stale).
 pub(crate) const SERVICE_PREFIXES: [&str; 3] = ["KUBE-SVC-", "KUBE-EXT-", "KUBE-SEP-"];
-
-const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-/// RFC 4648 base32 of `bytes`, whose length is a multiple of 5 (no padding needed).
-fn base32(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 8 / 5);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for &b in bytes {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(BASE32[((acc >> bits) & 31) as usize]));
-        }
-        acc &= (1 << bits) - 1;
-    }
-    out
-}
-
-/// The first 16 characters of the base32 encoding of the SHA-256 of `input`.
-fn hash16(input: &str) -> String {
-    let sum = digest::digest(&digest::SHA256, input.as_bytes());
-    // 16 base32 characters are 80 bits: the first 10 bytes of the digest.
-    base32(&sum.as_ref()[..10])
-}
 
 fn protocol(p: TransportProtocol) -> &'static str {
     match p {
@@ -136,13 +111,5 @@ mod tests {
             endpoint_chain(&spn("ns", "a", ""), &v6),
             hash_endpoint(&spn("ns", "a", ""), "[fd00::1]:80")
         );
-    }
-
-    #[test]
-    fn base32_matches_rfc4648() {
-        // RFC 4648's vectors, for inputs of whole 5-byte groups.
-        assert_eq!(base32(b"fooba"), "MZXW6YTB");
-        assert_eq!(base32(b""), "");
-        assert_eq!(base32(&[0xff; 5]), "77777777");
     }
 }

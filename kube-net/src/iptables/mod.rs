@@ -17,7 +17,6 @@ mod restore;
 mod runner;
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,25 +29,10 @@ use tracing::{debug, info, warn};
 pub use render::{RuleTable, Ruleset};
 pub use runner::{FakeIptables, Iptables, IptablesCommand};
 
+pub use crate::family::Family;
+
 use crate::cidr::Cidr;
 use crate::error::Result;
-
-/// An IP address family: each family has its own tables (`iptables` / `ip6tables`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// IPv4 (`iptables`).
-    #[default]
-    Ipv4,
-    /// IPv6 (`ip6tables`).
-    Ipv6,
-}
-
-impl Family {
-    /// The family of an address.
-    pub fn of(ip: IpAddr) -> Self {
-        if ip.is_ipv4() { Self::Ipv4 } else { Self::Ipv6 }
-    }
-}
 
 /// Settings of an [`IptablesProxy`].
 #[derive(Clone, Debug, PartialEq, Eq)]

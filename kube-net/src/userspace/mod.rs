@@ -62,7 +62,11 @@ pub struct UserspaceConfig {
     pub connect_timeout: Duration,
     /// How long a UDP session lives without traffic.
     pub udp_idle_timeout: Duration,
-    /// The size of each direction's buffer of a relayed TCP connection.
+    /// How many bytes each direction of a relayed TCP connection holds in flight: the
+    /// size of its pipe on Linux (bytes move by `splice`, never copied by the proxy; the
+    /// kernel may grant less, `fs.pipe-max-size`), of its buffer elsewhere. 1 MiB by
+    /// default: fewer system calls per byte for bulk transfers, and pipe pages are only
+    /// used while data is in flight.
     pub buffer_size: usize,
     /// The accept backlog of each TCP listener.
     pub backlog: u32,

@@ -11,6 +11,9 @@ use std::io;
 
 use tokio::net::TcpStream;
 
+/// The largest buffer of the copying relay.
+const COPY_BUFFER_MAX: usize = 256 * 1024;
+
 /// Copies `client` to `upstream` and back until both directions ended; returns the bytes
 /// sent each way (client to upstream, upstream to client).
 pub(crate) async fn relay(
@@ -36,8 +39,9 @@ pub(crate) async fn relay(
             }
         }
     }
-    tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, buffer_size, buffer_size)
-        .await
+    // Buffers are allocated whole, unlike pipe pages: keep them modest.
+    let size = buffer_size.min(COPY_BUFFER_MAX);
+    tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, size, size).await
 }
 
 #[cfg(target_os = "linux")]
