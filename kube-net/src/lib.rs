@@ -8,6 +8,8 @@
 //!   (round robin or ClientIP affinity, failed endpoints skipped, removed endpoints drained).
 //! - [`IptablesProxy`]: the rules of kube-proxy's iptables mode, applied atomically with
 //!   `iptables-restore --noflush`, rewriting only the chains that changed.
+//! - [`NftablesProxy`]: the same rules in one nft table of its own (verdict maps instead
+//!   of a rule per address), applied as one `nft -f` transaction of the differences.
 //! - [`testing`]: [`RecordingProxy`](testing::RecordingProxy), a data plane that records
 //!   what it is told, and builders of Services and Endpoints.
 //!
@@ -44,6 +46,7 @@ mod error;
 mod family;
 mod hash;
 pub mod iptables;
+pub mod nftables;
 mod proxy;
 mod schedule;
 mod table;
@@ -54,6 +57,7 @@ pub use cidr::{Cidr, CidrError};
 pub use error::{Error, Result};
 pub use family::Family;
 pub use iptables::{IptablesConfig, IptablesProxy};
+pub use nftables::{NftablesConfig, NftablesProxy};
 pub use proxy::{ServiceProxy, ServiceProxyConfig, ServiceProxyHandle, SyncStatus};
 pub use table::{DEFAULT_AFFINITY_TIMEOUT, build_table};
 pub use userspace::{UserspaceConfig, UserspaceProxy};

@@ -1,8 +1,8 @@
-//! Golden tests of the iptables rules: the full ruleset of a table covering every kind of
-//! service port, and the incremental restore that follows a change. The expected files
-//! are under `tests/golden/`; after a deliberate change of the rules, regenerate them with
-//! `KUBE_NET_UPDATE_GOLDEN=1 cargo test -p kube-net --test iptables_golden` and review
-//! the diff.
+//! Golden tests of the iptables rules and the nftables table: the full rules for a table
+//! covering every kind of service port, and the incremental update that follows a change.
+//! The expected files are under `tests/golden/`; after a deliberate change of the rules,
+//! regenerate them with `KUBE_NET_UPDATE_GOLDEN=1 cargo test -p kube-net --test golden`
+//! and review the diff.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
@@ -12,7 +12,8 @@ use std::time::Duration;
 use kube_core::network::{Endpoint, ServiceEntry, ServicePortName, TransportProtocol};
 use kube_core::{NetworkProxy, ServiceTable};
 use kube_net::iptables::{FakeIptables, Family};
-use kube_net::{IptablesConfig, IptablesProxy};
+use kube_net::nftables::FakeNft;
+use kube_net::{IptablesConfig, IptablesProxy, NftablesConfig, NftablesProxy};
 
 fn golden(name: &str, actual: &str) {
     let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "golden", name]
@@ -164,18 +165,7 @@ async fn incremental_restore() {
     let mut t = fixture();
     proxy.sync(&t).await.unwrap();
 
-    // svc1 is deleted, svc2 loses an endpoint, svc4 gets its first one.
-    t.services
-        .remove(&spn("ns1", "svc1", "p80", TransportProtocol::Tcp));
-    t.services
-        .get_mut(&spn("ns2", "svc2", "http", TransportProtocol::Tcp))
-        .unwrap()
-        .endpoints
-        .pop();
-    t.services
-        .get_mut(&spn("ns4", "svc4", "", TransportProtocol::Tcp))
-        .unwrap()
-        .endpoints = eps(&["10.180.4.1:80"]);
+    t = changed(t);
     proxy.sync(&t).await.unwrap();
     let restores = fake.restores();
     assert_eq!(restores.len(), 2);
@@ -191,4 +181,40 @@ async fn incremental_restore() {
             );
         }
     }
+}
+
+/// The change `incremental_*` tests apply to the fixture: svc1 is deleted, svc2 loses an
+/// endpoint, svc4 gets its first one.
+fn changed(mut t: ServiceTable) -> ServiceTable {
+    t.services
+        .remove(&spn("ns1", "svc1", "p80", TransportProtocol::Tcp));
+    t.services
+        .get_mut(&spn("ns2", "svc2", "http", TransportProtocol::Tcp))
+        .unwrap()
+        .endpoints
+        .pop();
+    t.services
+        .get_mut(&spn("ns4", "svc4", "", TransportProtocol::Tcp))
+        .unwrap()
+        .endpoints = eps(&["10.180.4.1:80"]);
+    t
+}
+
+fn nft_config() -> NftablesConfig {
+    NftablesConfig {
+        cluster_cidr: Some("10.244.0.0/16".parse().unwrap()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn nftables_full_and_incremental() {
+    let fake = FakeNft::new();
+    let proxy = NftablesProxy::with_nft(nft_config(), fake.clone());
+    proxy.sync(&fixture()).await.unwrap();
+    proxy.sync(&changed(fixture())).await.unwrap();
+    let scripts = fake.scripts();
+    assert_eq!(scripts.len(), 2);
+    golden("full.nft", &scripts[0]);
+    golden("incremental.nft", &scripts[1]);
 }

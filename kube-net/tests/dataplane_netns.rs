@@ -1,8 +1,9 @@
-//! Real traffic through the iptables rules, between two network namespaces the test
-//! creates: a "node" holding the rules and a "pod" namespace holding three backends on
-//! a veth pair. DNAT of a ClusterIP, statistic spreading, endpoint removal, ClientIP
-//! affinity (`recent`), node ports from outside with masquerade, REJECT without
-//! endpoints, UDP, stale chain removal and cleanup. Needs root, iproute2 and iptables 1.8
+//! Real traffic through the kernel data planes (iptables rules, the nftables table),
+//! between two network namespaces each test creates: a "node" holding the rules and a
+//! "pod" namespace holding three backends on a veth pair. DNAT of a ClusterIP, spreading
+//! over endpoints, endpoint removal while an open connection drains, ClientIP affinity,
+//! node ports from outside with masquerade, rejection without endpoints, UDP, removal of
+//! stale rules and cleanup. Needs root, iproute2, iptables 1.8 and nft
 //! (scripts/install-net-tools.sh); fails under `CI` without them, else says it skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,7 +17,9 @@ use std::time::Duration;
 use common::{NetNs, connect_named, echoes, skip, tcp_backend, udp_backend, veth, who};
 use kube_core::network::{Endpoint, ServiceEntry, ServicePortName, TransportProtocol};
 use kube_core::{NetworkProxy, ServiceTable};
-use kube_net::{IptablesConfig, IptablesProxy};
+use kube_net::{IptablesConfig, IptablesProxy, NftablesConfig, NftablesProxy};
+use std::future::Future;
+use std::pin::Pin;
 use tokio::net::{TcpListener, UdpSocket};
 
 const NODE_IP: &str = "10.201.0.1";
@@ -83,8 +86,8 @@ async fn tally(vip: SocketAddr, n: usize) -> BTreeMap<String, usize> {
     counts
 }
 
-fn tools_present(test: &str) -> bool {
-    for tool in ["iptables-restore", "iptables-save", "iptables"] {
+fn tools_present(test: &str, tools: &[&str]) -> bool {
+    for tool in tools {
         let found = std::process::Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
@@ -100,10 +103,61 @@ fn tools_present(test: &str) -> bool {
     true
 }
 
-#[test]
-fn traffic_follows_the_rules() {
-    let test = "iptables traffic_follows_the_rules";
-    if !tools_present(test) {
+/// A data plane under test: how to make one (inside the node namespace), and what it
+/// must leave in the node's tables once the table is empty, then after cleanup.
+trait Plane: NetworkProxy + Clone {
+    fn make() -> Self;
+    fn cleanup(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    /// Checks the node's rules after an empty table was synced.
+    fn check_emptied(ns: &str);
+    /// Checks the node's rules after cleanup.
+    fn check_cleaned(ns: &str);
+}
+
+impl Plane for IptablesProxy {
+    fn make() -> Self {
+        IptablesProxy::new(IptablesConfig::default())
+    }
+    fn cleanup(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move { IptablesProxy::cleanup(self).await.unwrap() })
+    }
+    fn check_emptied(ns: &str) {
+        let nat = common::must(&["ip", "netns", "exec", ns, "iptables-save", "-t", "nat"]);
+        assert!(
+            !nat.contains(":KUBE-SVC-") && !nat.contains(":KUBE-SEP-"),
+            "{nat}"
+        );
+        assert!(nat.contains(":KUBE-SERVICES"), "{nat}");
+    }
+    fn check_cleaned(ns: &str) {
+        let all = common::must(&["ip", "netns", "exec", ns, "iptables-save"]);
+        assert!(!all.contains("KUBE-"), "cleanup left rules: {all}");
+    }
+}
+
+impl Plane for NftablesProxy {
+    fn make() -> Self {
+        NftablesProxy::new(NftablesConfig::default())
+    }
+    fn cleanup(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move { NftablesProxy::cleanup(self).await.unwrap() })
+    }
+    fn check_emptied(ns: &str) {
+        let t = common::must(&[
+            "ip", "netns", "exec", ns, "nft", "list", "table", "ip", "kube-net",
+        ]);
+        // Per-service chains are named `…-namespace/name/protocol/port`.
+        assert!(!t.contains("/tcp/") && !t.contains("/udp/"), "{t}");
+        assert!(t.contains("chain services"), "{t}");
+    }
+    fn check_cleaned(ns: &str) {
+        let all = common::must(&["ip", "netns", "exec", ns, "nft", "list", "ruleset"]);
+        assert!(!all.contains("kube-net"), "cleanup left the table: {all}");
+    }
+}
+
+fn traffic_follows_the_rules<P: Plane>(test: &str, tools: &[&str]) {
+    if !tools_present(test, tools) {
         return;
     }
     let (Some(node), Some(pod)) = (NetNs::create(test), NetNs::create(test)) else {
@@ -126,19 +180,17 @@ fn traffic_follows_the_rules() {
     let pod_name = pod.name.clone();
 
     // A client from outside the node: the pod namespace connects to the node port.
-    let pod_client = {
-        move || -> String {
-            let addr: SocketAddr = format!("{NODE_IP}:30080").parse().unwrap();
-            let stream =
-                std::net::TcpStream::connect_timeout(&addr, common::TIMEOUT).expect("node port");
-            stream.set_read_timeout(Some(common::TIMEOUT)).unwrap();
-            let mut line = String::new();
-            BufReader::new(stream).read_line(&mut line).unwrap();
-            line.trim_end().to_owned()
-        }
+    let pod_client = move || -> String {
+        let addr: SocketAddr = format!("{NODE_IP}:30080").parse().unwrap();
+        let stream =
+            std::net::TcpStream::connect_timeout(&addr, common::TIMEOUT).expect("node port");
+        stream.set_read_timeout(Some(common::TIMEOUT)).unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        line.trim_end().to_owned()
     };
 
-    let proxy = node.block_on(move || async move {
+    node.block_on(move || async move {
         let mut tasks = Vec::new();
         for (i, l) in listeners.into_iter().enumerate() {
             tasks.push(tcp_backend(
@@ -148,11 +200,11 @@ fn traffic_follows_the_rules() {
         }
         tasks.push(udp_backend(UdpSocket::from_std(udp).unwrap(), "dns"));
 
-        let proxy = IptablesProxy::new(IptablesConfig::default());
+        let proxy = P::make();
         let vip: SocketAddr = "10.96.0.10:80".parse().unwrap();
         proxy.sync(&table(&POD_IPS, None)).await.unwrap();
 
-        // The statistic rules spread 300 connections over the three backends.
+        // 300 connections spread over the three backends.
         let counts = tally(vip, 300).await;
         assert_eq!(counts.len(), 3, "{counts:?}");
         for (b, n) in &counts {
@@ -198,41 +250,31 @@ fn traffic_follows_the_rules() {
         let err = tokio::net::TcpStream::connect(vip).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
 
-        proxy.sync(&table(&POD_IPS, None)).await.unwrap();
-        let saved = common::must(&["ip", "netns", "exec", &node_name, "iptables-save"]);
-        assert!(saved.contains("-j KUBE-SERVICES"), "{saved}");
-
         // From outside the node, through the node port: DNAT, forwarded back to the pod
         // namespace, masqueraded so the reply returns through the node.
+        proxy.sync(&table(&POD_IPS, None)).await.unwrap();
         let reached = tokio::task::spawn_blocking(move || common::in_netns(&pod_name, pod_client))
             .await
             .unwrap();
         assert!(["b1", "b2", "b3"].contains(&reached.as_str()), "{reached}");
-        proxy
-    });
 
-    // A removed service leaves no chain behind; cleanup removes everything.
-    let counts_chains = |ns: &NetNs| {
-        let out = ns.exec(&["iptables-save", "-t", "nat"]).unwrap();
-        out.lines()
-            .filter(|l| l.starts_with(":KUBE-SVC-") || l.starts_with(":KUBE-SEP-"))
-            .count()
-    };
-    assert_eq!(
-        counts_chains(&node),
-        1 + 3 + 1 + 1,
-        "web, its endpoints, dns and its endpoint"
-    );
-    let left = node.block_on(move || async move {
+        // A removed service leaves nothing behind; cleanup removes everything.
         proxy.sync(&ServiceTable::default()).await.unwrap();
-        let after_removal = common::must(&["iptables-save", "-t", "nat"]);
-        proxy.cleanup().await.unwrap();
-        after_removal
+        P::check_emptied(&node_name);
+        proxy.cleanup().await;
+        P::check_cleaned(&node_name);
     });
-    assert!(
-        !left.contains(":KUBE-SVC-") && !left.contains(":KUBE-SEP-"),
-        "{left}"
+}
+
+#[test]
+fn iptables_traffic_follows_the_rules() {
+    traffic_follows_the_rules::<IptablesProxy>(
+        "iptables_traffic_follows_the_rules",
+        &["iptables-restore", "iptables-save", "iptables"],
     );
-    let all = node.exec(&["iptables-save"]).unwrap();
-    assert!(!all.contains("KUBE-"), "cleanup left rules: {all}");
+}
+
+#[test]
+fn nftables_traffic_follows_the_rules() {
+    traffic_follows_the_rules::<NftablesProxy>("nftables_traffic_follows_the_rules", &["nft"]);
 }
