@@ -3,13 +3,15 @@
 #   - `ip` (iproute2): the tests create network namespaces and veth pairs;
 #   - `iptables`, `iptables-restore`, `iptables-save` (iptables 1.8, nf_tables backend):
 #     the iptables backend programs kube-proxy's rules with them;
-#   - `nft` (nftables): the nftables backend.
+#   - `nft` (nftables): the nftables backend;
+#   - `conntrack` (conntrack-tools): the kernel data planes clear UDP flows to removed
+#     endpoints with it.
 # Safe to run again: it skips whatever is already on the PATH. Needs root (or sudo) for
 # apt-get when something is missing.
 set -euo pipefail
 
 packages=()
-for pair in ip:iproute2 iptables-restore:iptables nft:nftables; do
+for pair in ip:iproute2 iptables-restore:iptables nft:nftables conntrack:conntrack; do
     tool="${pair%%:*}"
     package="${pair#*:}"
     if command -v "$tool" >/dev/null 2>&1; then

@@ -42,6 +42,7 @@
 
 mod cidr;
 mod command;
+pub mod conntrack;
 mod error;
 mod family;
 mod hash;

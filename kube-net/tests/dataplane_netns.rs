@@ -3,8 +3,8 @@
 //! "pod" namespace holding three backends on a veth pair. DNAT of a ClusterIP, spreading
 //! over endpoints, endpoint removal while an open connection drains, ClientIP affinity,
 //! node ports from outside with masquerade, rejection without endpoints, UDP, removal of
-//! stale rules and cleanup. Needs root, iproute2, iptables 1.8 and nft
-//! (scripts/install-net-tools.sh); fails under `CI` without them, else says it skipped.
+//! stale rules, stale UDP conntrack entries and cleanup. Needs root, iproute2, iptables
+//! 1.8, nft and conntrack (scripts/install-net-tools.sh); fails under `CI` without them, else says it skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -54,6 +54,14 @@ fn endpoints(ips: &[&str], port: u16) -> Vec<Endpoint> {
 }
 
 fn table(web_backends: &[&str], affinity: Option<Duration>) -> ServiceTable {
+    table_with_dns(web_backends, affinity, &POD_IPS[..1])
+}
+
+fn table_with_dns(
+    web_backends: &[&str],
+    affinity: Option<Duration>,
+    dns_backends: &[&str],
+) -> ServiceTable {
     let mut t = ServiceTable::default();
     t.services.insert(
         web(),
@@ -71,7 +79,7 @@ fn table(web_backends: &[&str], affinity: Option<Duration>) -> ServiceTable {
         ServiceEntry {
             cluster_ips: vec!["10.96.0.53".parse().unwrap()],
             port: 53,
-            endpoints: endpoints(&POD_IPS[..1], 5353),
+            endpoints: endpoints(dns_backends, 5353),
             ..Default::default()
         },
     );
@@ -176,6 +184,7 @@ fn traffic_follows_the_rules<P: Plane>(test: &str, tools: &[&str]) {
         .map(|ip| pod.tcp_listener(SocketAddr::new(ip.parse().unwrap(), 8080)))
         .collect();
     let udp = pod.udp_socket(SocketAddr::new(POD_IPS[0].parse().unwrap(), 5353));
+    let udp2 = pod.udp_socket(SocketAddr::new(POD_IPS[1].parse().unwrap(), 5353));
     let node_name = node.name.clone();
     let pod_name = pod.name.clone();
 
@@ -199,6 +208,7 @@ fn traffic_follows_the_rules<P: Plane>(test: &str, tools: &[&str]) {
             ));
         }
         tasks.push(udp_backend(UdpSocket::from_std(udp).unwrap(), "dns"));
+        tasks.push(udp_backend(UdpSocket::from_std(udp2).unwrap(), "dns2"));
 
         let proxy = P::make();
         let vip: SocketAddr = "10.96.0.10:80".parse().unwrap();
@@ -221,6 +231,19 @@ fn traffic_follows_the_rules<P: Plane>(test: &str, tools: &[&str]) {
             .unwrap();
         assert_eq!(&buf[..n], b"dns:q");
         assert_eq!(from, "10.96.0.53:53".parse::<SocketAddr>().unwrap());
+
+        // The DNS endpoint moves: the same client socket (the same conntrack flow) reaches
+        // the new one, because the proxy clears the stale UDP entry.
+        proxy
+            .sync(&table_with_dns(&POD_IPS, None, &POD_IPS[1..2]))
+            .await
+            .unwrap();
+        client.send_to(b"r", "10.96.0.53:53").await.unwrap();
+        let (n, _) = tokio::time::timeout(common::TIMEOUT, client.recv_from(&mut buf))
+            .await
+            .expect("a DNS reply from the new endpoint")
+            .unwrap();
+        assert_eq!(&buf[..n], b"dns2:r");
 
         // b3 leaves: no new connection reaches it, one opened before still works.
         let mut open_b3 = loop {
@@ -270,11 +293,14 @@ fn traffic_follows_the_rules<P: Plane>(test: &str, tools: &[&str]) {
 fn iptables_traffic_follows_the_rules() {
     traffic_follows_the_rules::<IptablesProxy>(
         "iptables_traffic_follows_the_rules",
-        &["iptables-restore", "iptables-save", "iptables"],
+        &["iptables-restore", "iptables-save", "iptables", "conntrack"],
     );
 }
 
 #[test]
 fn nftables_traffic_follows_the_rules() {
-    traffic_follows_the_rules::<NftablesProxy>("nftables_traffic_follows_the_rules", &["nft"]);
+    traffic_follows_the_rules::<NftablesProxy>(
+        "nftables_traffic_follows_the_rules",
+        &["nft", "conntrack"],
+    );
 }

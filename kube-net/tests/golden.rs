@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use kube_core::network::{Endpoint, ServiceEntry, ServicePortName, TransportProtocol};
 use kube_core::{NetworkProxy, ServiceTable};
+use kube_net::conntrack::FakeConntrack;
 use kube_net::iptables::{FakeIptables, Family};
 use kube_net::nftables::FakeNft;
 use kube_net::{IptablesConfig, IptablesProxy, NftablesConfig, NftablesProxy};
@@ -161,7 +162,8 @@ fn full_ruleset_ipv6() {
 #[tokio::test]
 async fn incremental_restore() {
     let fake = FakeIptables::new();
-    let proxy = IptablesProxy::with_iptables(config(), fake.clone());
+    let proxy =
+        IptablesProxy::with_iptables(config(), fake.clone()).with_conntrack(FakeConntrack::new());
     let mut t = fixture();
     proxy.sync(&t).await.unwrap();
 
@@ -210,7 +212,8 @@ fn nft_config() -> NftablesConfig {
 #[tokio::test]
 async fn nftables_full_and_incremental() {
     let fake = FakeNft::new();
-    let proxy = NftablesProxy::with_nft(nft_config(), fake.clone());
+    let proxy =
+        NftablesProxy::with_nft(nft_config(), fake.clone()).with_conntrack(FakeConntrack::new());
     proxy.sync(&fixture()).await.unwrap();
     proxy.sync(&changed(fixture())).await.unwrap();
     let scripts = fake.scripts();

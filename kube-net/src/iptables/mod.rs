@@ -32,6 +32,7 @@ pub use runner::{FakeIptables, Iptables, IptablesCommand};
 pub use crate::family::Family;
 
 use crate::cidr::Cidr;
+use crate::conntrack::{self, Conntrack, ConntrackCommand};
 use crate::error::Result;
 
 /// Settings of an [`IptablesProxy`].
@@ -189,6 +190,8 @@ struct State {
     /// The rules the kernel holds, as far as this proxy knows; `None` forces a full sync.
     applied: Option<Ruleset>,
     last_full: Option<Instant>,
+    /// The table last applied, to find the UDP flows a change leaves stale.
+    table: ServiceTable,
 }
 
 /// The iptables data plane; see the [module docs](self). Cheap to clone: clones share one
@@ -197,6 +200,7 @@ struct State {
 pub struct IptablesProxy {
     config: Arc<IptablesConfig>,
     iptables: Arc<dyn Iptables>,
+    conntrack: Arc<dyn Conntrack>,
     state: Arc<tokio::sync::Mutex<State>>,
 }
 
@@ -215,13 +219,23 @@ impl IptablesProxy {
         Self::with_iptables(config, iptables)
     }
 
-    /// A proxy with another [`Iptables`] (a test double).
+    /// A proxy with another [`Iptables`] (a test double). Stale UDP flows are still cleared
+    /// with the `conntrack` program: pair a test double with
+    /// [`with_conntrack`](Self::with_conntrack).
     pub fn with_iptables(config: IptablesConfig, iptables: impl Iptables) -> Self {
         Self {
             config: Arc::new(config),
             iptables: Arc::new(iptables),
+            conntrack: Arc::new(ConntrackCommand::default()),
             state: Arc::default(),
         }
+    }
+
+    /// Clears stale UDP flows with another [`Conntrack`] (a test double).
+    #[must_use]
+    pub fn with_conntrack(mut self, conntrack: impl Conntrack) -> Self {
+        self.conntrack = Arc::new(conntrack);
+        self
     }
 
     /// The settings.
@@ -343,6 +357,8 @@ impl NetworkProxy for IptablesProxy {
                 if full {
                     state.last_full = Some(now);
                 }
+                conntrack::clear(&*self.conntrack, &state.table, table, self.config.family).await;
+                state.table = table.clone();
                 Ok(())
             }
             Err(err) => {

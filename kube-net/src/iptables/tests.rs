@@ -37,8 +37,10 @@ fn entry(i: u8, endpoints: &[u8]) -> ServiceEntry {
     }
 }
 
+/// Never the real conntrack program: these tests run in the host's namespace.
 fn proxy(fake: &FakeIptables) -> IptablesProxy {
     IptablesProxy::with_iptables(IptablesConfig::default(), fake.clone())
+        .with_conntrack(crate::conntrack::FakeConntrack::new())
 }
 
 /// The model holds exactly the rendered chains, and no other chain of ours.

@@ -26,6 +26,7 @@ pub use render::NftRuleset;
 pub use runner::{FakeNft, Nft, NftCommand};
 
 use crate::cidr::Cidr;
+use crate::conntrack::{self, Conntrack, ConntrackCommand};
 use crate::error::Result;
 use crate::family::Family;
 
@@ -65,8 +66,16 @@ impl Default for NftablesConfig {
 pub struct NftablesProxy {
     config: Arc<NftablesConfig>,
     nft: Arc<dyn Nft>,
+    conntrack: Arc<dyn Conntrack>,
+    state: Arc<tokio::sync::Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
     /// What the kernel holds, as far as this proxy knows; `None` forces a full sync.
-    applied: Arc<tokio::sync::Mutex<Option<NftRuleset>>>,
+    applied: Option<NftRuleset>,
+    /// The table last applied, to find the UDP flows a change leaves stale.
+    table: ServiceTable,
 }
 
 impl fmt::Debug for NftablesProxy {
@@ -83,13 +92,23 @@ impl NftablesProxy {
         Self::with_nft(config, NftCommand::default())
     }
 
-    /// A proxy with another [`Nft`] (a test double).
+    /// A proxy with another [`Nft`] (a test double). Stale UDP flows are still cleared with
+    /// the `conntrack` program: pair a test double with
+    /// [`with_conntrack`](Self::with_conntrack).
     pub fn with_nft(config: NftablesConfig, nft: impl Nft) -> Self {
         Self {
             config: Arc::new(config),
             nft: Arc::new(nft),
-            applied: Arc::default(),
+            conntrack: Arc::new(ConntrackCommand::default()),
+            state: Arc::default(),
         }
+    }
+
+    /// Clears stale UDP flows with another [`Conntrack`] (a test double).
+    #[must_use]
+    pub fn with_conntrack(mut self, conntrack: impl Conntrack) -> Self {
+        self.conntrack = Arc::new(conntrack);
+        self
     }
 
     /// The settings.
@@ -120,11 +139,11 @@ impl NftablesProxy {
 
     /// Deletes the proxy's table. Later syncs start afresh.
     pub async fn cleanup(&self) -> Result<()> {
-        let mut applied = self.applied.lock().await;
+        let mut state = self.state.lock().await;
         self.nft
             .delete_table(self.family(), &self.config.table)
             .await?;
-        *applied = None;
+        *state = State::default();
         info!(table = %self.prefix(), "nftables table removed");
         Ok(())
     }
@@ -134,9 +153,9 @@ impl NftablesProxy {
 impl NetworkProxy for NftablesProxy {
     async fn sync(&self, table: &ServiceTable) -> Result<(), ProxyError> {
         let wanted = self.render(table);
-        let mut applied = self.applied.lock().await;
+        let mut state = self.state.lock().await;
         let prefix = self.prefix();
-        let script = match applied.as_ref() {
+        let script = match state.applied.as_ref() {
             None => Some(script::full(&prefix, &wanted)),
             Some(before) => script::incremental(&prefix, before, &wanted),
         };
@@ -144,15 +163,21 @@ impl NetworkProxy for NftablesProxy {
             debug!("nftables rules unchanged");
             return Ok(());
         };
-        debug!(bytes = script.len(), full = applied.is_none(), "nft -f");
+        debug!(
+            bytes = script.len(),
+            full = state.applied.is_none(),
+            "nft -f"
+        );
         match self.nft.apply(&script).await {
             Ok(()) => {
-                *applied = Some(wanted);
+                state.applied = Some(wanted);
+                conntrack::clear(&*self.conntrack, &state.table, table, self.config.family).await;
+                state.table = table.clone();
                 Ok(())
             }
             Err(err) => {
                 warn!(error = %err, "applying nftables rules failed");
-                *applied = None;
+                state.applied = None;
                 Err(err.into())
             }
         }

@@ -13,6 +13,7 @@ use proptest::prelude::*;
 
 use super::render::{Chain, Collection};
 use super::*;
+use crate::conntrack::FakeConntrack;
 
 /// The table as nft would hold it after a sequence of scripts.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -203,7 +204,8 @@ fn entry(i: u8, endpoints: &[u8]) -> ServiceEntry {
 #[tokio::test]
 async fn only_differences_are_sent_and_identical_tables_cost_nothing() {
     let fake = FakeNft::new();
-    let p = NftablesProxy::with_nft(NftablesConfig::default(), fake.clone());
+    let p = NftablesProxy::with_nft(NftablesConfig::default(), fake.clone())
+        .with_conntrack(FakeConntrack::new());
     let mut t = ServiceTable::default();
     t.services
         .insert(spn(1, TransportProtocol::Tcp), entry(1, &[1, 2]));
@@ -232,7 +234,8 @@ async fn only_differences_are_sent_and_identical_tables_cost_nothing() {
 #[tokio::test]
 async fn a_failed_script_makes_the_next_sync_full() {
     let fake = FakeNft::new();
-    let p = NftablesProxy::with_nft(NftablesConfig::default(), fake.clone());
+    let p = NftablesProxy::with_nft(NftablesConfig::default(), fake.clone())
+        .with_conntrack(FakeConntrack::new());
     let mut t = ServiceTable::default();
     t.services
         .insert(spn(1, TransportProtocol::Tcp), entry(1, &[1]));
@@ -313,7 +316,8 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(async {
             let fake = FakeNft::new();
-            let p = NftablesProxy::with_nft(NftablesConfig::default(), fake.clone());
+            let p = NftablesProxy::with_nft(NftablesConfig::default(), fake.clone())
+        .with_conntrack(FakeConntrack::new());
             let mut model = Model::default();
             let mut seen = 0;
             for svcs in &tables {
