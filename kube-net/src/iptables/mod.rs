@@ -1,15 +1,36 @@
 //! The iptables data plane: the rules kube-proxy's iptables mode writes, for one address
 //! family, applied atomically with `iptables-restore --noflush`.
 //!
-//! Each sync renders the whole table into chains (see [`render`](self::Ruleset) for the
-//! layout), compares them with what was applied last, and restores only the chains that
-//! changed, deleting the chains that are no longer wanted in the same transaction. An
+//! Each sync renders the whole table into chains (the layout is below), compares them
+//! with what was applied last, and restores only the chains that changed, deleting the chains that are no longer wanted in the same transaction. An
 //! identical table costs nothing. The first sync, a sync after a failure, and one sync per
 //! [`full_sync_interval`](IptablesConfig::full_sync_interval) rewrite every chain instead,
 //! delete stale `KUBE-SVC-`/`KUBE-EXT-`/`KUBE-SEP-` chains found in the kernel (left by an
 //! earlier run) and make sure the built-in chains jump to the proxy's.
 //!
 //! The programs run in the network namespace of the calling thread.
+//!
+//! # Layout
+//!
+//! nat table:
+//! - `KUBE-SERVICES` (from PREROUTING and OUTPUT): one rule per ClusterIP of each service
+//!   port with endpoints, to its `KUBE-SVC-` chain; one per external and load-balancer IP,
+//!   to its `KUBE-EXT-` chain; last, local destinations go to `KUBE-NODEPORTS`.
+//! - `KUBE-NODEPORTS`: one rule per node port, to the `KUBE-EXT-` chain.
+//! - `KUBE-EXT-…`: marks the traffic for masquerade (it came from outside, the reply must
+//!   come back through this node), then `KUBE-SVC-…`.
+//! - `KUBE-SVC-…`: marks traffic from outside the cluster CIDR for masquerade, then with
+//!   ClientIP affinity sends a client seen recently to its endpoint (`-m recent --rcheck`),
+//!   then picks an endpoint: the i-th of n with probability 1/(n-i), the last always.
+//! - `KUBE-SEP-…`: marks hairpin traffic (an endpoint reaching itself) for masquerade,
+//!   records the client for affinity (`-m recent --set`), and DNATs to the endpoint.
+//! - `KUBE-MARK-MASQ` sets the mark bit; `KUBE-POSTROUTING` (from POSTROUTING)
+//!   masquerades marked packets and clears the bit.
+//!
+//! filter table: `KUBE-SERVICES` (from OUTPUT and FORWARD, new connections) and
+//! `KUBE-EXTERNAL-SERVICES` (from INPUT and FORWARD) reject traffic to service ports
+//! without endpoints, so clients see a refusal rather than a timeout; `KUBE-FORWARD`
+//! accepts forwarded service traffic and drops invalid packets.
 
 mod chain;
 mod render;

@@ -1,6 +1,6 @@
 //! The nftables data plane: the iptables data plane's semantics in one nft table of the
 //! proxy's own (`ip kube-net` or `ip6 kube-net`), so it never touches rules it does not
-//! own; see [`render`](self::NftRuleset) for the layout.
+//! own; the layout is below.
 //!
 //! Each sync renders the whole table, compares it with what was applied last and sends
 //! `nft` only the difference (new and changed chains, map elements in and out, removed
@@ -9,6 +9,21 @@
 //! identical table costs nothing.
 //!
 //! `nft` runs in the network namespace of the calling thread.
+//!
+//! # Layout
+//!
+//! - `nat-prerouting` / `nat-output` jump to `services`, which looks the destination up in
+//!   the `service-ips` map (ClusterIPs to `service-…` chains, external and load-balancer
+//!   IPs to `external-…` chains) and, for local destinations other than loopback, the
+//!   port in `service-nodeports`.
+//! - `service-…`: masquerade marking for traffic from outside the cluster CIDR, ClientIP
+//!   affinity (a dynamic set of recent clients per endpoint, with the timeout), then
+//!   `numgen random mod n` to an `endpoint-…` chain.
+//! - `endpoint-…`: hairpin masquerade marking, affinity update, DNAT.
+//! - `external-…`: masquerade marking, then the service chain.
+//! - `filter-*` chains reject new connections to service ports without endpoints
+//!   (`no-endpoint-services`, `no-endpoint-nodeports`).
+//! - `nat-postrouting` masquerades marked packets.
 
 mod render;
 mod runner;
