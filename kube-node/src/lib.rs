@@ -9,3 +9,6 @@ pub use sim::{
     Faults, SIM_EXEC_EXIT_CODE, SIM_EXIT_CODE, SIM_IGNORE_TERM, SIM_OUTPUT, SIM_RUN_MILLIS,
     SimConfig, SimOp, SimProgram, SimRuntime,
 };
+pub mod kubelet;
+
+pub use kubelet::{Kubelet, KubeletBuilder, KubeletConfig, RunningKubelet};
