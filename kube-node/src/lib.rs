@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod logs;
+mod process;
 mod sim;
 
 pub use sim::{
@@ -12,3 +13,4 @@ pub use sim::{
 pub mod kubelet;
 
 pub use kubelet::{Kubelet, KubeletBuilder, KubeletConfig, RunningKubelet};
+pub use process::{CatalogImage, DEFAULT_PATH, ImageCatalog, ProcessRuntime, ProcessRuntimeConfig};

@@ -619,6 +619,20 @@ impl PodWorker {
             .await
         {
             Ok(id) => id,
+            Err(e @ RuntimeError::ImageUnavailable { .. }) => {
+                // The runtime cannot resolve the image (a process runtime's unknown image
+                // with no command): shown, and retried, like a failed pull.
+                self.image_backoff
+                    .restarted(&policy, &spec.name, None, SystemTime::now());
+                self.waiting.insert(
+                    spec.name.clone(),
+                    Waiting {
+                        reason: "ErrImagePull".into(),
+                        message: e.to_string(),
+                    },
+                );
+                return;
+            }
             Err(e) => {
                 self.waiting.insert(
                     spec.name.clone(),

@@ -7,13 +7,11 @@
 //! partial one that the next entry continues).
 
 mod entry;
-#[allow(dead_code)]
 mod reader;
 mod writer;
 
 pub(crate) use entry::limit as entry_limit;
 pub use entry::{LogEntry, LogStreamKind, format_entries, select_entries};
-#[allow(unused_imports)] // used by the process runtime, next
 pub(crate) use reader::{AliveFn, file_log_stream};
 pub use reader::{LogFileReader, read_log_files};
 pub use writer::{LogWriter, LogWriterConfig};
