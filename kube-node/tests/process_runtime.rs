@@ -159,3 +159,154 @@ async fn collect(rt: &ProcessRuntime, id: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+/// As root, a pod gets its own network namespace with an IP from the pod CIDR, reachable
+/// from the host through the node bridge, and containers get cgroup limits.
+#[tokio::test]
+async fn as_root_pods_get_a_network_namespace_and_cgroup_limits() {
+    if !rustix_is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "this test needs root (network namespaces, cgroups), and CI is set"
+        );
+        eprintln!("SKIPPED as_root_pods_get_a_network_namespace_and_cgroup_limits: not root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = format!("kbt{}", std::process::id() % 100_000);
+    let _cleanup = HostCleanup {
+        state: dir.path().join("state"),
+        bridge: bridge.clone(),
+    };
+    let mut config = ProcessRuntimeConfig::new(dir.path().join("state"));
+    config.bridge.clone_from(&bridge);
+    let rt = ProcessRuntime::new(config).unwrap();
+    rt.update_runtime_config("10.213.77.0/24").await.unwrap();
+    let sandbox_config = PodSandboxConfig {
+        log_directory: dir.path().join("logs").to_string_lossy().into_owned(),
+        host_network: false,
+        ..Default::default()
+    };
+    let sandbox = rt.run_pod_sandbox(&sandbox_config).await.unwrap();
+    let status = rt.pod_sandbox_status(&sandbox).await.unwrap();
+    assert_eq!(
+        status.ips,
+        ["10.213.77.2".parse::<std::net::IpAddr>().unwrap()]
+    );
+    // The node answers on the bridge address; the pod must reach it through its veth.
+    let listener = tokio::net::TcpListener::bind("10.213.77.1:0")
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt as _;
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s
+                .write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 15\r\n\r\nhello-from-node")
+                .await;
+        }
+    });
+    let script = format!(
+        "ip -4 -o addr show eth0; curl -s -m 10 http://10.213.77.1:{port}/; echo; cat /proc/self/cgroup"
+    );
+    let mut c = ContainerConfig {
+        image: "host:anything".into(),
+        command: vec!["sh".into(), "-c".into(), script],
+        log_path: "net/0.log".into(),
+        ..Default::default()
+    };
+    c.metadata.name = "net".into();
+    c.resources.memory_limit_bytes = Some(64 << 20);
+    c.resources.cpu_shares = Some(512);
+    let id = rt
+        .create_container(&sandbox, &c, &sandbox_config)
+        .await
+        .unwrap();
+    rt.start_container(&id).await.unwrap();
+    assert_eq!(wait_exited(&rt, &id).await, Some(0));
+    let out = collect(&rt, &id).await;
+    assert!(out.contains("inet 10.213.77.2/24"), "{out}");
+    assert!(
+        out.contains("hello-from-node"),
+        "the pod reaches the node through the bridge: {out}"
+    );
+    assert!(
+        out.contains(&format!("kube-sdk/{id}")),
+        "the process ran in its cgroup: {out}"
+    );
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory/kube-sdk")
+        .join(&id)
+        .join("memory.limit_in_bytes");
+    let v2 = std::path::Path::new("/sys/fs/cgroup/kube-sdk")
+        .join(&id)
+        .join("memory.max");
+    let limit = std::fs::read_to_string(&v1)
+        .or_else(|_| std::fs::read_to_string(&v2))
+        .unwrap();
+    assert_eq!(limit.trim(), (64u64 << 20).to_string());
+    rt.stop_pod_sandbox(&sandbox).await.unwrap();
+    rt.remove_pod_sandbox(&sandbox).await.unwrap();
+    assert!(
+        !v1.exists() && !v2.exists(),
+        "the cgroup is removed with the container"
+    );
+}
+
+/// Removes what a failed run may leave on the host: processes, network namespaces,
+/// cgroups, the bridge.
+struct HostCleanup {
+    state: std::path::PathBuf,
+    bridge: String,
+}
+
+impl Drop for HostCleanup {
+    fn drop(&mut self) {
+        let records = |kind: &str, file: &str| -> Vec<serde_json::Value> {
+            std::fs::read_dir(self.state.join(kind))
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter_map(|e| std::fs::read(e.path().join(file)).ok())
+                        .filter_map(|b| serde_json::from_slice(&b).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for c in records("containers", "container.json") {
+            if let Some(pid) = c["pid"].as_i64() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", "--", &format!("-{pid}")])
+                    .status();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            for dir in c["cgroups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.as_str())
+            {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        for sb in records("sandboxes", "sandbox.json") {
+            if let Some(ns) = sb["netns"].as_str() {
+                let _ = std::process::Command::new("ip")
+                    .args(["netns", "del", ns])
+                    .status();
+            }
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+    }
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}

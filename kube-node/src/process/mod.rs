@@ -273,7 +273,9 @@ impl ProcessRuntime {
             .await
             .ok()
             .and_then(|m| m.modified().ok())
-            .unwrap_or_else(SystemTime::now);
+            .unwrap_or_else(SystemTime::now)
+            // The file's time is coarser than the clock: never before the start.
+            .max(record.started_at.unwrap_or(SystemTime::UNIX_EPOCH));
         let mut updated = record;
         if let Some(pid) = updated.pid {
             // Whatever the wrapper left behind in its group goes too.

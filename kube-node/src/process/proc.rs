@@ -1,12 +1,15 @@
 //! Host processes: spawning a container's process (through a small `sh` wrapper that
-//! joins its cgroups and records its exit code), telling whether it still runs (pid and
-//! start time), signalling its process group, and pumping its output into CRI log files.
+//! records its exit code), telling whether it still runs (pid and start time), signalling
+//! its process group, and pumping its output into CRI log files.
 //!
-//! The wrapper is the process group leader and the parent of the container's command:
+//! The process first joins the container's cgroups (before `ip netns exec`, which mounts
+//! a `/sys` of its own), then becomes the wrapper, which leads the process group and is
+//! the parent of the container's command:
 //!
 //! ```sh
-//! e=$1; g=$2; shift 2
-//! for p in $g; do echo $$ > "$p" || exit 125; done   # join the cgroups first
+//! g=$1; shift; for p in $g; do echo $$ > "$p" || exit 125; done; exec "$@"
+//! # then, maybe through `ip netns exec <ns>`:
+//! e=$1; shift
 //! trap : TERM INT      # survive the stop signal long enough to record the exit code
 //! "$@"                 # the container's command (signals reset to default in it)
 //! echo $? > "$e"       # 143 after SIGTERM, 137 after an OOM kill, ...
@@ -28,8 +31,9 @@ use rustix::process::{Pid, Signal};
 
 use crate::logs::{LogEntry, LogStreamKind, LogWriter};
 
-const WRAPPER: &str = r#"e=$1; g=$2; shift 2
-for p in $g; do echo $$ > "$p" || exit 125; done
+const JOIN: &str = r#"g=$1; shift; for p in $g; do echo $$ > "$p" || exit 125; done; exec "$@""#;
+
+const WRAPPER: &str = r#"e=$1; shift
 trap : TERM INT
 "$@"
 echo $? > "$e""#;
@@ -85,8 +89,10 @@ pub(crate) fn mkfifo(path: &Path) -> io::Result<()> {
 
 /// What to spawn.
 pub(crate) struct Spawn<'a> {
-    /// Put in front of the wrapper (`ip netns exec <ns>`, `chroot <dir>`).
+    /// Put in front of the wrapper (`ip netns exec <ns>`).
     pub prefix: Vec<String>,
+    /// Put in front of the command, after the wrapper (`chroot <dir>`).
+    pub inner_prefix: Vec<String>,
     pub argv: &'a [String],
     pub env: &'a [(String, String)],
     pub working_dir: Option<&'a str>,
@@ -106,15 +112,22 @@ pub(crate) fn spawn(s: &Spawn<'_>) -> io::Result<tokio::process::Child> {
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    let mut argv: Vec<String> = s.prefix.clone();
+    let mut argv: Vec<String> = vec![
+        "/bin/sh".to_owned(),
+        "-c".to_owned(),
+        JOIN.to_owned(),
+        "kube-cgroups".to_owned(),
+        groups.join(" "),
+    ];
+    argv.extend(s.prefix.iter().cloned());
     argv.extend([
         "/bin/sh".to_owned(),
         "-c".to_owned(),
         WRAPPER.to_owned(),
         "kube-container".to_owned(),
         s.exit_file.to_string_lossy().into_owned(),
-        groups.join(" "),
     ]);
+    argv.extend(s.inner_prefix.iter().cloned());
     argv.extend(s.argv.iter().cloned());
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])

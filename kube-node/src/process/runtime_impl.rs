@@ -337,7 +337,8 @@ impl Runtime for ProcessRuntime {
             .collect();
         let (stdout, stderr) = (dir.join("stdout"), dir.join("stderr"));
         let spawn = proc::Spawn {
-            prefix: self.prefix(netns.as_deref(), record.rootfs.as_deref()),
+            prefix: self.prefix(netns.as_deref(), None),
+            inner_prefix: self.prefix(None, record.rootfs.as_deref()),
             argv: &record.argv,
             env: &record.env,
             working_dir: record.working_dir.as_deref(),
@@ -346,12 +347,13 @@ impl Runtime for ProcessRuntime {
             stdout_fifo: &stdout,
             stderr_fifo: &stderr,
         };
+        let started_at = SystemTime::now();
         let mut child = proc::spawn(&spawn).map_err(io_err("starting the container's process"))?;
         let pid = child.id().and_then(|p| i32::try_from(p).ok());
         let mut updated = record;
         updated.pid = pid;
         updated.pid_start = pid.and_then(proc::stat).map(|(s, _)| s);
-        updated.started_at = Some(SystemTime::now());
+        updated.started_at = Some(started_at);
         updated.phase = Phase::Running;
         self.start_pumps(&updated);
         self.inner
