@@ -2,6 +2,8 @@
 #![warn(missing_docs)]
 
 pub mod conformance;
+#[cfg(feature = "cri")]
+pub mod cri;
 pub mod logs;
 mod process;
 mod sim;
@@ -12,5 +14,7 @@ pub use sim::{
 };
 pub mod kubelet;
 
+#[cfg(feature = "cri")]
+pub use cri::{CriRuntime, CriServer};
 pub use kubelet::{Kubelet, KubeletBuilder, KubeletConfig, RunningKubelet};
 pub use process::{CatalogImage, DEFAULT_PATH, ImageCatalog, ProcessRuntime, ProcessRuntimeConfig};
