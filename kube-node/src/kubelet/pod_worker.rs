@@ -259,7 +259,12 @@ impl PodWorker {
                 uid: uid.clone(),
                 attempt,
             },
-            hostname: pod.spec.hostname.clone().unwrap_or_else(|| name.clone()),
+            // As the kubelet does: host-network pods keep the node's hostname.
+            hostname: if pod.spec.host_network {
+                String::new()
+            } else {
+                pod.spec.hostname.clone().unwrap_or_else(|| name.clone())
+            },
             log_directory: self
                 .ctx
                 .config
