@@ -286,6 +286,26 @@ impl PodWorker {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let mut observed = self.observe(&uid).await?;
         let mut wake: Option<SystemTime> = None;
+        // activeDeadlineSeconds: a pod active longer than it may fails, and stops.
+        let started = self
+            .written
+            .as_ref()
+            .and_then(|s| s.start_time)
+            .or(pod.status.start_time);
+        if let (Some(deadline), Some(started), None) =
+            (pod.spec.active_deadline_seconds, started, &self.failed)
+        {
+            let until = SystemTime::from(started.0)
+                + Duration::from_secs(u64::try_from(deadline).unwrap_or(0));
+            if SystemTime::now() >= until {
+                self.failed = Some(Waiting {
+                    reason: "DeadlineExceeded".into(),
+                    message: "Pod was active on the node longer than the specified deadline".into(),
+                });
+            } else {
+                wake = Some(until);
+            }
+        }
         let terminal = self.failed.is_some()
             || self
                 .written
@@ -293,7 +313,12 @@ impl PodWorker {
                 .or(Some(&pod.status))
                 .is_some_and(|s| matches!(s.phase, Some(PodPhase::Succeeded | PodPhase::Failed)));
         if terminal {
-            self.stop_everything(pod, &observed, Duration::ZERO).await;
+            let grace = if self.failed.is_some() {
+                grace_period(pod, self.ctx.config.default_termination_grace)
+            } else {
+                Duration::ZERO
+            };
+            self.stop_everything(pod, &observed, grace).await;
             let observed = self.observe(&uid).await?;
             self.write_status(pod, &observed).await;
             return Ok(None);
