@@ -144,6 +144,22 @@ async fn registers_heartbeats_and_runs_a_pod() {
         assert!(running.condition(&t).unwrap().status.is_true(), "{t:?}");
     }
     assert_eq!(runtime.running_containers(), 1);
+    let events: Api<kube_core::Event> = Api::default_namespaced(client.clone());
+    let reasons = until(
+        "Created and Started events",
+        || async {
+            let list = events.list(&Default::default()).await.unwrap();
+            Some(
+                list.items
+                    .into_iter()
+                    .filter_map(|e| e.reason)
+                    .collect::<Vec<_>>(),
+            )
+        },
+        |r| r.contains(&"Created".to_owned()) && r.contains(&"Started".to_owned()),
+    )
+    .await;
+    assert!(!reasons.is_empty());
 
     // Graceful deletion: the agent stops the container and removes the pod.
     pods.delete("web", &DeleteParams::default()).await.unwrap();

@@ -57,6 +57,9 @@ pub struct KubeletConfig {
     pub eviction_memory_available: u64,
     /// Free disk fraction below which the node reports DiskPressure (10 %).
     pub eviction_disk_available_fraction: f64,
+    /// Record Events about pods (`Pulled`, `Started`, `Killing`, `BackOff`...); a large
+    /// simulation may turn them off to spare the API server.
+    pub record_events: bool,
 }
 
 impl Default for KubeletConfig {
@@ -88,6 +91,7 @@ impl Default for KubeletConfig {
             default_termination_grace: Duration::from_secs(30),
             eviction_memory_available: 100 * 1024 * 1024,
             eviction_disk_available_fraction: 0.10,
+            record_events: true,
         }
     }
 }

@@ -9,6 +9,7 @@ mod backoff;
 mod config;
 mod container_config;
 mod error;
+mod events;
 pub mod labels;
 mod machine;
 mod node;
@@ -187,6 +188,11 @@ impl Kubelet {
             config: config.clone(),
             runtime_name: version.runtime_name,
             host_ip: config.node_ip.to_string(),
+            events: events::EventRecorder::new(
+                self.client.clone(),
+                &config.node_name,
+                config.record_events,
+            ),
         });
         let dispatcher = pods::Dispatcher::new(pod_ctx, node.metadata.labels, allocatable);
         tasks.push(tokio::spawn(dispatcher.run(pods.clone(), shutdown.clone())));

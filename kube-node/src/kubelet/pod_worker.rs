@@ -37,6 +37,7 @@ pub(crate) struct PodContext {
     pub config: Arc<KubeletConfig>,
     pub runtime_name: String,
     pub host_ip: String,
+    pub events: super::events::EventRecorder,
 }
 
 impl PodContext {
@@ -382,6 +383,19 @@ impl PodWorker {
             }
             if let Some(why) = self.probes.failure(&latest.container.id) {
                 tracing::info!(pod = %sandbox_config.metadata.name, container = %spec.name, %why, "killing the container");
+                self.ctx
+                    .events
+                    .pod(pod, Some(&spec.name), true, "Unhealthy", why.clone());
+                self.ctx.events.pod(
+                    pod,
+                    Some(&spec.name),
+                    false,
+                    "Killing",
+                    format!(
+                        "Container {} failed liveness probe, will be restarted",
+                        spec.name
+                    ),
+                );
                 let grace = spec
                     .liveness_probe
                     .as_ref()
@@ -537,6 +551,23 @@ impl PodWorker {
                 None
             }
             RestartDecision::At(until, delay) => {
+                if self
+                    .waiting
+                    .get(&spec.name)
+                    .is_none_or(|w| w.reason != "CrashLoopBackOff")
+                {
+                    self.ctx.events.pod(
+                        pod,
+                        Some(&spec.name),
+                        true,
+                        "BackOff",
+                        format!(
+                            "Back-off restarting failed container {} in pod {}",
+                            spec.name,
+                            pod.metadata.name.as_deref().unwrap_or("")
+                        ),
+                    );
+                }
                 self.waiting.insert(
                     spec.name.clone(),
                     Waiting {
@@ -630,6 +661,13 @@ impl PodWorker {
             _ => match rt.pull_image(&image).await {
                 Ok(r) => r,
                 Err(e) => {
+                    self.ctx.events.pod(
+                        pod,
+                        Some(&spec.name),
+                        true,
+                        "Failed",
+                        format!("Failed to pull image {:?}: {e}", image.image),
+                    );
                     let now = SystemTime::now();
                     self.image_backoff.restarted(&policy, &spec.name, None, now);
                     self.waiting.insert(
@@ -674,8 +712,18 @@ impl PodWorker {
                 return;
             }
         };
+        self.ctx.events.pod(
+            pod,
+            Some(&spec.name),
+            false,
+            "Created",
+            format!("Created container {}", spec.name),
+        );
         if let Err(e) = rt.start_container(&id).await {
             tracing::warn!(container = %spec.name, error = %e, "starting the container");
+            self.ctx
+                .events
+                .pod(pod, Some(&spec.name), true, "Failed", format!("Error: {e}"));
             self.waiting.insert(
                 spec.name.clone(),
                 Waiting {
@@ -686,6 +734,13 @@ impl PodWorker {
             return;
         }
         tracing::debug!(container = %spec.name, attempt, id = %id, "container started");
+        self.ctx.events.pod(
+            pod,
+            Some(&spec.name),
+            false,
+            "Started",
+            format!("Started container {}", spec.name),
+        );
         self.waiting.remove(&spec.name);
     }
 
@@ -789,6 +844,17 @@ impl PodWorker {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         tracing::info!(pod = %format!("{ns}/{name}"), grace = ?grace, "stopping the pod");
+        if delete {
+            for c in pod.spec.all_containers() {
+                self.ctx.events.pod(
+                    pod,
+                    Some(&c.name),
+                    false,
+                    "Killing",
+                    format!("Stopping container {}", c.name),
+                );
+            }
+        }
         if let Ok(observed) = self.observe(&uid).await {
             self.stop_everything(pod, &observed, grace).await;
         }

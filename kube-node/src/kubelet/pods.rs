@@ -207,6 +207,9 @@ impl Dispatcher {
         {
             tracing::warn!(error = %e, "writing the status of a rejected pod");
         }
+        self.ctx
+            .events
+            .pod(pod, None, true, &why.reason, why.message.clone());
     }
 
     async fn has_runtime_state(&self, uid: &str) -> bool {
