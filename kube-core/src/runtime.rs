@@ -475,6 +475,15 @@ pub trait Runtime: Send + Sync + 'static {
         id: &str,
         options: &LogOptions,
     ) -> Result<LogStream, RuntimeError>;
+
+    /// Tells the runtime the node's pod CIDR (the CRI's `UpdateRuntimeConfig`), once the
+    /// node agent knows it: runtimes that give pods their own network take pod IPs from
+    /// it. Runtimes that do not manage pod networking keep the default, which does
+    /// nothing.
+    async fn update_runtime_config(&self, pod_cidr: &str) -> Result<(), RuntimeError> {
+        let _ = pod_cidr;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

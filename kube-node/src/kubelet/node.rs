@@ -1,0 +1,439 @@
+//! The Node object: registration, the status loop (conditions, capacity, addresses) and
+//! the Lease heartbeat (contract 1).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Instant;
+
+use kube_api::client::{Api, Client, Patch, PatchParams, PostParams};
+use kube_core::{
+    ConditionStatus, Lease, LeaseSpec, MicroTime, Node, NodeAddress, NodeAddressType,
+    NodeCondition, NodeConditionType, NodeSpec, NodeStatus, ObjectMeta, OwnerReference,
+    ResourceList, Runtime, Time,
+};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::config::KubeletConfig;
+use super::error::{Error, Result};
+use super::machine::{Machine, allocatable};
+
+/// The namespace of node heartbeats.
+pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+
+/// What the node loops share.
+pub(crate) struct NodeContext {
+    pub config: Arc<KubeletConfig>,
+    pub client: Client,
+    pub runtime: Arc<dyn Runtime>,
+    /// The port the server really listens on (0 before it starts, or with no server).
+    pub port: AtomicI32,
+    /// The Node's uid, once registered.
+    pub uid: Mutex<Option<String>>,
+    /// The pod CIDR handed to the runtime.
+    pub pod_cidr: Mutex<Option<String>>,
+    /// The capacity reported (fixed by config, or read from the machine).
+    pub capacity: Mutex<ResourceList>,
+}
+
+impl NodeContext {
+    fn nodes(&self) -> Api<Node> {
+        Api::all(self.client.clone())
+    }
+
+    fn machine(&self) -> Option<Machine> {
+        self.config
+            .capacity
+            .is_none()
+            .then(|| Machine::read(&self.config.pod_log_dir))
+    }
+}
+
+fn well_known_labels(config: &KubeletConfig) -> BTreeMap<String, String> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let mut labels = BTreeMap::from([
+        (
+            "kubernetes.io/hostname".to_owned(),
+            config.node_name.clone(),
+        ),
+        (
+            "kubernetes.io/os".to_owned(),
+            std::env::consts::OS.to_owned(),
+        ),
+        ("kubernetes.io/arch".to_owned(), arch.to_owned()),
+        (
+            "beta.kubernetes.io/os".to_owned(),
+            std::env::consts::OS.to_owned(),
+        ),
+        ("beta.kubernetes.io/arch".to_owned(), arch.to_owned()),
+    ]);
+    labels.extend(config.node_labels.clone());
+    labels
+}
+
+/// Registers the Node (or takes over the existing one) and writes its first status.
+pub(crate) async fn register(ctx: &NodeContext) -> Result<Node> {
+    let config = &ctx.config;
+    let api = ctx.nodes();
+    let capacity = match &config.capacity {
+        Some(c) => c.clone(),
+        None => {
+            let dir = config.pod_log_dir.clone();
+            let max_pods = config.max_pods;
+            tokio::task::spawn_blocking(move || Machine::read(&dir).capacity(max_pods))
+                .await
+                .map_err(|e| Error::Config(format!("reading the machine: {e}")))?
+        }
+    };
+    *ctx.capacity.lock() = capacity;
+    let desired = Node {
+        metadata: ObjectMeta {
+            name: Some(config.node_name.clone()),
+            labels: well_known_labels(config),
+            ..Default::default()
+        },
+        spec: NodeSpec {
+            pod_cidr: config.pod_cidr.clone(),
+            pod_cidrs: config.pod_cidr.clone().into_iter().collect(),
+            taints: config.register_with_taints.clone(),
+            ..Default::default()
+        },
+        status: NodeStatus::default(),
+    };
+    let node = match api.create(&PostParams::default(), &desired).await {
+        Ok(node) => node,
+        Err(e) if e.code() == 409 => {
+            // The node exists (a restarted agent): keep it, adding our labels and CIDR.
+            let mut node = api
+                .get(&config.node_name)
+                .await
+                .map_err(Error::api("reading the existing Node"))?;
+            node.metadata.labels.extend(desired.metadata.labels.clone());
+            if node.spec.pod_cidr.is_none() {
+                node.spec.pod_cidr.clone_from(&desired.spec.pod_cidr);
+                node.spec.pod_cidrs.clone_from(&desired.spec.pod_cidrs);
+            }
+            api.replace(&config.node_name, &PostParams::default(), &node)
+                .await
+                .map_err(Error::api("updating the existing Node"))?
+        }
+        Err(e) => return Err(Error::api("registering the Node")(e)),
+    };
+    *ctx.uid.lock() = node.metadata.uid.clone();
+    tracing::info!(node = %config.node_name, "registered the node");
+    sync_pod_cidr(ctx, &node).await;
+    let mut reporter = StatusReporter::default();
+    reporter.update(ctx).await?;
+    Ok(node)
+}
+
+/// Hands the pod CIDR to the runtime once known (config first, else the Node's spec).
+async fn sync_pod_cidr(ctx: &NodeContext, node: &Node) {
+    let cidr = ctx
+        .config
+        .pod_cidr
+        .clone()
+        .or_else(|| node.spec.pod_cidr.clone());
+    let Some(cidr) = cidr else { return };
+    if ctx.pod_cidr.lock().as_deref() == Some(cidr.as_str()) {
+        return;
+    }
+    match ctx.runtime.update_runtime_config(&cidr).await {
+        Ok(()) => {
+            tracing::info!(node = %ctx.config.node_name, %cidr, "pod CIDR set");
+            *ctx.pod_cidr.lock() = Some(cidr);
+        }
+        Err(e) => {
+            tracing::warn!(node = %ctx.config.node_name, error = %e, "the runtime refused the pod CIDR");
+        }
+    }
+}
+
+/// Writes the node status when it changed, and at least every report period.
+#[derive(Debug, Default)]
+pub(crate) struct StatusReporter {
+    last_written: Option<Instant>,
+}
+
+fn condition(
+    type_: NodeConditionType,
+    ok: bool,
+    reason_ok: &str,
+    message_ok: &str,
+    reason_bad: &str,
+    message_bad: &str,
+) -> NodeCondition {
+    // For pressure conditions "ok" means False (no pressure); the caller says which.
+    NodeCondition {
+        type_,
+        status: ConditionStatus::Unknown,
+        reason: Some(if ok { reason_ok } else { reason_bad }.to_owned()),
+        message: Some(if ok { message_ok } else { message_bad }.to_owned()),
+        ..Default::default()
+    }
+}
+
+impl StatusReporter {
+    /// Recomputes the status and writes it if it changed or is due.
+    pub(crate) async fn update(&mut self, ctx: &NodeContext) -> Result<()> {
+        let config = &ctx.config;
+        let api = ctx.nodes();
+        let node = api
+            .get(&config.node_name)
+            .await
+            .map_err(Error::api("reading the Node"))?;
+        if ctx.uid.lock().is_none() {
+            *ctx.uid.lock() = node.metadata.uid.clone();
+        }
+        sync_pod_cidr(ctx, &node).await;
+        let machine = match ctx.machine() {
+            Some(_) => {
+                let dir = config.pod_log_dir.clone();
+                tokio::task::spawn_blocking(move || Machine::read(&dir))
+                    .await
+                    .ok()
+            }
+            None => None,
+        };
+        let version = ctx.runtime.version().await;
+        let now = Time::now();
+        let mut status = node.status.clone();
+        let capacity = ctx.capacity.lock().clone();
+        status.allocatable = allocatable(&capacity, &config.system_reserved);
+        status.capacity = capacity;
+        status.addresses = vec![
+            NodeAddress {
+                type_: NodeAddressType::InternalIP,
+                address: config.node_ip.to_string(),
+            },
+            NodeAddress {
+                type_: NodeAddressType::Hostname,
+                address: config.hostname.clone(),
+            },
+        ];
+        status.daemon_endpoints.kubelet_endpoint.port = ctx.port.load(Ordering::Relaxed);
+        let info = &mut status.node_info;
+        info.kubelet_version = concat!("v1.31.0-kube-sdk.", env!("CARGO_PKG_VERSION")).to_owned();
+        info.operating_system = std::env::consts::OS.to_owned();
+        info.architecture = well_known_labels(config)["kubernetes.io/arch"].clone();
+        let uname = rustix::system::uname();
+        info.kernel_version = uname.release().to_string_lossy().into_owned();
+        if info.machine_id.is_empty() {
+            info.machine_id = std::fs::read_to_string("/etc/machine-id")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default();
+        }
+        info.boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        info.os_image = os_image();
+        if let Ok(v) = &version {
+            info.container_runtime_version = format!("{}://{}", v.runtime_name, v.runtime_version);
+        }
+
+        let mut wanted = Vec::new();
+        let runtime_ok = version.is_ok();
+        let mut ready = condition(
+            NodeConditionType::Ready,
+            runtime_ok,
+            "KubeletReady",
+            "kubelet is posting ready status",
+            "KubeletNotReady",
+            "container runtime is down",
+        );
+        ready.status = ConditionStatus::from(runtime_ok);
+        if let Err(e) = &version {
+            ready.message = Some(format!("container runtime is down: {e}"));
+        }
+        let (mem_ok, disk_ok, pid_ok) = match machine {
+            Some(m) => (
+                m.memory_available >= config.eviction_memory_available,
+                m.disk_total == 0
+                    || (m.disk_available as f64)
+                        >= config.eviction_disk_available_fraction * m.disk_total as f64,
+                m.pids_max == 0 || m.pids_used < m.pids_max / 10 * 9,
+            ),
+            None => (true, true, true),
+        };
+        for (type_, ok, good, good_msg, bad, bad_msg) in [
+            (
+                NodeConditionType::MemoryPressure,
+                mem_ok,
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+                "KubeletHasInsufficientMemory",
+                "kubelet has insufficient memory available",
+            ),
+            (
+                NodeConditionType::DiskPressure,
+                disk_ok,
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+                "KubeletHasDiskPressure",
+                "kubelet has disk pressure",
+            ),
+            (
+                NodeConditionType::PidPressure,
+                pid_ok,
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+                "KubeletHasInsufficientPID",
+                "kubelet has insufficient PID available",
+            ),
+        ] {
+            let mut c = condition(type_, ok, good, good_msg, bad, bad_msg);
+            c.status = ConditionStatus::from(!ok);
+            wanted.push(c);
+        }
+        wanted.push(ready);
+        let mut changed = false;
+        for mut c in wanted {
+            c.last_heartbeat_time = Some(now);
+            match status.conditions.iter_mut().find(|e| e.type_ == c.type_) {
+                Some(existing) => {
+                    c.last_transition_time = if existing.status == c.status {
+                        existing.last_transition_time.or(Some(now))
+                    } else {
+                        Some(now)
+                    };
+                    if existing.status != c.status || existing.reason != c.reason {
+                        changed = true;
+                    }
+                    *existing = c;
+                }
+                None => {
+                    c.last_transition_time = Some(now);
+                    status.conditions.push(c);
+                    changed = true;
+                }
+            }
+        }
+        let without_heartbeats = |s: &NodeStatus| {
+            let mut s = s.clone();
+            for c in &mut s.conditions {
+                c.last_heartbeat_time = None;
+            }
+            s
+        };
+        changed |= without_heartbeats(&status) != without_heartbeats(&node.status);
+        let due = self
+            .last_written
+            .is_none_or(|t| t.elapsed() >= config.node_status_report_frequency);
+        if !changed && !due {
+            return Ok(());
+        }
+        let patch = serde_json::json!({ "status": status });
+        api.patch_status(
+            &config.node_name,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::api("writing the node status"))?;
+        self.last_written = Some(Instant::now());
+        tracing::debug!(node = %config.node_name, changed, "node status written");
+        Ok(())
+    }
+}
+
+fn os_image() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_owned())
+}
+
+/// Recomputes the node status every update period until shutdown.
+pub(crate) async fn status_loop(ctx: Arc<NodeContext>, mut shutdown: watch::Receiver<bool>) {
+    let mut reporter = StatusReporter::default();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(ctx.config.node_status_update_frequency) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = reporter.update(&ctx).await {
+            tracing::warn!(node = %ctx.config.node_name, error = %e, "updating the node status");
+        }
+    }
+}
+
+/// Creates or renews the node's Lease once.
+pub(crate) async fn renew_lease(ctx: &NodeContext) -> Result<Lease> {
+    let config = &ctx.config;
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), NODE_LEASE_NAMESPACE);
+    let now = MicroTime::now();
+    let owner = ctx.uid.lock().clone().map(|uid| OwnerReference {
+        api_version: "v1".to_owned(),
+        kind: "Node".to_owned(),
+        name: config.node_name.clone(),
+        uid,
+        controller: None,
+        block_owner_deletion: None,
+    });
+    match api
+        .get_opt(&config.node_name)
+        .await
+        .map_err(Error::api("reading the node lease"))?
+    {
+        Some(mut lease) => {
+            lease.spec.holder_identity = Some(config.node_name.clone());
+            lease.spec.lease_duration_seconds = Some(config.lease_duration_seconds);
+            lease.spec.renew_time = Some(now);
+            if let Some(owner) = owner {
+                if !lease
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .any(|o| o.uid == owner.uid)
+                {
+                    lease.metadata.owner_references = vec![owner];
+                }
+            }
+            api.replace(&config.node_name, &PostParams::default(), &lease)
+                .await
+                .map_err(Error::api("renewing the node lease"))
+        }
+        None => {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(config.node_name.clone()),
+                    namespace: Some(NODE_LEASE_NAMESPACE.into()),
+                    owner_references: owner.into_iter().collect(),
+                    ..Default::default()
+                },
+                spec: LeaseSpec {
+                    holder_identity: Some(config.node_name.clone()),
+                    lease_duration_seconds: Some(config.lease_duration_seconds),
+                    acquire_time: Some(now),
+                    renew_time: Some(now),
+                    ..Default::default()
+                },
+            };
+            api.create(&PostParams::default(), &lease)
+                .await
+                .map_err(Error::api("creating the node lease"))
+        }
+    }
+}
+
+/// Renews the Lease every renew interval until shutdown (at once on start).
+pub(crate) async fn lease_loop(ctx: Arc<NodeContext>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = renew_lease(&ctx).await {
+            tracing::warn!(node = %ctx.config.node_name, error = %e, "renewing the node lease");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(ctx.config.lease_renew_interval) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
