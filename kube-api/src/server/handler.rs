@@ -86,18 +86,44 @@ async fn read_body(inner: &ApiInner, body: ApiBody) -> Result<Bytes, Error> {
         })
 }
 
+/// The media type of a Content-Type header, without parameters, lowercased.
+fn media_type(ct: &str) -> String {
+    ct.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Decodes an object body by its content type: JSON, YAML or Kubernetes' protobuf; any
+/// other type is 415.
 fn parse_object(bytes: &[u8], ct: &str) -> Result<Value, Error> {
+    let media = media_type(ct);
+    let value: Value = match media.as_str() {
+        "application/json" | "" | "*/*" => parse_json(bytes)?,
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(Error::BadRequest("the request body is empty".into()));
+            }
+            serde_yaml_ng::from_slice(bytes)
+                .map_err(|e| Error::BadRequest(format!("the body is not valid YAML: {e}")))?
+        }
+        super::protobuf::MEDIA_TYPE => super::protobuf::decode(bytes)?,
+        _ => {
+            return Err(Error::UnsupportedMediaType(format!(
+                "the body of the request was in an unknown format ({ct}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+            )));
+        }
+    };
+    Ok(value)
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::BadRequest("the request body is empty".into()));
     }
-    let value: Value = if ct.contains("yaml") {
-        serde_yaml_ng::from_slice(bytes)
-            .map_err(|e| Error::BadRequest(format!("the body is not valid YAML: {e}")))?
-    } else {
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?
-    };
-    Ok(value)
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))
 }
 
 fn dry_run(q: &Query) -> Result<bool, Error> {
@@ -351,7 +377,11 @@ pub(crate) async fn resource(
             } else {
                 None
             };
-            let body = parse_object(&bytes, content_type(&parts.headers))?;
+            let body = if patch_type.is_some() {
+                parse_json(&bytes)?
+            } else {
+                parse_object(&bytes, content_type(&parts.headers))?
+            };
             let scale =
                 super::subresource::scale_write(inner, &ctx, &kind, ns, n, patch_type, &body)
                     .await?;
@@ -379,7 +409,7 @@ pub(crate) async fn resource(
         }
         (&Method::DELETE, Some(n), None) => {
             let bytes = read_body(inner, body).await?;
-            let opts = delete_options(&bytes, q)?;
+            let opts = delete_options(&bytes, content_type(&parts.headers), q)?;
             let deleted = inner.registry.delete(&ctx, &kind, ns, n, &opts).await?;
             if deleted.gone {
                 after_crd_write(inner, &kind, &deleted.object, true);
@@ -401,7 +431,7 @@ pub(crate) async fn resource(
         }
         (&Method::DELETE, None, None) => {
             let bytes = read_body(inner, body).await?;
-            let opts = delete_options(&bytes, q)?;
+            let opts = delete_options(&bytes, content_type(&parts.headers), q)?;
             let list_opts = ListOptions::from_query(q, &kind)?;
             let page = inner.registry.list(&kind, ns, &list_opts).await?;
             let mut items = Vec::new();
@@ -477,12 +507,11 @@ fn after_crd_write(inner: &ApiInner, kind: &KindSpec, obj: &Value, deleted: bool
     }
 }
 
-fn delete_options(bytes: &[u8], q: &Query) -> Result<DeleteOptions, Error> {
+fn delete_options(bytes: &[u8], ct: &str, q: &Query) -> Result<DeleteOptions, Error> {
     let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::BadRequest(format!("the delete options are not valid JSON: {e}")))?
+        parse_object(bytes, ct)?
     };
     let mut opts = DeleteOptions {
         grace_period_seconds: body.get("gracePeriodSeconds").and_then(Value::as_i64),

@@ -6,7 +6,7 @@
 //! The server runs on its own multi-threaded runtime in the background, so tests drive
 //! external processes with plain blocking calls without stalling it.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
 pub mod tools;
 
@@ -70,8 +70,8 @@ impl Served {
                 builder = builder.config(config);
             }
             let api = builder.build().await.unwrap();
-            let tokens = TokenFile::parse(&format!("{NOBODY_TOKEN},{NOBODY_USER},u-nobody\n"))
-                .unwrap();
+            let tokens =
+                TokenFile::parse(&format!("{NOBODY_TOKEN},{NOBODY_USER},u-nobody\n")).unwrap();
             let stack = StackBuilder::new(api.clone())
                 .pki_dir(&pki_dir)
                 .tokens(tokens)

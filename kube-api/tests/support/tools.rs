@@ -146,7 +146,9 @@ pub fn kubectls() -> Option<Vec<Kubectl>> {
             return missing(&what, "install-kubectl.sh");
         }
         assert!(!in_ci(), "CI is set and only {what}");
-        eprintln!("\n!!!!!!!! only one kubectl: {what}; run `bash scripts/install-kubectl.sh` !!!!!!!!\n");
+        eprintln!(
+            "\n!!!!!!!! only one kubectl: {what}; run `bash scripts/install-kubectl.sh` !!!!!!!!\n"
+        );
     }
     Some(out)
 }
