@@ -168,7 +168,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         cols
     };
 
-    vec![
+    let mut out = vec![
         pods,
         nodes,
         services,
@@ -344,5 +344,36 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         ])
         .with_validator(d::meta_only(NameRule::PathSegment)),
         super::crd::crd_kind(),
-    ]
+    ];
+    for k in &mut out {
+        k.schema = builtin_schema(&k.resource.group, &k.resource.kind);
+    }
+    out
+}
+
+/// The OpenAPI schema of a built-in kind, from its kube-core type.
+fn builtin_schema(group: &str, kind: &str) -> Option<serde_json::Value> {
+    use super::schema::of;
+    use kube_core as k;
+    Some(match (group, kind) {
+        ("", "Pod") => of::<k::Pod>(),
+        ("", "Node") => of::<k::Node>(),
+        ("", "Service") => of::<k::Service>(),
+        ("", "Namespace") => of::<k::Namespace>(),
+        ("", "ConfigMap") => of::<k::ConfigMap>(),
+        ("", "Secret") => of::<k::Secret>(),
+        ("", "Endpoints") => of::<k::Endpoints>(),
+        ("", "Event") => of::<k::Event>(),
+        ("apps", "Deployment") => of::<k::Deployment>(),
+        ("apps", "ReplicaSet") => of::<k::ReplicaSet>(),
+        ("apps", "DaemonSet") => of::<k::DaemonSet>(),
+        ("batch", "Job") => of::<k::Job>(),
+        ("coordination.k8s.io", "Lease") => of::<k::Lease>(),
+        ("rbac.authorization.k8s.io", "Role") => of::<k::Role>(),
+        ("rbac.authorization.k8s.io", "ClusterRole") => of::<k::ClusterRole>(),
+        ("rbac.authorization.k8s.io", "RoleBinding") => of::<k::RoleBinding>(),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => of::<k::ClusterRoleBinding>(),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => of::<k::CustomResourceDefinition>(),
+        _ => return None,
+    })
 }

@@ -257,6 +257,7 @@ pub(crate) async fn resource(
         }
     }
     let watch_param = q.flag("watch")?;
+    let validation = FieldValidation::from_query(q)?;
     match (&parts.method, name, sub) {
         (&Method::GET, _, None) if path.legacy_watch || watch_param => {
             let mut opts = ListOptions::from_query(q, &kind)?;
@@ -302,6 +303,8 @@ pub(crate) async fn resource(
         (&Method::POST, None, None) => {
             let bytes = read_body(inner, body).await?;
             let obj = parse_object(&bytes, content_type(&parts.headers))?;
+            let mut warnings = Vec::new();
+            check_fields(&kind, &obj, validation, &mut warnings)?;
             let created = inner.registry.create(&ctx, &kind, ns, obj).await?;
             if crd::is_crd(&kind) && !ctx.dry_run {
                 let established =
@@ -314,12 +317,9 @@ pub(crate) async fn resource(
                     q,
                 ));
             }
-            Ok(object_response(
-                StatusCode::CREATED,
-                &kind,
-                &created,
-                format,
-                q,
+            Ok(with_warnings(
+                object_response(StatusCode::CREATED, &kind, &created, format, q),
+                &warnings,
             ))
         }
         (&Method::POST, Some(n), Some(s @ ("binding" | "eviction"))) => {
@@ -335,6 +335,8 @@ pub(crate) async fn resource(
         (&Method::PUT, Some(n), None | Some("status")) => {
             let bytes = read_body(inner, body).await?;
             let body = parse_object(&bytes, content_type(&parts.headers))?;
+            let mut warnings = Vec::new();
+            check_fields(&kind, &body, validation, &mut warnings)?;
             let updated = inner
                 .registry
                 .update(
@@ -347,7 +349,10 @@ pub(crate) async fn resource(
                 )
                 .await?;
             after_crd_write(inner, &kind, &updated, false);
-            Ok(object_response(StatusCode::OK, &kind, &updated, format, q))
+            Ok(with_warnings(
+                object_response(StatusCode::OK, &kind, &updated, format, q),
+                &warnings,
+            ))
         }
         (&Method::PUT, Some(n), Some("finalize")) => {
             let bytes = read_body(inner, body).await?;
@@ -398,14 +403,21 @@ pub(crate) async fn resource(
             let patch_value: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| Error::BadRequest(format!("the patch is not valid JSON: {e}")))?;
             let k2 = kind.clone();
+            let mut warnings = Vec::new();
             let updated = inner
                 .registry
                 .update(&ctx, &kind, ns, n, sub, &mut |old: &Value| {
-                    patch::apply(&k2, patch_type, old, &patch_value)
+                    let patched = patch::apply(&k2, patch_type, old, &patch_value)?;
+                    warnings.clear();
+                    check_fields(&k2, &patched, validation, &mut warnings)?;
+                    Ok(patched)
                 })
                 .await?;
             after_crd_write(inner, &kind, &updated, false);
-            Ok(object_response(StatusCode::OK, &kind, &updated, format, q))
+            Ok(with_warnings(
+                object_response(StatusCode::OK, &kind, &updated, format, q),
+                &warnings,
+            ))
         }
         (&Method::DELETE, Some(n), None) => {
             let bytes = read_body(inner, body).await?;
@@ -462,6 +474,77 @@ pub(crate) async fn resource(
             kind.qualified()
         ))),
     }
+}
+
+/// What to do with fields the kind's schema does not declare (`fieldValidation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Store the object and warn (the default).
+    Warn,
+    /// Refuse the request with 400.
+    Strict,
+}
+
+impl FieldValidation {
+    fn from_query(q: &Query) -> Result<Self, Error> {
+        match q.get("fieldValidation").unwrap_or("") {
+            "" | "Warn" => Ok(Self::Warn),
+            "Ignore" => Ok(Self::Ignore),
+            "Strict" => Ok(Self::Strict),
+            other => Err(Error::BadRequest(format!(
+                "fieldValidation must be one of \"Ignore\", \"Warn\" or \"Strict\", not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Checks an object against its kind's schema: unknown fields fail the request under
+/// `Strict` and become warnings under `Warn`.
+fn check_fields(
+    kind: &KindSpec,
+    obj: &Value,
+    mode: FieldValidation,
+    warnings: &mut Vec<String>,
+) -> Result<(), Error> {
+    let Some(schema) = kind
+        .schema
+        .as_ref()
+        .filter(|_| mode != FieldValidation::Ignore)
+    else {
+        return Ok(());
+    };
+    let unknown = super::schema::unknown_fields(obj, schema);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let described: Vec<String> = unknown
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    if mode == FieldValidation::Strict {
+        return Err(Error::BadRequest(format!(
+            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+            kind.resource.kind,
+            kind.resource.api_version(),
+            kind.resource.kind,
+            described.join(", ")
+        )));
+    }
+    warnings.extend(described);
+    Ok(())
+}
+
+/// Adds `Warning` headers (code 299), as Kubernetes sends them.
+fn with_warnings(mut res: ApiResponse, warnings: &[String]) -> ApiResponse {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            res.headers_mut().append(header::WARNING, v);
+        }
+    }
+    res
 }
 
 fn graceful_kind_returns_object(kind: &KindSpec) -> bool {

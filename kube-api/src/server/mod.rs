@@ -33,6 +33,7 @@ pub mod ratelimit;
 mod registry;
 mod response;
 mod route;
+mod schema;
 mod selector;
 mod serve;
 pub mod stack;
