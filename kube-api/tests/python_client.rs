@@ -19,7 +19,10 @@ fn the_python_client_lists_creates_watches_and_sees_error_codes() {
         return;
     };
     let served = Served::start();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/python_client.py"
+    );
     let child = Command::new("python3")
         .arg(script)
         .arg(&served.kubeconfig)

@@ -212,7 +212,16 @@ impl ApiServer {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, "request failed");
-                response::error(&e)
+                let mut res = response::error(&e);
+                if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    // The rest of the body was never read: the connection cannot carry
+                    // another request, and the client must not reuse it.
+                    res.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                res
             }
         };
         inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);

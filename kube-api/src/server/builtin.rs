@@ -377,3 +377,48 @@ fn builtin_schema(group: &str, kind: &str) -> Option<serde_json::Value> {
         _ => return None,
     })
 }
+
+/// Decodes a built-in kind's object into its kube-core type: a field of the wrong type
+/// (`data: "text"` where a map belongs) is a 400, as Kubernetes' decoder answers, and never
+/// reaches the store. Other kinds pass.
+pub(crate) fn type_check(kind: &KindSpec, obj: &serde_json::Value) -> Result<(), kube_core::Error> {
+    use kube_core as k;
+    fn decode<T: serde::de::DeserializeOwned>(
+        kind: &KindSpec,
+        obj: &serde_json::Value,
+    ) -> Result<(), kube_core::Error> {
+        match serde_path_to_error::deserialize::<_, T>(obj) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(kube_core::Error::BadRequest(format!(
+                "{} in version \"{}\" cannot be handled as a {}: {} at {}",
+                kind.resource.kind,
+                kind.resource.api_version(),
+                kind.resource.kind,
+                e.inner(),
+                e.path()
+            ))),
+        }
+    }
+    match (kind.resource.group.as_ref(), kind.resource.kind.as_ref()) {
+        ("", "Pod") => decode::<k::Pod>(kind, obj),
+        ("", "Node") => decode::<k::Node>(kind, obj),
+        ("", "Service") => decode::<k::Service>(kind, obj),
+        ("", "Namespace") => decode::<k::Namespace>(kind, obj),
+        ("", "ConfigMap") => decode::<k::ConfigMap>(kind, obj),
+        ("", "Secret") => decode::<k::Secret>(kind, obj),
+        ("", "Endpoints") => decode::<k::Endpoints>(kind, obj),
+        ("", "Event") => decode::<k::Event>(kind, obj),
+        ("apps", "Deployment") => decode::<k::Deployment>(kind, obj),
+        ("apps", "ReplicaSet") => decode::<k::ReplicaSet>(kind, obj),
+        ("apps", "DaemonSet") => decode::<k::DaemonSet>(kind, obj),
+        ("batch", "Job") => decode::<k::Job>(kind, obj),
+        ("coordination.k8s.io", "Lease") => decode::<k::Lease>(kind, obj),
+        ("rbac.authorization.k8s.io", "Role") => decode::<k::Role>(kind, obj),
+        ("rbac.authorization.k8s.io", "ClusterRole") => decode::<k::ClusterRole>(kind, obj),
+        ("rbac.authorization.k8s.io", "RoleBinding") => decode::<k::RoleBinding>(kind, obj),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            decode::<k::ClusterRoleBinding>(kind, obj)
+        }
+        _ => Ok(()),
+    }
+}

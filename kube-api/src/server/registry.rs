@@ -191,6 +191,7 @@ impl Registry {
         old: Option<&Value>,
         req: &AdmissionRequest<'_>,
     ) -> Result<(), Error> {
+        super::builtin::type_check(kind, obj)?;
         if let Some(d) = &kind.defaulter {
             d(obj);
         }
