@@ -61,6 +61,7 @@ pub(crate) struct ApiInner {
     pub(crate) registry: Registry,
     pub(crate) config: ApiServerConfig,
     pub(crate) metrics: Metrics,
+    pub(crate) kubelet: super::logs::KubeletClient,
 }
 
 /// The Kubernetes API server as a `tower::Service` over a [`Store`].
@@ -169,6 +170,7 @@ impl ApiServerBuilder {
             registry,
             config: self.config,
             metrics: Metrics::default(),
+            kubelet: super::logs::KubeletClient::new()?,
         });
         if inner.config.create_system_namespaces {
             namespace::ensure_system_namespaces(&inner).await?;
@@ -196,6 +198,16 @@ impl ApiServer {
     /// The store behind the server.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.registry.store
+    }
+
+    /// Presents this client certificate to node agents when proxying `pods/log` (issue it
+    /// with [`Pki::kubelet_client_certificate`](super::pki::Pki::kubelet_client_certificate));
+    /// without one the API server connects with no client certificate.
+    pub fn set_kubelet_client_certificate(
+        &self,
+        certificate: &super::pki::CertifiedKey,
+    ) -> Result<(), Error> {
+        self.inner.kubelet.set_identity(certificate)
     }
 
     /// Serves one request.

@@ -111,7 +111,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         .with_validator(d::validate_pod);
     pods.graceful_deletion = true;
     pods.tracks_generation = false;
-    pods.extra_subresources = vec!["binding".into(), "eviction".into()];
+    pods.extra_subresources = vec!["binding".into(), "eviction".into(), "log".into()];
 
     let nodes = spec(res("", "Node", "nodes", false, &["no"], false))
         .with_status()

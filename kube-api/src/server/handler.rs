@@ -293,6 +293,7 @@ pub(crate) async fn resource(
             let (obj, _) = inner.registry.get(&kind, ns, n).await?;
             Ok(object_response(StatusCode::OK, &kind, &obj, format, q))
         }
+        (&Method::GET, Some(n), Some("log")) => super::logs::proxy(inner, &kind, ns, n, q).await,
         (&Method::GET, Some(n), Some("scale")) => {
             let (obj, _) = inner.registry.get(&kind, ns, n).await?;
             Ok(response::json(

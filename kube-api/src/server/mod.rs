@@ -21,6 +21,7 @@ mod discovery;
 mod handler;
 pub mod kinds;
 mod list;
+mod logs;
 mod metrics;
 mod namespace;
 mod object;

@@ -8,6 +8,7 @@
 
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
+pub mod fake_node;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
