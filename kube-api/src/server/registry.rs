@@ -19,6 +19,9 @@ use super::object::{
 use super::user::UserInfo;
 use super::watch_cache::WatchCaches;
 
+/// Where namespaces live in the store.
+const NAMESPACES_PREFIX: &str = "/registry/namespaces/";
+
 /// Maps a store error to an API error.
 pub(crate) fn store_error(e: StoreError) -> Error {
     match e {
@@ -170,11 +173,28 @@ impl Registry {
             return Ok(());
         };
         let key = format!("/registry/namespaces/{ns}");
-        let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
-            return Err(Error::NotFound(ObjectRef::new("", "namespaces", ns)));
+        // Like Kubernetes' namespace lifecycle admission: the namespaces' watch cache
+        // first (no store round trip on the hot path), the store when the cache has not
+        // seen the namespace yet.
+        let cached = match self.caches.get(&self.store, NAMESPACES_PREFIX).await {
+            Ok(cache) => cache.get(&key),
+            Err(e) => {
+                tracing::debug!(error = %e, "namespace cache unavailable");
+                None
+            }
         };
-        let obj = decode_stored(&kv.value, kv.mod_revision)?;
-        if meta_str(&obj, "deletionTimestamp").is_some()
+        let fetched;
+        let obj = match &cached {
+            Some(o) => &o.value,
+            None => {
+                let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
+                    return Err(Error::NotFound(ObjectRef::new("", "namespaces", ns)));
+                };
+                fetched = decode_stored(&kv.value, kv.mod_revision)?;
+                &fetched
+            }
+        };
+        if meta_str(obj, "deletionTimestamp").is_some()
             || obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
         {
             return Err(Error::Forbidden(format!(
