@@ -177,7 +177,7 @@ fn bench_creates(c: &mut Criterion, rt: &Runtime, cl: &Cluster) {
                     let store = store.clone();
                     async move {
                         for _ in 0..n {
-                            let key = unique("/registry/configmaps/raw/cm-");
+                            let key = unique("/bench/raw/cm-");
                             store
                                 .create(key.into(), Bytes::from(vec![b'v'; size]), None)
                                 .await
@@ -384,7 +384,7 @@ mod etcd {
                         let mut kv = raw.kv_client();
                         async move {
                             for _ in 0..n {
-                                let key = unique("/registry/configmaps/raw/cm-");
+                                let key = unique("/bench/raw/cm-");
                                 let txn = Txn::new()
                                     .when([Compare::create_revision(
                                         key.clone(),

@@ -37,7 +37,9 @@ async fn server() -> (ApiServer, Client, Arc<dyn Store>) {
 }
 
 async fn call(client: &Client, method: Method, uri: &str, body: Option<Value>) -> (u16, Value) {
-    let body = body.map_or_else(bytes::Bytes::new, |b| serde_json::to_vec(&b).unwrap().into());
+    let body = body.map_or_else(bytes::Bytes::new, |b| {
+        serde_json::to_vec(&b).unwrap().into()
+    });
     let req = Request::builder()
         .method(method)
         .uri(uri)
@@ -89,19 +91,33 @@ async fn propagation_policies_leave_finalizers_for_the_garbage_collector() {
     let (_api, client, _) = server().await;
     let deploys: Api<Deployment> = Api::default_namespaced(client);
     let d = |name: &str| -> Deployment {
-        obj(json!({"metadata": {"name": name}, "spec": {"selector": {"matchLabels": {"a": "b"}},
-            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}))
+        obj(
+            json!({"metadata": {"name": name}, "spec": {"selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+        )
     };
     for name in ["orphan", "fore", "back"] {
-        deploys.create(&PostParams::default(), &d(name)).await.unwrap();
+        deploys
+            .create(&PostParams::default(), &d(name))
+            .await
+            .unwrap();
     }
     let with = |p: PropagationPolicy| DeleteParams {
         propagation_policy: Some(p),
         ..DeleteParams::default()
     };
-    deploys.delete("orphan", &with(PropagationPolicy::Orphan)).await.unwrap();
-    deploys.delete("fore", &with(PropagationPolicy::Foreground)).await.unwrap();
-    deploys.delete("back", &with(PropagationPolicy::Background)).await.unwrap();
+    deploys
+        .delete("orphan", &with(PropagationPolicy::Orphan))
+        .await
+        .unwrap();
+    deploys
+        .delete("fore", &with(PropagationPolicy::Foreground))
+        .await
+        .unwrap();
+    deploys
+        .delete("back", &with(PropagationPolicy::Background))
+        .await
+        .unwrap();
 
     let orphan = deploys.get("orphan").await.unwrap();
     assert!(orphan.metadata.deletion_timestamp.is_some());
@@ -143,9 +159,7 @@ async fn eviction_deletes_gracefully_and_unbound_pods_at_once() {
         pods.create(&PostParams::default(), &p).await.unwrap();
     }
     pods.bind("bound", "n1").await.unwrap();
-    let eviction = |name: &str| {
-        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": "default"}})
-    };
+    let eviction = |name: &str| json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": "default"}});
     for name in ["bound", "unbound"] {
         let (code, status) = call(
             &client,
@@ -161,7 +175,9 @@ async fn eviction_deletes_gracefully_and_unbound_pods_at_once() {
     assert_eq!(bound.metadata.deletion_grace_period_seconds, Some(20));
     assert_eq!(pods.get("unbound").await.unwrap_err().code(), 404);
     // The node agent finishes the deletion with grace 0.
-    pods.delete("bound", &DeleteParams::immediate()).await.unwrap();
+    pods.delete("bound", &DeleteParams::immediate())
+        .await
+        .unwrap();
     assert_eq!(pods.get("bound").await.unwrap_err().code(), 404);
     let (code, _) = call(
         &client,
@@ -263,9 +279,12 @@ async fn metrics_are_prometheus_text() {
             .unwrap()
             .starts_with("text/plain; version=0.0.4")
     );
-    let text = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec())
-        .unwrap();
-    assert!(text.contains("# TYPE apiserver_request_total counter"), "{text}");
+    let text =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(
+        text.contains("# TYPE apiserver_request_total counter"),
+        "{text}"
+    );
     assert!(
         text.contains(r#"apiserver_request_total{verb="POST",resource="configmaps",code="201"} 1"#),
         "{text}"
@@ -275,7 +294,10 @@ async fn metrics_are_prometheus_text() {
         "{text}"
     );
     // Every sample line is `name{labels} value` or `name value`.
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let value = line.rsplit(' ').next().unwrap();
         assert!(value.parse::<f64>().is_ok(), "bad sample line {line:?}");
     }
@@ -326,11 +348,19 @@ async fn a_slow_watcher_is_cut_off_and_never_stalls_the_others() {
     let mut fast = cms.watch(&params, "").await.unwrap();
     let mut slow = cms.watch(&params, "").await.unwrap();
     const N: usize = 300;
+    // The writer goes in lock step with the fast watcher, so that one never falls
+    // behind; the slow one never reads. Were the slow watcher able to hold up delivery,
+    // the fast one would stall and the writer with it.
+    let (ack, mut acks) = tokio::sync::mpsc::unbounded_channel::<String>();
     let reader = tokio::spawn(async move {
         let mut names = Vec::new();
         while names.len() < N {
             match tokio::time::timeout(Duration::from_secs(30), fast.next()).await {
-                Ok(Some(Ok(WatchEvent::Added(cm)))) => names.push(cm.metadata.name.unwrap()),
+                Ok(Some(Ok(WatchEvent::Added(cm)))) => {
+                    let name = cm.metadata.name.unwrap();
+                    names.push(name.clone());
+                    ack.send(name).unwrap();
+                }
                 Ok(Some(Ok(_))) => {}
                 other => panic!("the fast watcher stalled or failed: {other:?}"),
             }
@@ -338,8 +368,13 @@ async fn a_slow_watcher_is_cut_off_and_never_stalls_the_others() {
         names
     });
     for i in 0..N {
-        let cm: ConfigMap = obj(json!({"metadata": {"name": format!("cm-{i:03}")}}));
+        let name = format!("cm-{i:03}");
+        let cm: ConfigMap = obj(json!({"metadata": {"name": name}}));
         cms.create(&PostParams::default(), &cm).await.unwrap();
+        let seen = tokio::time::timeout(Duration::from_secs(30), acks.recv())
+            .await
+            .expect("the fast watcher stalled");
+        assert_eq!(seen.as_deref(), Some(name.as_str()));
     }
     let names = reader.await.unwrap();
     let want: Vec<String> = (0..N).map(|i| format!("cm-{i:03}")).collect();
@@ -360,7 +395,10 @@ async fn a_slow_watcher_is_cut_off_and_never_stalls_the_others() {
             Err(_) => panic!("the slow watcher's stream neither ended nor moved"),
         }
     }
-    assert!(got < N, "the slow watcher got all {got} events: it was not cut off");
+    assert!(
+        got < N,
+        "the slow watcher got all {got} events: it was not cut off"
+    );
     let _ = expired;
 }
 
@@ -380,14 +418,19 @@ async fn service_addresses_survive_a_restart_and_are_never_handed_out_twice() {
         Api::<Service>::default_namespaced(Client::new(api, "default"))
     };
     let svc = |name: &str| -> Service {
-        obj(json!({"metadata": {"name": name}, "spec": {"type": "NodePort",
-            "ports": [{"port": 80}], "selector": {"a": "b"}}}))
+        obj(
+            json!({"metadata": {"name": name}, "spec": {"type": "NodePort",
+            "ports": [{"port": 80}], "selector": {"a": "b"}}}),
+        )
     };
     let mut ips = BTreeSet::new();
     let mut ports = BTreeSet::new();
     let first = start().await;
     for name in ["s1", "s2"] {
-        let s = first.create(&PostParams::default(), &svc(name)).await.unwrap();
+        let s = first
+            .create(&PostParams::default(), &svc(name))
+            .await
+            .unwrap();
         let spec = s.spec;
         assert!(ips.insert(spec.cluster_ip.clone().unwrap()));
         assert!(ports.insert(spec.ports[0].node_port.unwrap()));
@@ -396,7 +439,10 @@ async fn service_addresses_survive_a_restart_and_are_never_handed_out_twice() {
 
     // A new server over the same store: the third port is the only one left.
     let second = start().await;
-    let s = second.create(&PostParams::default(), &svc("s3")).await.unwrap();
+    let s = second
+        .create(&PostParams::default(), &svc("s3"))
+        .await
+        .unwrap();
     let spec = s.spec;
     assert!(ips.insert(spec.cluster_ip.clone().unwrap()), "{ips:?}");
     assert!(ports.insert(spec.ports[0].node_port.unwrap()), "{ports:?}");
@@ -409,6 +455,41 @@ async fn service_addresses_survive_a_restart_and_are_never_handed_out_twice() {
 
     // Deleting one frees its address and port for the next.
     second.delete("s1", &DeleteParams::default()).await.unwrap();
-    let s = second.create(&PostParams::default(), &svc("s5")).await.unwrap();
+    let s = second
+        .create(&PostParams::default(), &svc("s5"))
+        .await
+        .unwrap();
     assert!(s.spec.ports[0].node_port.is_some());
+}
+
+#[tokio::test]
+async fn an_undecodable_stored_object_does_not_break_lists_or_watches() {
+    let (_api, client, store) = server().await;
+    store
+        .create(
+            bytes::Bytes::from_static(b"/registry/configmaps/default/garbage"),
+            bytes::Bytes::from_static(b"\x00not json"),
+            None,
+        )
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(client);
+    let cm: ConfigMap = obj(json!({"metadata": {"name": "fine"}}));
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    let mut stream = cms.watch(&WatchParams::default(), "").await.unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(ev, WatchEvent::Added(c) if c.metadata.name.as_deref() == Some("fine")));
+    let names: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.metadata.name.unwrap())
+        .collect();
+    assert_eq!(names, ["fine"]);
 }

@@ -164,8 +164,17 @@ impl WatchCache {
             .map_err(super::registry::store_error)?;
         let mut fresh = BTreeMap::new();
         for kv in &resp.kvs {
-            let obj = CachedObject::decode(&kv.key, &kv.value, kv.mod_revision)?;
-            fresh.insert(obj.key.clone(), Arc::new(obj));
+            // One undecodable value must not make the whole resource unservable: it is
+            // skipped, as `apply` skips it when it arrives through the watch.
+            match CachedObject::decode(&kv.key, &kv.value, kv.mod_revision) {
+                Ok(obj) => {
+                    fresh.insert(obj.key.clone(), Arc::new(obj));
+                }
+                Err(e) => {
+                    let key = String::from_utf8_lossy(&kv.key);
+                    tracing::warn!(%key, error = %e, "undecodable object in the store");
+                }
+            }
         }
         let mut state = self.state.write();
         let rev = resp.revision;
