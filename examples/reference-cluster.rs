@@ -51,8 +51,8 @@ fn store_choice(args: &Args) -> Result<StoreChoice, String> {
     match &args.etcd {
         None => Ok(StoreChoice::Memory),
         #[cfg(feature = "etcd")]
-        Some(urls) => Ok(StoreChoice::Etcd(kube_sdk::store::EtcdConfig::new(
-            urls.split(',').map(str::trim),
+        Some(urls) => Ok(StoreChoice::Etcd(Box::new(
+            kube_sdk::store::EtcdConfig::new(urls.split(',').map(str::trim)),
         ))),
         #[cfg(not(feature = "etcd"))]
         Some(_) => Err("--etcd needs the `etcd` feature: cargo run --features etcd ...".into()),
@@ -87,7 +87,10 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");

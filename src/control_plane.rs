@@ -107,7 +107,8 @@ impl ControlPlaneBuilder {
 
     /// Serves an extra kind (a custom resource known when the cluster is built).
     pub fn kind(mut self, kind: KindSpec) -> Self {
-        self.api_customizations.push(Box::new(move |b| b.kind(kind)));
+        self.api_customizations
+            .push(Box::new(move |b| b.kind(kind)));
         self
     }
 
@@ -236,7 +237,8 @@ impl ControlPlaneBuilder {
         }
         if self.kubeconfig_path.is_some() && self.listen.is_none() {
             return Err(BuildError::Config(
-                "a kubeconfig is written for the HTTPS endpoint: kubeconfig_path needs listen".into(),
+                "a kubeconfig is written for the HTTPS endpoint: kubeconfig_path needs listen"
+                    .into(),
             ));
         }
         if let Some(dir) = &self.pki_dir
@@ -248,7 +250,8 @@ impl ControlPlaneBuilder {
                 dir.display()
             )));
         }
-        if self.rate_limit.max_mutating_in_flight == 0 || self.rate_limit.max_read_only_in_flight == 0
+        if self.rate_limit.max_mutating_in_flight == 0
+            || self.rate_limit.max_read_only_in_flight == 0
         {
             return Err(BuildError::Config(
                 "rate limits of 0 requests in flight would refuse every request".into(),
@@ -393,7 +396,9 @@ impl RunningControlPlane {
     }
 
     /// Stops serving and stops every component, waiting for each (at most `grace` for
-    /// all of them together).
+    /// the open connections to finish). Once this returns, nothing of the control plane
+    /// holds the store, except clients the application still holds: drop those too
+    /// before reopening a durable store in the same process.
     pub async fn shutdown_within(self, grace: Duration) {
         let stop = async {
             if let Some(server) = self.https {
@@ -406,6 +411,10 @@ impl RunningControlPlane {
         if tokio::time::timeout(grace, stop).await.is_err() {
             tracing::warn!(?grace, "the control plane did not stop in time");
         }
+        // Components first (they are clients of the server), then the server's own
+        // background work, so that nothing holds the store once this returns.
+        self.stack.shutdown().await;
+        self.api.shutdown().await;
     }
 
     /// Stops with the default grace of 30 seconds.

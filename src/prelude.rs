@@ -5,8 +5,8 @@ pub use kube_api::client::{
 };
 pub use kube_api::informer::{Cache, Informer, SharedInformerFactory};
 pub use kube_core::{
-    ConfigMap, Deployment, Error, Namespace, Node, ObjectMeta, Pod, Resource, ResourceExt,
-    Service, WatchEvent,
+    ConfigMap, Deployment, Error, Namespace, Node, ObjectMeta, Pod, Resource, ResourceExt, Service,
+    WatchEvent,
 };
 
 pub use crate::{BuildError, ControlPlane, ControlPlaneBuilder, RunningControlPlane, StoreChoice};

@@ -21,7 +21,7 @@ pub enum StoreChoice {
     Durable(PathBuf),
     /// A real etcd v3 cluster (`kube_store::EtcdStore`).
     #[cfg(feature = "etcd")]
-    Etcd(kube_store::EtcdConfig),
+    Etcd(Box<kube_store::EtcdConfig>),
     /// Any other implementation of the trait (a user's own backend).
     Custom(Arc<dyn Store>),
 }
@@ -53,7 +53,7 @@ impl StoreChoice {
             #[cfg(feature = "etcd")]
             Self::Etcd(config) => {
                 let endpoints = config.endpoints.join(",");
-                let store = kube_store::EtcdStore::connect(config)
+                let store = kube_store::EtcdStore::connect(*config)
                     .await
                     .map_err(|source| BuildError::Etcd { endpoints, source })?;
                 Ok(Arc::new(store))
