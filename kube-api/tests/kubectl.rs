@@ -590,3 +590,102 @@ fn wrong_credentials_get_401_and_rbac_gets_403() {
         assert!(err.contains("Forbidden"), "{err}");
     });
 }
+
+const CRD: &str = "\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wg]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            description: What the widget should be.
+            properties:
+              size: {type: integer, minimum: 1, description: How big.}
+";
+
+#[test]
+fn custom_resources_and_cascading_deletes() {
+    with_each_kubectl(|k, s| {
+        let kc = &s.kubeconfig;
+        let crd = s.write("crd.yaml", CRD);
+        let out = k.ok(kc, &["apply", "-f", crd.to_str().unwrap()]);
+        assert!(
+            out.contains(
+                "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"
+            ),
+            "{out}"
+        );
+        let w = s.write(
+            "w.yaml",
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n",
+        );
+        let out = k.ok(kc, &["apply", "-f", w.to_str().unwrap()]);
+        assert!(out.contains("widget.example.com/w1 created"), "{out}");
+        let out = k.ok(kc, &["get", "wg"]);
+        assert!(out.contains("w1"), "{out}");
+        let resources = k.ok(kc, &["api-resources", "--api-group=example.com"]);
+        assert!(
+            resources.contains("widgets") && resources.contains("Widget"),
+            "{resources}"
+        );
+        let out = k.ok(kc, &["explain", "widget.spec.size"]);
+        assert!(out.contains("How big."), "{out}");
+        let bad = s.write(
+            "bad.yaml",
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w2}\nspec: {size: 0}\n",
+        );
+        let err = k.fails(kc, &["apply", "-f", bad.to_str().unwrap()]);
+        assert!(err.contains("Invalid") || err.contains("invalid"), "{err}");
+        k.ok(kc, &["delete", "widget", "w1"]);
+
+        // --cascade=orphan and --cascade=foreground leave the finalizers the garbage
+        // collector acts on.
+        k.ok(
+            kc,
+            &["create", "deployment", "keep", "--image=busybox:1.36"],
+        );
+        k.ok(
+            kc,
+            &["create", "deployment", "fore", "--image=busybox:1.36"],
+        );
+        k.ok(
+            kc,
+            &[
+                "delete",
+                "deployment",
+                "keep",
+                "--cascade=orphan",
+                "--wait=false",
+            ],
+        );
+        k.ok(
+            kc,
+            &[
+                "delete",
+                "deployment",
+                "fore",
+                "--cascade=foreground",
+                "--wait=false",
+            ],
+        );
+        assert_eq!(deployment(s, "keep").metadata.finalizers, ["orphan"]);
+        assert_eq!(
+            deployment(s, "fore").metadata.finalizers,
+            ["foregroundDeletion"]
+        );
+    });
+}

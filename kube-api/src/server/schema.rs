@@ -193,8 +193,10 @@ fn walk(v: &Value, root: &Value, s: &Value, path: &str, out: &mut Vec<String>) {
                     (Some(cs), _) => walk(child, root, cs, &here, out),
                     (None, Some(a)) if a.is_object() => walk(child, root, a, &here, out),
                     (None, Some(Value::Bool(true))) => {}
-                    (None, _) if path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind") => {
-                    }
+                    // Custom resources' schemas leave the type and metadata out.
+                    (None, _)
+                        if path.is_empty()
+                            && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") => {}
                     (None, _) => out.push(here),
                 }
             }
