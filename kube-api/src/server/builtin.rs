@@ -387,6 +387,10 @@ pub(crate) fn type_check(kind: &KindSpec, obj: &serde_json::Value) -> Result<(),
         kind: &KindSpec,
         obj: &serde_json::Value,
     ) -> Result<(), kube_core::Error> {
+        // The fast path decodes plainly; only a failure pays for tracking the path.
+        if T::deserialize(obj).is_ok() {
+            return Ok(());
+        }
         match serde_path_to_error::deserialize::<_, T>(obj) {
             Ok(_) => Ok(()),
             Err(e) => Err(kube_core::Error::BadRequest(format!(

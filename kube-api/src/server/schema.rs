@@ -167,11 +167,50 @@ fn resolve<'a>(root: &'a Value, mut s: &'a Value) -> &'a Value {
 /// `spec.containers[0].nope`), as Kubernetes' strict field validation reports them.
 pub(crate) fn unknown_fields(obj: &Value, schema: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    walk(obj, schema, schema, "", &mut out);
+    let mut path = Vec::new();
+    walk(obj, schema, schema, &mut path, &mut out);
     out
 }
 
-fn walk(v: &Value, root: &Value, s: &Value, path: &str, out: &mut Vec<String>) {
+/// One step of a path: a field name or a list index.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
+/// The path as Kubernetes writes it; built only for what is reported.
+fn render(path: &[Step<'_>], last: &str) -> String {
+    let mut s = String::new();
+    for step in path {
+        match step {
+            Step::Field(f) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(f);
+            }
+            Step::Index(i) => {
+                s.push('[');
+                s.push_str(&i.to_string());
+                s.push(']');
+            }
+        }
+    }
+    if !s.is_empty() {
+        s.push('.');
+    }
+    s.push_str(last);
+    s
+}
+
+fn walk<'a>(
+    v: &'a Value,
+    root: &Value,
+    s: &Value,
+    path: &mut Vec<Step<'a>>,
+    out: &mut Vec<String>,
+) {
     let s = resolve(root, s);
     if s.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true)) {
         return;
@@ -184,27 +223,37 @@ fn walk(v: &Value, root: &Value, s: &Value, path: &str, out: &mut Vec<String>) {
                 return;
             }
             for (k, child) in fields {
-                let here = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match (props.and_then(|p| p.get(k)), additional) {
-                    (Some(cs), _) => walk(child, root, cs, &here, out),
-                    (None, Some(a)) if a.is_object() => walk(child, root, a, &here, out),
-                    (None, Some(Value::Bool(true))) => {}
+                let schema = match (props.and_then(|p| p.get(k)), additional) {
+                    (Some(cs), _) => cs,
+                    (None, Some(a)) if a.is_object() => a,
+                    (None, Some(Value::Bool(true))) => continue,
                     // Custom resources' schemas leave the type and metadata out.
                     (None, _)
                         if path.is_empty()
-                            && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") => {}
-                    (None, _) => out.push(here),
+                            && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") =>
+                    {
+                        continue;
+                    }
+                    (None, _) => {
+                        out.push(render(path, k));
+                        continue;
+                    }
+                };
+                if child.is_object() || child.is_array() {
+                    path.push(Step::Field(k));
+                    walk(child, root, schema, path, out);
+                    path.pop();
                 }
             }
         }
         Value::Array(items) => {
             if let Some(is) = s.get("items") {
                 for (i, item) in items.iter().enumerate() {
-                    walk(item, root, is, &format!("{path}[{i}]"), out);
+                    if item.is_object() || item.is_array() {
+                        path.push(Step::Index(i));
+                        walk(item, root, is, path, out);
+                        path.pop();
+                    }
                 }
             }
         }
