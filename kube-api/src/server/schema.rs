@@ -155,7 +155,7 @@ fn resolve<'a>(root: &'a Value, mut s: &'a Value) -> &'a Value {
         let Some(name) = reference.and_then(|r| r.strip_prefix("#/$defs/")) else {
             return s;
         };
-        match root.pointer(&format!("/$defs/{name}")) {
+        match root.get("$defs").and_then(|d| d.get(name)) {
             Some(next) => s = next,
             None => return s,
         }
