@@ -243,7 +243,7 @@ impl AsyncWrite for Stream {
 /// Accepts any server certificate, still checking that the handshake is signed by it
 /// (`insecure-skip-tls-verify`).
 #[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+pub(crate) struct NoVerification(pub(crate) Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for NoVerification {
     fn verify_server_cert(

@@ -30,7 +30,7 @@
 mod api;
 mod config;
 mod error;
-mod https;
+pub(crate) mod https;
 mod kubeconfig;
 mod params;
 mod retry;

@@ -61,6 +61,7 @@ pub(crate) struct ApiInner {
     pub(crate) registry: Registry,
     pub(crate) config: ApiServerConfig,
     pub(crate) metrics: Metrics,
+    pub(crate) kubelet: super::logs::KubeletClient,
 }
 
 /// The Kubernetes API server as a `tower::Service` over a [`Store`].
@@ -169,6 +170,7 @@ impl ApiServerBuilder {
             registry,
             config: self.config,
             metrics: Metrics::default(),
+            kubelet: super::logs::KubeletClient::new()?,
         });
         if inner.config.create_system_namespaces {
             namespace::ensure_system_namespaces(&inner).await?;
@@ -205,6 +207,16 @@ impl ApiServer {
         &self.inner.registry.store
     }
 
+    /// Presents this client certificate to node agents when proxying `pods/log` (issue it
+    /// with [`Pki::kubelet_client_certificate`](super::pki::Pki::kubelet_client_certificate));
+    /// without one the API server connects with no client certificate.
+    pub fn set_kubelet_client_certificate(
+        &self,
+        certificate: &super::pki::CertifiedKey,
+    ) -> Result<(), Error> {
+        self.inner.kubelet.set_identity(certificate)
+    }
+
     /// Serves one request.
     pub async fn handle(&self, req: ApiRequest) -> ApiResponse {
         let inner = self.inner.clone();
@@ -219,7 +231,16 @@ impl ApiServer {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, "request failed");
-                response::error(&e)
+                let mut res = response::error(&e);
+                if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    // The rest of the body was never read: the connection cannot carry
+                    // another request, and the client must not reuse it.
+                    res.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                res
             }
         };
         inner.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);

@@ -111,7 +111,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         .with_validator(d::validate_pod);
     pods.graceful_deletion = true;
     pods.tracks_generation = false;
-    pods.extra_subresources = vec!["binding".into(), "eviction".into()];
+    pods.extra_subresources = vec!["binding".into(), "eviction".into(), "log".into()];
 
     let nodes = spec(res("", "Node", "nodes", false, &["no"], false))
         .with_status()
@@ -168,7 +168,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         cols
     };
 
-    vec![
+    let mut out = vec![
         pods,
         nodes,
         services,
@@ -344,5 +344,85 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         ])
         .with_validator(d::meta_only(NameRule::PathSegment)),
         super::crd::crd_kind(),
-    ]
+    ];
+    for k in &mut out {
+        k.schema = builtin_schema(&k.resource.group, &k.resource.kind);
+    }
+    out
+}
+
+/// The OpenAPI schema of a built-in kind, from its kube-core type.
+fn builtin_schema(group: &str, kind: &str) -> Option<serde_json::Value> {
+    use super::schema::of;
+    use kube_core as k;
+    Some(match (group, kind) {
+        ("", "Pod") => of::<k::Pod>(),
+        ("", "Node") => of::<k::Node>(),
+        ("", "Service") => of::<k::Service>(),
+        ("", "Namespace") => of::<k::Namespace>(),
+        ("", "ConfigMap") => of::<k::ConfigMap>(),
+        ("", "Secret") => of::<k::Secret>(),
+        ("", "Endpoints") => of::<k::Endpoints>(),
+        ("", "Event") => of::<k::Event>(),
+        ("apps", "Deployment") => of::<k::Deployment>(),
+        ("apps", "ReplicaSet") => of::<k::ReplicaSet>(),
+        ("apps", "DaemonSet") => of::<k::DaemonSet>(),
+        ("batch", "Job") => of::<k::Job>(),
+        ("coordination.k8s.io", "Lease") => of::<k::Lease>(),
+        ("rbac.authorization.k8s.io", "Role") => of::<k::Role>(),
+        ("rbac.authorization.k8s.io", "ClusterRole") => of::<k::ClusterRole>(),
+        ("rbac.authorization.k8s.io", "RoleBinding") => of::<k::RoleBinding>(),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => of::<k::ClusterRoleBinding>(),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => of::<k::CustomResourceDefinition>(),
+        _ => return None,
+    })
+}
+
+/// Decodes a built-in kind's object into its kube-core type: a field of the wrong type
+/// (`data: "text"` where a map belongs) is a 400, as Kubernetes' decoder answers, and never
+/// reaches the store. Other kinds pass.
+pub(crate) fn type_check(kind: &KindSpec, obj: &serde_json::Value) -> Result<(), kube_core::Error> {
+    use kube_core as k;
+    fn decode<T: serde::de::DeserializeOwned>(
+        kind: &KindSpec,
+        obj: &serde_json::Value,
+    ) -> Result<(), kube_core::Error> {
+        // The fast path decodes plainly; only a failure pays for tracking the path.
+        if T::deserialize(obj).is_ok() {
+            return Ok(());
+        }
+        match serde_path_to_error::deserialize::<_, T>(obj) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(kube_core::Error::BadRequest(format!(
+                "{} in version \"{}\" cannot be handled as a {}: {} at {}",
+                kind.resource.kind,
+                kind.resource.api_version(),
+                kind.resource.kind,
+                e.inner(),
+                e.path()
+            ))),
+        }
+    }
+    match (kind.resource.group.as_ref(), kind.resource.kind.as_ref()) {
+        ("", "Pod") => decode::<k::Pod>(kind, obj),
+        ("", "Node") => decode::<k::Node>(kind, obj),
+        ("", "Service") => decode::<k::Service>(kind, obj),
+        ("", "Namespace") => decode::<k::Namespace>(kind, obj),
+        ("", "ConfigMap") => decode::<k::ConfigMap>(kind, obj),
+        ("", "Secret") => decode::<k::Secret>(kind, obj),
+        ("", "Endpoints") => decode::<k::Endpoints>(kind, obj),
+        ("", "Event") => decode::<k::Event>(kind, obj),
+        ("apps", "Deployment") => decode::<k::Deployment>(kind, obj),
+        ("apps", "ReplicaSet") => decode::<k::ReplicaSet>(kind, obj),
+        ("apps", "DaemonSet") => decode::<k::DaemonSet>(kind, obj),
+        ("batch", "Job") => decode::<k::Job>(kind, obj),
+        ("coordination.k8s.io", "Lease") => decode::<k::Lease>(kind, obj),
+        ("rbac.authorization.k8s.io", "Role") => decode::<k::Role>(kind, obj),
+        ("rbac.authorization.k8s.io", "ClusterRole") => decode::<k::ClusterRole>(kind, obj),
+        ("rbac.authorization.k8s.io", "RoleBinding") => decode::<k::RoleBinding>(kind, obj),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            decode::<k::ClusterRoleBinding>(kind, obj)
+        }
+        _ => Ok(()),
+    }
 }

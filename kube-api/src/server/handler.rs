@@ -86,18 +86,44 @@ async fn read_body(inner: &ApiInner, body: ApiBody) -> Result<Bytes, Error> {
         })
 }
 
+/// The media type of a Content-Type header, without parameters, lowercased.
+fn media_type(ct: &str) -> String {
+    ct.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Decodes an object body by its content type: JSON, YAML or Kubernetes' protobuf; any
+/// other type is 415.
 fn parse_object(bytes: &[u8], ct: &str) -> Result<Value, Error> {
+    let media = media_type(ct);
+    let value: Value = match media.as_str() {
+        "application/json" | "" | "*/*" => parse_json(bytes)?,
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(Error::BadRequest("the request body is empty".into()));
+            }
+            serde_yaml_ng::from_slice(bytes)
+                .map_err(|e| Error::BadRequest(format!("the body is not valid YAML: {e}")))?
+        }
+        super::protobuf::MEDIA_TYPE => super::protobuf::decode(bytes)?,
+        _ => {
+            return Err(Error::UnsupportedMediaType(format!(
+                "the body of the request was in an unknown format ({ct}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+            )));
+        }
+    };
+    Ok(value)
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::BadRequest("the request body is empty".into()));
     }
-    let value: Value = if ct.contains("yaml") {
-        serde_yaml_ng::from_slice(bytes)
-            .map_err(|e| Error::BadRequest(format!("the body is not valid YAML: {e}")))?
-    } else {
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?
-    };
-    Ok(value)
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))
 }
 
 fn dry_run(q: &Query) -> Result<bool, Error> {
@@ -231,6 +257,7 @@ pub(crate) async fn resource(
         }
     }
     let watch_param = q.flag("watch")?;
+    let validation = FieldValidation::from_query(q)?;
     match (&parts.method, name, sub) {
         (&Method::GET, _, None) if path.legacy_watch || watch_param => {
             let mut opts = ListOptions::from_query(q, &kind)?;
@@ -266,6 +293,7 @@ pub(crate) async fn resource(
             let (obj, _) = inner.registry.get(&kind, ns, n).await?;
             Ok(object_response(StatusCode::OK, &kind, &obj, format, q))
         }
+        (&Method::GET, Some(n), Some("log")) => super::logs::proxy(inner, &kind, ns, n, q).await,
         (&Method::GET, Some(n), Some("scale")) => {
             let (obj, _) = inner.registry.get(&kind, ns, n).await?;
             Ok(response::json(
@@ -276,6 +304,8 @@ pub(crate) async fn resource(
         (&Method::POST, None, None) => {
             let bytes = read_body(inner, body).await?;
             let obj = parse_object(&bytes, content_type(&parts.headers))?;
+            let mut warnings = Vec::new();
+            check_fields(&kind, &obj, validation, &mut warnings)?;
             let created = inner.registry.create(&ctx, &kind, ns, obj).await?;
             if crd::is_crd(&kind) && !ctx.dry_run {
                 let established =
@@ -288,12 +318,9 @@ pub(crate) async fn resource(
                     q,
                 ));
             }
-            Ok(object_response(
-                StatusCode::CREATED,
-                &kind,
-                &created,
-                format,
-                q,
+            Ok(with_warnings(
+                object_response(StatusCode::CREATED, &kind, &created, format, q),
+                &warnings,
             ))
         }
         (&Method::POST, Some(n), Some(s @ ("binding" | "eviction"))) => {
@@ -309,6 +336,8 @@ pub(crate) async fn resource(
         (&Method::PUT, Some(n), None | Some("status")) => {
             let bytes = read_body(inner, body).await?;
             let body = parse_object(&bytes, content_type(&parts.headers))?;
+            let mut warnings = Vec::new();
+            check_fields(&kind, &body, validation, &mut warnings)?;
             let updated = inner
                 .registry
                 .update(
@@ -321,7 +350,10 @@ pub(crate) async fn resource(
                 )
                 .await?;
             after_crd_write(inner, &kind, &updated, false);
-            Ok(object_response(StatusCode::OK, &kind, &updated, format, q))
+            Ok(with_warnings(
+                object_response(StatusCode::OK, &kind, &updated, format, q),
+                &warnings,
+            ))
         }
         (&Method::PUT, Some(n), Some("finalize")) => {
             let bytes = read_body(inner, body).await?;
@@ -351,7 +383,11 @@ pub(crate) async fn resource(
             } else {
                 None
             };
-            let body = parse_object(&bytes, content_type(&parts.headers))?;
+            let body = if patch_type.is_some() {
+                parse_json(&bytes)?
+            } else {
+                parse_object(&bytes, content_type(&parts.headers))?
+            };
             let scale =
                 super::subresource::scale_write(inner, &ctx, &kind, ns, n, patch_type, &body)
                     .await?;
@@ -368,18 +404,25 @@ pub(crate) async fn resource(
             let patch_value: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| Error::BadRequest(format!("the patch is not valid JSON: {e}")))?;
             let k2 = kind.clone();
+            let mut warnings = Vec::new();
             let updated = inner
                 .registry
                 .update(&ctx, &kind, ns, n, sub, &mut |old: &Value| {
-                    patch::apply(&k2, patch_type, old, &patch_value)
+                    let patched = patch::apply(&k2, patch_type, old, &patch_value)?;
+                    warnings.clear();
+                    check_fields(&k2, &patched, validation, &mut warnings)?;
+                    Ok(patched)
                 })
                 .await?;
             after_crd_write(inner, &kind, &updated, false);
-            Ok(object_response(StatusCode::OK, &kind, &updated, format, q))
+            Ok(with_warnings(
+                object_response(StatusCode::OK, &kind, &updated, format, q),
+                &warnings,
+            ))
         }
         (&Method::DELETE, Some(n), None) => {
             let bytes = read_body(inner, body).await?;
-            let opts = delete_options(&bytes, q)?;
+            let opts = delete_options(&bytes, content_type(&parts.headers), q)?;
             let deleted = inner.registry.delete(&ctx, &kind, ns, n, &opts).await?;
             if deleted.gone {
                 after_crd_write(inner, &kind, &deleted.object, true);
@@ -401,7 +444,7 @@ pub(crate) async fn resource(
         }
         (&Method::DELETE, None, None) => {
             let bytes = read_body(inner, body).await?;
-            let opts = delete_options(&bytes, q)?;
+            let opts = delete_options(&bytes, content_type(&parts.headers), q)?;
             let list_opts = ListOptions::from_query(q, &kind)?;
             let page = inner.registry.list(&kind, ns, &list_opts).await?;
             let mut items = Vec::new();
@@ -432,6 +475,77 @@ pub(crate) async fn resource(
             kind.qualified()
         ))),
     }
+}
+
+/// What to do with fields the kind's schema does not declare (`fieldValidation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Store the object and warn (the default).
+    Warn,
+    /// Refuse the request with 400.
+    Strict,
+}
+
+impl FieldValidation {
+    fn from_query(q: &Query) -> Result<Self, Error> {
+        match q.get("fieldValidation").unwrap_or("") {
+            "" | "Warn" => Ok(Self::Warn),
+            "Ignore" => Ok(Self::Ignore),
+            "Strict" => Ok(Self::Strict),
+            other => Err(Error::BadRequest(format!(
+                "fieldValidation must be one of \"Ignore\", \"Warn\" or \"Strict\", not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Checks an object against its kind's schema: unknown fields fail the request under
+/// `Strict` and become warnings under `Warn`.
+fn check_fields(
+    kind: &KindSpec,
+    obj: &Value,
+    mode: FieldValidation,
+    warnings: &mut Vec<String>,
+) -> Result<(), Error> {
+    let Some(schema) = kind
+        .schema
+        .as_ref()
+        .filter(|_| mode != FieldValidation::Ignore)
+    else {
+        return Ok(());
+    };
+    let unknown = super::schema::unknown_fields(obj, schema);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let described: Vec<String> = unknown
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    if mode == FieldValidation::Strict {
+        return Err(Error::BadRequest(format!(
+            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+            kind.resource.kind,
+            kind.resource.api_version(),
+            kind.resource.kind,
+            described.join(", ")
+        )));
+    }
+    warnings.extend(described);
+    Ok(())
+}
+
+/// Adds `Warning` headers (code 299), as Kubernetes sends them.
+fn with_warnings(mut res: ApiResponse, warnings: &[String]) -> ApiResponse {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            res.headers_mut().append(header::WARNING, v);
+        }
+    }
+    res
 }
 
 fn graceful_kind_returns_object(kind: &KindSpec) -> bool {
@@ -477,12 +591,11 @@ fn after_crd_write(inner: &ApiInner, kind: &KindSpec, obj: &Value, deleted: bool
     }
 }
 
-fn delete_options(bytes: &[u8], q: &Query) -> Result<DeleteOptions, Error> {
+fn delete_options(bytes: &[u8], ct: &str, q: &Query) -> Result<DeleteOptions, Error> {
     let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::BadRequest(format!("the delete options are not valid JSON: {e}")))?
+        parse_object(bytes, ct)?
     };
     let mut opts = DeleteOptions {
         grace_period_seconds: body.get("gracePeriodSeconds").and_then(Value::as_i64),

@@ -179,9 +179,11 @@ impl Registry {
         let limit = opts.limit;
         loop {
             let mut req = RangeRequest::prefix(prefix.to_owned()).at_revision(revision);
-            if limit > 0 {
-                req = req.limit(limit - items.len());
-            }
+            req = req.limit(if limit > 0 {
+                limit - items.len()
+            } else {
+                super::watch_cache::STORE_PAGE
+            });
             if let Some(s) = &start {
                 req = req.start(s.clone());
             }
@@ -201,9 +203,13 @@ impl Registry {
                 .last()
                 .map(|kv| String::from_utf8_lossy(&kv.key).into_owned());
             for kv in &resp.kvs {
-                let obj = CachedObject::decode(&kv.key, &kv.value, kv.mod_revision)?;
-                if opts.matches(&obj.value) {
-                    items.push(Arc::new(obj));
+                match CachedObject::decode(&kv.key, &kv.value, kv.mod_revision) {
+                    Ok(obj) if opts.matches(&obj.value) => items.push(Arc::new(obj)),
+                    Ok(_) => {}
+                    Err(e) => {
+                        let key = String::from_utf8_lossy(&kv.key);
+                        tracing::warn!(%key, error = %e, "undecodable object in the store");
+                    }
                 }
             }
             let more = resp.more;

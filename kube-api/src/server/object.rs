@@ -123,12 +123,52 @@ pub(crate) fn decode_stored(bytes: &[u8], revision: Revision) -> Result<Value, E
 
 /// Encodes an object for the store, without its resourceVersion.
 pub(crate) fn encode_for_store(obj: &Value) -> Result<Vec<u8>, Error> {
-    let mut copy = obj.clone();
-    set_meta(&mut copy, "resourceVersion", Value::Null);
-    serde_json::to_vec(&copy).map_err(|e| Error::Internal {
+    let mut out = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut out, &WithoutResourceVersion(obj)).map_err(|e| Error::Internal {
         message: format!("encoding an object failed: {e}"),
         source: Some(Box::new(e)),
-    })
+    })?;
+    Ok(out)
+}
+
+/// An object as written to the store: `metadata.resourceVersion` left out, without
+/// copying the object (this runs on every write).
+struct WithoutResourceVersion<'a>(&'a Value);
+
+/// A `metadata` map without its `resourceVersion`.
+struct MetaWithoutResourceVersion<'a>(&'a Map<String, Value>);
+
+impl serde::Serialize for WithoutResourceVersion<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let Value::Object(map) = self.0 else {
+            return self.0.serialize(s);
+        };
+        let mut m = s.serialize_map(Some(map.len()))?;
+        for (k, v) in map {
+            match (k.as_str(), v) {
+                ("metadata", Value::Object(meta)) => {
+                    m.serialize_entry(k, &MetaWithoutResourceVersion(meta))?;
+                }
+                _ => m.serialize_entry(k, v)?,
+            }
+        }
+        m.end()
+    }
+}
+
+impl serde::Serialize for MetaWithoutResourceVersion<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let len = self.0.len() - usize::from(self.0.contains_key("resourceVersion"));
+        let mut m = s.serialize_map(Some(len))?;
+        for (k, v) in self.0 {
+            if k != "resourceVersion" {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
+    }
 }
 
 /// Parses a resourceVersion; empty is `None`.

@@ -2,6 +2,8 @@
 //! per group version) and `/openapi/v2`, enough for `kubectl explain` and for kubectl to
 //! see that the server validates fields itself (`fieldValidation`).
 
+use std::collections::HashMap;
+
 use http::{HeaderMap, StatusCode};
 use kube_core::Error;
 use serde_json::{Map, Value, json};
@@ -85,7 +87,7 @@ fn schema_of(kind: &KindSpec) -> Value {
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
         props.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
         props.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
-        props.insert("metadata".into(), json!({"type": "object", "description": "Standard object's metadata.", "x-kubernetes-preserve-unknown-fields": true}));
+        props.entry("metadata").or_insert_with(|| json!({"type": "object", "description": "Standard object's metadata.", "x-kubernetes-preserve-unknown-fields": true}));
     }
     if let Some(m) = schema.as_object_mut() {
         m.entry("description").or_insert_with(|| {
@@ -98,6 +100,73 @@ fn schema_of(kind: &KindSpec) -> Value {
         m.insert("x-kubernetes-group-version-kind".into(), json!([{"group": kind.resource.group, "version": kind.resource.version, "kind": kind.resource.kind}]));
     }
     schema
+}
+
+/// The prefix of the names of a kind's schema parts (`io.k8s.api.apps.v1`).
+fn def_prefix(kind: &KindSpec) -> String {
+    let full = definition_name(kind);
+    full.rsplit_once('.')
+        .map_or(full.clone(), |(p, _)| p.to_owned())
+}
+
+/// A kind's schema with its `$defs` moved into `out` under global names, and every
+/// reference rewritten to `{ref_base}{name}`. Parts shared between kinds (the same name
+/// and content) are stored once; a clash of names gets the kind's name in the prefix.
+fn hoist(
+    kind: &KindSpec,
+    ref_base: &str,
+    out: &mut Map<String, Value>,
+    seen: &mut HashMap<String, Value>,
+) -> Value {
+    let mut schema = schema_of(kind);
+    let defs = match schema.as_object_mut().and_then(|m| m.remove("$defs")) {
+        Some(Value::Object(d)) => d,
+        _ => Map::new(),
+    };
+    let prefix = def_prefix(kind);
+    let mut names = HashMap::new();
+    for (name, def) in &defs {
+        let mut global = format!("{prefix}.{name}");
+        if seen.get(&global).is_some_and(|v| v != def) {
+            global = format!(
+                "{prefix}.{}.{name}",
+                kind.resource.kind.to_ascii_lowercase()
+            );
+        }
+        names.insert(name.clone(), global);
+    }
+    for (name, mut def) in defs {
+        let global = names.get(&name).cloned().unwrap_or_default();
+        if seen.contains_key(&global) {
+            continue;
+        }
+        seen.insert(global.clone(), def.clone());
+        rewrite_refs(&mut def, ref_base, &names);
+        out.insert(global, def);
+    }
+    rewrite_refs(&mut schema, ref_base, &names);
+    schema
+}
+
+fn rewrite_refs(v: &mut Value, ref_base: &str, names: &HashMap<String, String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get_mut("$ref") {
+                if let Some(global) = r.strip_prefix("#/$defs/").and_then(|n| names.get(n)) {
+                    *r = format!("{ref_base}{global}");
+                }
+            }
+            for child in m.values_mut() {
+                rewrite_refs(child, ref_base, names);
+            }
+        }
+        Value::Array(a) => {
+            for child in a {
+                rewrite_refs(child, ref_base, names);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn operations(kind: &KindSpec, reference: &str) -> Value {
@@ -136,10 +205,12 @@ pub(crate) fn v3(kinds: &Kinds, group: &str, version: &str) -> Option<Value> {
         return None;
     }
     let mut schemas = Map::new();
+    let mut seen = HashMap::new();
     let mut paths = Map::new();
     for k in &list {
         let name = definition_name(k);
-        schemas.insert(name.clone(), schema_of(k));
+        let schema = hoist(k, "#/components/schemas/", &mut schemas, &mut seen);
+        schemas.insert(name.clone(), schema);
         let reference = format!("#/components/schemas/{name}");
         let ops = operations(k, &reference);
         let base = k.resource.object_path(Some("{namespace}"), "{name}");
@@ -175,10 +246,13 @@ pub(crate) fn v2(kinds: &Kinds, headers: &HeaderMap) -> Result<ApiResponse, Erro
         ));
     }
     let mut defs = Map::new();
+    let mut seen = HashMap::new();
     for k in kinds.all() {
-        let mut s = schema_of(&k);
-        strip_v3_only(&mut s);
+        let s = hoist(&k, "#/definitions/", &mut defs, &mut seen);
         defs.insert(definition_name(&k), s);
+    }
+    for s in defs.values_mut() {
+        strip_v3_only(s);
     }
     Ok(response::json(
         StatusCode::OK,

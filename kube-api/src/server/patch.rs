@@ -193,6 +193,38 @@ pub(crate) fn json_patch(original: &Value, patch: &Value) -> Result<Value, Error
     let ops = patch
         .as_array()
         .ok_or_else(|| bad("a JSON patch must be an array of operations"))?;
+    // A malformed operation is a bad request (400); a well-formed one that does not apply
+    // to this object is unprocessable (422), as Kubernetes answers.
+    for op in ops {
+        let name = op
+            .get("op")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("a JSON patch operation needs an \"op\""))?;
+        if op.get("path").and_then(Value::as_str).is_none() {
+            return Err(bad("a JSON patch operation needs a \"path\""));
+        }
+        let needs_value = matches!(name, "add" | "replace" | "test");
+        let needs_from = matches!(name, "move" | "copy");
+        if !needs_value && !needs_from && name != "remove" {
+            return Err(bad(format!("unknown JSON patch operation {name:?}")));
+        }
+        if needs_value && op.get("value").is_none() {
+            return Err(bad(format!("operation {name:?} needs a \"value\"")));
+        }
+        if needs_from && op.get("from").and_then(Value::as_str).is_none() {
+            return Err(bad(format!("operation {name:?} needs a \"from\"")));
+        }
+    }
+    apply_operations(original, ops).map_err(|e| match e {
+        Error::BadRequest(message) => Error::Status(Box::new(kube_core::Status::failure(
+            kube_core::StatusReason::Invalid,
+            message,
+        ))),
+        other => other,
+    })
+}
+
+fn apply_operations(original: &Value, ops: &[Value]) -> Result<Value, Error> {
     let mut doc = original.clone();
     for op in ops {
         let name = op

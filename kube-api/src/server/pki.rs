@@ -42,6 +42,8 @@ use crate::server::user::GROUP_MASTERS;
 
 /// The common name of the CA.
 const CA_NAME: &str = "kube-sdk-ca";
+/// The user the API server is when it calls node agents, as kubeadm names it.
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
 /// The user name of the admin client certificate, as kubeadm names it.
 pub const ADMIN_USER: &str = "kubernetes-admin";
 
@@ -235,6 +237,12 @@ impl Pki {
         let issuer = Issuer::new(ca_params(&self.config)?, &ca_key);
         let groups: Vec<&str> = group.into_iter().collect();
         issue_client(&self.config, &issuer, user, &groups)
+    }
+
+    /// The client certificate the API server presents to node agents (contract:
+    /// `CN=kube-apiserver-kubelet-client`, `O=system:masters`).
+    pub fn kubelet_client_certificate(&self) -> Result<CertifiedKey, PkiError> {
+        self.issue_client_certificate(KUBELET_CLIENT_USER, Some(GROUP_MASTERS))
     }
 
     /// A kubeconfig for the admin certificate, with the CA and client credentials inline,

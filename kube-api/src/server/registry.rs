@@ -19,6 +19,9 @@ use super::object::{
 use super::user::UserInfo;
 use super::watch_cache::WatchCaches;
 
+/// Where namespaces live in the store.
+const NAMESPACES_PREFIX: &str = "/registry/namespaces/";
+
 /// Maps a store error to an API error.
 pub(crate) fn store_error(e: StoreError) -> Error {
     match e {
@@ -53,18 +56,19 @@ pub(crate) fn now() -> String {
 
 /// A random uid in the UUID v4 layout.
 pub(crate) fn new_uid() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b: [u8; 16] = rand::rng().random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut out = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(x >> 4)]));
+        out.push(char::from(HEX[usize::from(x & 0x0f)]));
+    }
+    out
 }
 
 /// A name from a generateName prefix: the prefix and five random characters.
@@ -170,11 +174,28 @@ impl Registry {
             return Ok(());
         };
         let key = format!("/registry/namespaces/{ns}");
-        let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
-            return Err(Error::NotFound(ObjectRef::new("", "namespaces", ns)));
+        // Like Kubernetes' namespace lifecycle admission: the namespaces' watch cache
+        // first (no store round trip on the hot path), the store when the cache has not
+        // seen the namespace yet.
+        let cached = match self.caches.get(&self.store, NAMESPACES_PREFIX).await {
+            Ok(cache) => cache.get(&key),
+            Err(e) => {
+                tracing::debug!(error = %e, "namespace cache unavailable");
+                None
+            }
         };
-        let obj = decode_stored(&kv.value, kv.mod_revision)?;
-        if meta_str(&obj, "deletionTimestamp").is_some()
+        let fetched;
+        let obj = match &cached {
+            Some(o) => &o.value,
+            None => {
+                let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
+                    return Err(Error::NotFound(ObjectRef::new("", "namespaces", ns)));
+                };
+                fetched = decode_stored(&kv.value, kv.mod_revision)?;
+                &fetched
+            }
+        };
+        if meta_str(obj, "deletionTimestamp").is_some()
             || obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
         {
             return Err(Error::Forbidden(format!(
@@ -191,6 +212,7 @@ impl Registry {
         old: Option<&Value>,
         req: &AdmissionRequest<'_>,
     ) -> Result<(), Error> {
+        super::builtin::type_check(kind, obj)?;
         if let Some(d) = &kind.defaulter {
             d(obj);
         }

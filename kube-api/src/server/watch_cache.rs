@@ -177,17 +177,22 @@ impl WatchCache {
 
     /// Lists the prefix and replaces the objects, emitting the differences as events.
     async fn resync(&self, store: &dyn Store, prefix: &str) -> Result<Revision, Error> {
-        let resp = store
-            .range(RangeRequest::prefix(prefix.to_owned()))
-            .await
-            .map_err(super::registry::store_error)?;
+        let (kvs, rev) = read_all(store, prefix).await?;
         let mut fresh = BTreeMap::new();
-        for kv in &resp.kvs {
-            let obj = CachedObject::decode(&kv.key, &kv.value, kv.mod_revision)?;
-            fresh.insert(obj.key.clone(), Arc::new(obj));
+        for kv in &kvs {
+            // One undecodable value must not make the whole resource unservable: it is
+            // skipped, as `apply` skips it when it arrives through the watch.
+            match CachedObject::decode(&kv.key, &kv.value, kv.mod_revision) {
+                Ok(obj) => {
+                    fresh.insert(obj.key.clone(), Arc::new(obj));
+                }
+                Err(e) => {
+                    let key = String::from_utf8_lossy(&kv.key);
+                    tracing::warn!(%key, error = %e, "undecodable object in the store");
+                }
+            }
         }
         let mut state = self.state.write();
-        let rev = resp.revision;
         let mut events = Vec::new();
         for (k, old) in &state.objects {
             match fresh.get(k) {
@@ -377,6 +382,44 @@ impl WatchCache {
     /// How many watchers are subscribed.
     pub(crate) fn watchers(&self) -> usize {
         self.sender.receiver_count()
+    }
+}
+
+/// Keys read from the store per request: whole prefixes are read in pages at one
+/// revision, since one response for every object of a kind can exceed what the store
+/// answers at once (etcd's gRPC messages stop at 4 MiB by default).
+pub(crate) const STORE_PAGE: usize = 1000;
+
+/// Every key under a prefix at one revision, read page by page.
+pub(crate) async fn read_all(
+    store: &dyn Store,
+    prefix: &str,
+) -> Result<(Vec<kube_core::KeyValue>, Revision), Error> {
+    let mut kvs = Vec::new();
+    let mut revision = 0;
+    let mut start: Option<Vec<u8>> = None;
+    loop {
+        let mut req = RangeRequest::prefix(prefix.to_owned())
+            .limit(STORE_PAGE)
+            .at_revision(revision);
+        if let Some(s) = start.take() {
+            req = req.start(s);
+        }
+        let resp = store
+            .range(req)
+            .await
+            .map_err(super::registry::store_error)?;
+        revision = resp.revision;
+        if let Some(last) = resp.kvs.last() {
+            let mut next = last.key.to_vec();
+            next.push(0);
+            start = Some(next);
+        }
+        let more = resp.more && !resp.kvs.is_empty();
+        kvs.extend(resp.kvs);
+        if !more {
+            return Ok((kvs, revision));
+        }
     }
 }
 

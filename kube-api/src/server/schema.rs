@@ -1,0 +1,307 @@
+//! OpenAPI v3 schemas of the built-in kinds, converted from the `schemars` schemas of
+//! kube-core's types, and the unknown-field check that `fieldValidation` asks for.
+//!
+//! A converted schema is self-contained: its named parts live under `$defs` and are
+//! referred to as `#/$defs/Name`; the OpenAPI documents hoist them into
+//! `components/schemas`. The conversion writes what Kubernetes' own documents hold:
+//! `allOf: [{$ref}]` beside a description, `x-kubernetes-int-or-string` for
+//! `IntOrString` and `Quantity`, plain strings for enums with an open last variant, and no
+//! JSON Schema 2020-12 `null` unions.
+
+use schemars::JsonSchema;
+use serde_json::{Map, Value, json};
+
+/// The converted schema of a kube-core type.
+pub(crate) fn of<T: JsonSchema>() -> Value {
+    let root = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null);
+    let mut out = convert(root);
+    if let Some(map) = out.as_object_mut() {
+        map.remove("$schema");
+        map.remove("title");
+        if let Some(Value::Object(defs)) = map.get_mut("$defs") {
+            if let Some(meta) = defs.get_mut("ObjectMeta") {
+                complete_object_meta(meta);
+            }
+        }
+    }
+    out
+}
+
+/// kube-core's `ObjectMeta` leaves out what the server never reads; clients still send it.
+fn complete_object_meta(meta: &mut Value) {
+    if let Some(props) = meta.get_mut("properties").and_then(Value::as_object_mut) {
+        props.entry("selfLink").or_insert_with(|| {
+            json!({"type": "string", "description": "Deprecated: selfLink is a legacy read-only field that is no longer populated by the system."})
+        });
+        props.entry("managedFields").or_insert_with(|| {
+            json!({"type": "array", "description": "Which field managers own which fields; not tracked by this server.", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}})
+        });
+    }
+}
+
+fn is_null_branch(v: &Value) -> bool {
+    v.get("type").and_then(Value::as_str) == Some("null")
+}
+
+fn branch_type(v: &Value) -> Option<&str> {
+    v.get("type").and_then(Value::as_str)
+}
+
+fn convert(v: Value) -> Value {
+    let mut m = match v {
+        Value::Object(m) => m,
+        // The schema `true` (anything goes): kubectl's explain templates want objects.
+        Value::Bool(true) => {
+            return json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+        }
+        other => return other,
+    };
+    m.remove("title");
+    m.remove("const");
+    // `type: ["string", "null"]` -> `type: string`.
+    if let Some(Value::Array(types)) = m.get("type") {
+        let non_null: Vec<Value> = types
+            .iter()
+            .filter(|t| t.as_str() != Some("null"))
+            .cloned()
+            .collect();
+        let replacement = match non_null.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        };
+        match replacement {
+            Some(t) => {
+                m.insert("type".into(), t);
+            }
+            None => {
+                m.remove("type");
+            }
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        let Some(Value::Array(branches)) = m.remove(key) else {
+            continue;
+        };
+        let non_null: Vec<Value> = branches
+            .into_iter()
+            .filter(|b| !is_null_branch(b))
+            .collect();
+        let types: Vec<Option<&str>> = non_null.iter().map(branch_type).collect();
+        if non_null.len() == 1 {
+            let only = non_null.into_iter().next().unwrap_or(Value::Null);
+            if let Value::Object(inner) = convert(only) {
+                for (k, v) in inner {
+                    m.entry(k).or_insert(v);
+                }
+            }
+        } else if !types.is_empty() && types.iter().all(|t| *t == Some("string")) {
+            m.insert("type".into(), json!("string"));
+        } else if types.contains(&Some("integer")) && types.contains(&Some("string")) {
+            m.remove("pattern");
+            m.insert("type".into(), json!("string"));
+            m.insert("format".into(), json!("int-or-string"));
+            m.insert("x-kubernetes-int-or-string".into(), json!(true));
+        } else {
+            m.insert(
+                key.into(),
+                Value::Array(non_null.into_iter().map(convert).collect()),
+            );
+        }
+    }
+    if m.get("x-kubernetes-int-or-string") == Some(&json!(true)) && !m.contains_key("type") {
+        m.remove("pattern");
+        m.insert("type".into(), json!("string"));
+        m.insert("format".into(), json!("int-or-string"));
+    }
+    // A `$ref` with siblings: OpenAPI 3.0 ignores siblings of `$ref`, so wrap it.
+    if let Some(r) = m.remove("$ref") {
+        if m.is_empty() {
+            m.insert("$ref".into(), r);
+        } else {
+            m.insert("allOf".into(), json!([{"$ref": r}]));
+        }
+    }
+    for key in ["properties", "$defs"] {
+        if let Some(Value::Object(props)) = m.remove(key) {
+            let converted: Map<String, Value> =
+                props.into_iter().map(|(k, v)| (k, convert(v))).collect();
+            m.insert(key.into(), Value::Object(converted));
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(v) = m.remove(key) {
+            m.insert(key.into(), convert(v));
+        }
+    }
+    if let Some(Value::Array(all)) = m.remove("allOf") {
+        m.insert(
+            "allOf".into(),
+            Value::Array(all.into_iter().map(convert).collect()),
+        );
+    }
+    Value::Object(m)
+}
+
+/// Follows `$ref` and single-`allOf` references within a self-contained schema.
+fn resolve<'a>(root: &'a Value, mut s: &'a Value) -> &'a Value {
+    for _ in 0..16 {
+        let reference = s.get("$ref").and_then(Value::as_str).or_else(|| {
+            s.get("allOf")
+                .and_then(Value::as_array)
+                .filter(|a| a.len() == 1)
+                .and_then(|a| a[0].get("$ref"))
+                .and_then(Value::as_str)
+        });
+        let Some(name) = reference.and_then(|r| r.strip_prefix("#/$defs/")) else {
+            return s;
+        };
+        match root.get("$defs").and_then(|d| d.get(name)) {
+            Some(next) => s = next,
+            None => return s,
+        }
+    }
+    s
+}
+
+/// The paths of fields in `obj` that its schema does not declare (`spec.bogus`,
+/// `spec.containers[0].nope`), as Kubernetes' strict field validation reports them.
+pub(crate) fn unknown_fields(obj: &Value, schema: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut path = Vec::new();
+    walk(obj, schema, schema, &mut path, &mut out);
+    out
+}
+
+/// One step of a path: a field name or a list index.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
+/// The path as Kubernetes writes it; built only for what is reported.
+fn render(path: &[Step<'_>], last: &str) -> String {
+    let mut s = String::new();
+    for step in path {
+        match step {
+            Step::Field(f) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(f);
+            }
+            Step::Index(i) => {
+                s.push('[');
+                s.push_str(&i.to_string());
+                s.push(']');
+            }
+        }
+    }
+    if !s.is_empty() {
+        s.push('.');
+    }
+    s.push_str(last);
+    s
+}
+
+fn walk<'a>(
+    v: &'a Value,
+    root: &Value,
+    s: &Value,
+    path: &mut Vec<Step<'a>>,
+    out: &mut Vec<String>,
+) {
+    let s = resolve(root, s);
+    if s.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true)) {
+        return;
+    }
+    match v {
+        Value::Object(fields) => {
+            let props = s.get("properties").and_then(Value::as_object);
+            let additional = s.get("additionalProperties");
+            if props.is_none() && additional.is_none() {
+                return;
+            }
+            for (k, child) in fields {
+                let schema = match (props.and_then(|p| p.get(k)), additional) {
+                    (Some(cs), _) => cs,
+                    (None, Some(a)) if a.is_object() => a,
+                    (None, Some(Value::Bool(true))) => continue,
+                    // Custom resources' schemas leave the type and metadata out.
+                    (None, _)
+                        if path.is_empty()
+                            && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") =>
+                    {
+                        continue;
+                    }
+                    (None, _) => {
+                        out.push(render(path, k));
+                        continue;
+                    }
+                };
+                if child.is_object() || child.is_array() {
+                    path.push(Step::Field(k));
+                    walk(child, root, schema, path, out);
+                    path.pop();
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(is) = s.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    if item.is_object() || item.is_array() {
+                        path.push(Step::Index(i));
+                        walk(item, root, is, path, out);
+                        path.pop();
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_convert_to_openapi_three() {
+        let s = of::<kube_core::Deployment>();
+        assert!(s.get("$schema").is_none());
+        let replicas = &s["$defs"]["DeploymentSpec"]["properties"]["replicas"];
+        assert_eq!(replicas["type"], "integer", "{replicas}");
+        let template = &s["$defs"]["DeploymentSpec"]["properties"]["template"];
+        assert_eq!(
+            template["allOf"][0]["$ref"], "#/$defs/PodTemplateSpec",
+            "{template}"
+        );
+        let text = s.to_string();
+        assert!(!text.contains("\"null\""), "null unions remain");
+        let max = &s["$defs"]["IntOrString"];
+        assert_eq!(max["x-kubernetes-int-or-string"], true, "{max}");
+        assert_eq!(max["type"], "string", "{max}");
+    }
+
+    #[test]
+    fn unknown_fields_are_found_and_known_ones_pass() {
+        let s = of::<kube_core::Deployment>();
+        let ok = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "a", "labels": {"x": "y"}, "managedFields": [{"manager": "m"}]},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c", "image": "i",
+                "resources": {"limits": {"cpu": "1"}}}]}}}});
+        assert_eq!(unknown_fields(&ok, &s), Vec::<String>::new());
+        let bad = json!({"metadata": {"name": "a", "nope": 1}, "bogus": true,
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "imagee": "i"}]}}}});
+        let mut found = unknown_fields(&bad, &s);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "bogus",
+                "metadata.nope",
+                "spec.template.spec.containers[0].imagee"
+            ]
+        );
+    }
+}

@@ -1,0 +1,457 @@
+//! Bad input: each class of malformed or wrong request gets a `Status` with the right
+//! code, the server keeps serving, and nothing is written (the store revision stays).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt as _;
+use kube_api::server::{ApiBody, ApiServer};
+use kube_core::Store;
+use kube_store::MemoryStore;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+struct Fixture {
+    api: ApiServer,
+    store: Arc<dyn Store>,
+}
+
+async fn fixture() -> Fixture {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let api = ApiServer::builder(store.clone()).build().await.unwrap();
+    let f = Fixture { api, store };
+    let (code, _) = f
+        .send(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            r#"{"metadata":{"name":"existing","labels":{"a":"b"}},"data":{"k":"v"}}"#,
+        )
+        .await;
+    assert_eq!(code, 201);
+    f
+}
+
+impl Fixture {
+    async fn send(&self, method: Method, uri: &str, ct: &str, body: &str) -> (u16, Value) {
+        self.send_bytes(method, uri, ct, body.as_bytes().to_vec())
+            .await
+    }
+
+    async fn send_bytes(&self, method: Method, uri: &str, ct: &str, body: Vec<u8>) -> (u16, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", ct)
+            .body(ApiBody::from(body))
+            .unwrap();
+        let res = self.api.clone().oneshot(req).await.unwrap();
+        let code = res.status().as_u16();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (code, value)
+    }
+
+    /// Sends a request that must fail with `code`, with a Status body of that code and
+    /// reason, leave the store untouched and the server serving.
+    async fn refused(
+        &self,
+        method: Method,
+        uri: &str,
+        ct: &str,
+        body: &str,
+        code: u16,
+        reason: &str,
+    ) -> Value {
+        let before = self.store.current_revision().await.unwrap();
+        let (got, status) = self.send(method.clone(), uri, ct, body).await;
+        assert_eq!(got, code, "{method} {uri} {body}: {status}");
+        assert_eq!(status["kind"], "Status", "{status}");
+        assert_eq!(status["status"], "Failure", "{status}");
+        assert_eq!(status["code"], code, "{status}");
+        assert_eq!(status["reason"], reason, "{status}");
+        assert!(!status["message"].as_str().unwrap().is_empty(), "{status}");
+        let after = self.store.current_revision().await.unwrap();
+        assert_eq!(before, after, "{method} {uri} wrote to the store");
+        let (ok, cm) = self
+            .send(
+                Method::GET,
+                "/api/v1/namespaces/default/configmaps/existing",
+                "",
+                "",
+            )
+            .await;
+        assert_eq!(
+            (ok, &cm["data"]),
+            (200, &json!({"k": "v"})),
+            "server broken"
+        );
+        status
+    }
+}
+
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
+const EXISTING: &str = "/api/v1/namespaces/default/configmaps/existing";
+const JSON: &str = "application/json";
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let f = fixture().await;
+    for body in ["{", "{\"metadata\": ", "[1,2", "not json", "", "   "] {
+        f.refused(Method::POST, CMS, JSON, body, 400, "BadRequest")
+            .await;
+    }
+    f.refused(Method::PUT, EXISTING, JSON, "{oops", 400, "BadRequest")
+        .await;
+    f.refused(Method::POST, CMS, JSON, "[]", 400, "BadRequest")
+        .await;
+    f.refused(Method::POST, CMS, JSON, "42", 400, "BadRequest")
+        .await;
+    f.refused(
+        Method::POST,
+        CMS,
+        "application/yaml",
+        "metadata: [unclosed",
+        400,
+        "BadRequest",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_kind_or_api_version_for_the_url_is_400() {
+    let f = fixture().await;
+    let s = f
+        .refused(
+            Method::POST,
+            CMS,
+            JSON,
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"}}"#,
+            400,
+            "BadRequest",
+        )
+        .await;
+    assert!(s["message"].as_str().unwrap().contains("Deployment"), "{s}");
+    f.refused(
+        Method::POST,
+        CMS,
+        JSON,
+        r#"{"apiVersion":"v2","kind":"ConfigMap","metadata":{"name":"x"}}"#,
+        400,
+        "BadRequest",
+    )
+    .await;
+    f.refused(
+        Method::PUT,
+        EXISTING,
+        JSON,
+        r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"existing"}}"#,
+        400,
+        "BadRequest",
+    )
+    .await;
+    // The namespace in the body must be the URL's.
+    f.refused(
+        Method::POST,
+        CMS,
+        JSON,
+        r#"{"metadata":{"name":"x","namespace":"other"}}"#,
+        400,
+        "BadRequest",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn missing_or_invalid_names_are_422() {
+    let f = fixture().await;
+    let s = f
+        .refused(
+            Method::POST,
+            CMS,
+            JSON,
+            r#"{"metadata":{"labels":{"a":"b"}}}"#,
+            422,
+            "Invalid",
+        )
+        .await;
+    assert_eq!(s["details"]["causes"][0]["field"], "metadata.name", "{s}");
+    let s = f
+        .refused(
+            Method::POST,
+            CMS,
+            JSON,
+            r#"{"metadata":{"name":"Bad_Name"}}"#,
+            422,
+            "Invalid",
+        )
+        .await;
+    assert_eq!(s["details"]["name"], "Bad_Name", "{s}");
+    f.refused(
+        Method::POST,
+        CMS,
+        JSON,
+        r#"{"metadata":{"name":"ok","labels":{"bad key!":"v"}}}"#,
+        422,
+        "Invalid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_in_process() {
+    let f = fixture().await;
+    let big = format!(
+        r#"{{"metadata":{{"name":"big"}},"data":{{"k":"{}"}}}}"#,
+        "x".repeat(4 * 1024 * 1024)
+    );
+    f.refused(Method::POST, CMS, JSON, &big, 413, "RequestEntityTooLarge")
+        .await;
+}
+
+#[test]
+fn oversized_bodies_are_413_over_https() {
+    let big = format!(
+        r#"{{"metadata":{{"name":"big"}},"data":{{"k":"{}"}}}}"#,
+        "x".repeat(4 * 1024 * 1024)
+    );
+    let served = support::Served::start();
+    let client = served.https_client();
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(CMS)
+        .header("content-type", JSON)
+        .body(bytes::Bytes::from(big))
+        .unwrap();
+    let res = served.block_on(client.send(req)).unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let api: kube_api::client::Api<kube_core::ConfigMap> =
+        kube_api::client::Api::namespaced(client, "default");
+    assert_eq!(served.block_on(api.get("big")).unwrap_err().code(), 404);
+}
+
+#[tokio::test]
+async fn bad_label_and_field_selectors_are_400() {
+    let f = fixture().await;
+    for q in [
+        "labelSelector=a%20in%20(b",
+        "labelSelector=%21%21",
+        "labelSelector=a%3D%3D%3Db",
+        "fieldSelector=spec.nope%3Dx",
+        "fieldSelector=metadata.name",
+        "limit=abc",
+        "watch=maybe",
+    ] {
+        let uri = format!("{CMS}?{q}");
+        f.refused(Method::GET, &uri, "", "", 400, "BadRequest")
+            .await;
+    }
+    // A field selector that is fine for pods is not for config maps.
+    f.refused(
+        Method::GET,
+        &format!("{CMS}?fieldSelector=spec.nodeName%3Dn1"),
+        "",
+        "",
+        400,
+        "BadRequest",
+    )
+    .await;
+    let (code, _) = f
+        .send(
+            Method::GET,
+            "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1",
+            "",
+            "",
+        )
+        .await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn bad_patches_are_refused_for_each_patch_type() {
+    let f = fixture().await;
+    let merge = "application/merge-patch+json";
+    let json_patch = "application/json-patch+json";
+    let strategic = "application/strategic-merge-patch+json";
+    for ct in [merge, json_patch, strategic] {
+        f.refused(Method::PATCH, EXISTING, ct, "{not json", 400, "BadRequest")
+            .await;
+    }
+    // A JSON patch must be a list of operations.
+    f.refused(
+        Method::PATCH,
+        EXISTING,
+        json_patch,
+        r#"{"op":"add"}"#,
+        400,
+        "BadRequest",
+    )
+    .await;
+    f.refused(
+        Method::PATCH,
+        EXISTING,
+        json_patch,
+        r#"[{"op":"frobnicate","path":"/data/k"}]"#,
+        400,
+        "BadRequest",
+    )
+    .await;
+    // Well-formed operations that do not apply: 422, as Kubernetes answers.
+    f.refused(
+        Method::PATCH,
+        EXISTING,
+        json_patch,
+        r#"[{"op":"remove","path":"/data/missing"}]"#,
+        422,
+        "Invalid",
+    )
+    .await;
+    f.refused(
+        Method::PATCH,
+        EXISTING,
+        json_patch,
+        r#"[{"op":"test","path":"/data/k","value":"other"}]"#,
+        422,
+        "Invalid",
+    )
+    .await;
+    // Merge patches that make the object invalid.
+    f.refused(
+        Method::PATCH,
+        EXISTING,
+        merge,
+        r#"{"metadata":{"name":"renamed"}}"#,
+        400,
+        "BadRequest",
+    )
+    .await;
+    f.refused(
+        Method::PATCH,
+        EXISTING,
+        strategic,
+        r#"{"data":"not a map"}"#,
+        400,
+        "BadRequest",
+    )
+    .await;
+    f.refused(
+        Method::PATCH,
+        EXISTING,
+        strategic,
+        r#"{"metadata":{"labels":{"bad key!":"v"}}}"#,
+        422,
+        "Invalid",
+    )
+    .await;
+    // A patch media type we do not know, and a patch of something missing.
+    f.refused(
+        Method::PATCH,
+        EXISTING,
+        "application/x-patch",
+        "{}",
+        415,
+        "UnsupportedMediaType",
+    )
+    .await;
+    f.refused(
+        Method::PATCH,
+        "/api/v1/namespaces/default/configmaps/missing",
+        merge,
+        "{}",
+        404,
+        "NotFound",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_resources_are_404() {
+    let f = fixture().await;
+    for uri in [
+        "/api/v1/namespaces/default/widgets",
+        "/apis/nope.example.com/v1/things",
+        "/apis/apps/v2/deployments",
+        "/api/v1/namespaces/default/configmaps/existing/status",
+        "/api/v1/namespaces/default/configmaps/existing/nope",
+        "/api/v1/nodes/n1/status/extra/segments",
+        "/nothing/here",
+    ] {
+        f.refused(Method::GET, uri, "", "", 404, "NotFound").await;
+    }
+    f.refused(
+        Method::POST,
+        "/api/v1/namespaces/default/widgets",
+        JSON,
+        "{}",
+        404,
+        "NotFound",
+    )
+    .await;
+    // A namespace that does not exist.
+    f.refused(
+        Method::POST,
+        "/api/v1/namespaces/nowhere/configmaps",
+        JSON,
+        r#"{"metadata":{"name":"x"}}"#,
+        404,
+        "NotFound",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_content_types_are_415() {
+    let f = fixture().await;
+    for ct in ["text/plain", "application/xml", "image/png"] {
+        f.refused(
+            Method::POST,
+            CMS,
+            ct,
+            r#"{"metadata":{"name":"x"}}"#,
+            415,
+            "UnsupportedMediaType",
+        )
+        .await;
+    }
+    f.refused(
+        Method::PUT,
+        EXISTING,
+        "text/plain",
+        r#"{"metadata":{"name":"existing"}}"#,
+        415,
+        "UnsupportedMediaType",
+    )
+    .await;
+    // Protobuf for a kind the decoder does not know.
+    let mut body = b"k8s\0".to_vec();
+    body.extend_from_slice(&[
+        0x0a, 0x0a, 0x0a, 0x02, b'v', b'1', 0x12, 0x04, b'W', b'i', b'd', b'g',
+    ]);
+    let before = f.store.current_revision().await.unwrap();
+    let (code, s) = f
+        .send_bytes(
+            Method::POST,
+            CMS,
+            "application/vnd.kubernetes.protobuf",
+            body,
+        )
+        .await;
+    assert_eq!(
+        (code, &s["reason"]),
+        (415, &json!("UnsupportedMediaType")),
+        "{s}"
+    );
+    assert_eq!(f.store.current_revision().await.unwrap(), before);
+    // Asking for a representation we do not produce is 406.
+    let req = Request::builder()
+        .uri(CMS)
+        .header("accept", "application/xml")
+        .body(ApiBody::empty())
+        .unwrap();
+    let res = f.api.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_ACCEPTABLE);
+}
