@@ -90,6 +90,9 @@ fn parse_object(bytes: &[u8], ct: &str) -> Result<Value, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::BadRequest("the request body is empty".into()));
     }
+    if let Some(value) = super::protobuf::decode_non_text(bytes, ct)? {
+        return Ok(value);
+    }
     let value: Value = if ct.contains("yaml") {
         serde_yaml_ng::from_slice(bytes)
             .map_err(|e| Error::BadRequest(format!("the body is not valid YAML: {e}")))?
