@@ -382,7 +382,7 @@ pub(crate) async fn resource(
         }
         (&Method::DELETE, Some(n), None) => {
             let bytes = read_body(inner, body).await?;
-            let opts = delete_options(&bytes, q)?;
+            let opts = delete_options(&bytes, q, content_type(&parts.headers))?;
             let deleted = inner.registry.delete(&ctx, &kind, ns, n, &opts).await?;
             if deleted.gone {
                 after_crd_write(inner, &kind, &deleted.object, true);
@@ -404,7 +404,7 @@ pub(crate) async fn resource(
         }
         (&Method::DELETE, None, None) => {
             let bytes = read_body(inner, body).await?;
-            let opts = delete_options(&bytes, q)?;
+            let opts = delete_options(&bytes, q, content_type(&parts.headers))?;
             let list_opts = ListOptions::from_query(q, &kind)?;
             let page = inner.registry.list(&kind, ns, &list_opts).await?;
             let mut items = Vec::new();
@@ -480,9 +480,11 @@ fn after_crd_write(inner: &ApiInner, kind: &KindSpec, obj: &Value, deleted: bool
     }
 }
 
-fn delete_options(bytes: &[u8], q: &Query) -> Result<DeleteOptions, Error> {
+fn delete_options(bytes: &[u8], q: &Query, ct: &str) -> Result<DeleteOptions, Error> {
     let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         json!({})
+    } else if let Some(value) = super::protobuf::decode_non_text(bytes, ct)? {
+        value
     } else {
         serde_json::from_slice(bytes)
             .map_err(|e| Error::BadRequest(format!("the delete options are not valid JSON: {e}")))?

@@ -148,6 +148,12 @@ fn emit(
             _ => {}
         },
         Shape::One if field.ty.is_struct() => match (slot, field.go) {
+            (Slot::Chunks(chunks), Go::OmitZero) => {
+                let value = struct_value(field.ty, &chunks, depth)?;
+                if !is_zero(&value) {
+                    out.insert(name, value);
+                }
+            }
             (Slot::Chunks(chunks), _) => {
                 out.insert(name, struct_value(field.ty, &chunks, depth)?);
             }
@@ -157,10 +163,10 @@ fn emit(
             (_, Go::PtrNull) => {
                 out.insert(name, Value::Null);
             }
-            (_, Go::Ptr) => {}
+            (_, Go::Ptr | Go::OmitZero) => {}
         },
         Shape::One => match (slot, field.go) {
-            (Slot::Scalar(v), Go::Opt) => {
+            (Slot::Scalar(v), Go::Opt | Go::OmitZero) => {
                 if !is_zero(&v) {
                     out.insert(name, v);
                 }
@@ -174,7 +180,7 @@ fn emit(
             (_, Go::PtrNull) => {
                 out.insert(name, Value::Null);
             }
-            (_, Go::Opt | Go::Ptr) => {}
+            (_, Go::Opt | Go::Ptr | Go::OmitZero) => {}
         },
     }
     Ok(())
@@ -463,7 +469,9 @@ fn raw_extension(bytes: &[u8], at: usize) -> Result<Value, ProtobufError> {
 mod tests {
     use serde_json::json;
 
-    use super::super::schema::{B, BYTES, I32, I64, INT_OR_STR, OPT, PTR, PTR_NULL, QTY, REQ, S};
+    use super::super::schema::{
+        B, BYTES, I32, I64, INT_OR_STR, OMIT_ZERO, OPT, PTR, PTR_NULL, QTY, REQ, S,
+    };
     use super::super::schema::{MICRO, TIME, f, inline, m, map, rep};
     use super::*;
 
@@ -516,6 +524,7 @@ mod tests {
             inline(16, &EMBEDDED),
             f(17, "flag", B, OPT),
             f(18, "count", I64, REQ),
+            f(19, "stamped", TIME, OMIT_ZERO),
         ],
     );
 
@@ -547,6 +556,7 @@ mod tests {
             bytes(4, b""),
             bytes(6, b""),
             vint(17, 0),
+            bytes(19, b""),
         ]
         .concat();
         assert_eq!(
@@ -586,6 +596,7 @@ mod tests {
             bytes(16, &bytes(1, b"embedded")),
             vint(17, 1),
             vint(18, u64::MAX),
+            bytes(19, &vint(1, 1)),
         ]
         .concat();
         assert_eq!(
@@ -608,6 +619,7 @@ mod tests {
                 "name": "embedded",
                 "flag": true,
                 "count": -1,
+                "stamped": "1970-01-01T00:00:01Z",
             })
         );
     }

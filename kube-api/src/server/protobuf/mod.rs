@@ -11,6 +11,31 @@
 //! - [`schema`]: how a message's fields are described; [`schemas`]: the tables, one file
 //!   per API group, for every kind the server serves and the subresource bodies.
 //! - [`convert`]: from bytes and a schema to JSON, with Go's `omitempty` and pointer rules.
+//!
+//! The server calls [`decode`] for every body sent as [`MEDIA_TYPE`]; it is public so that
+//! other front ends (a webhook, a proxy) can read such bodies too.
+//!
+//! ```
+//! use kube_api::server::protobuf;
+//!
+//! // A Namespace named "n1", as client-go encodes it.
+//! let mut body = b"k8s\0".to_vec();
+//! body.extend_from_slice(&[0x0a, 0x0f, 0x0a, 0x02, b'v', b'1', 0x12, 0x09]);
+//! body.extend_from_slice(b"Namespace");
+//! body.extend_from_slice(&[0x12, 0x08, 0x0a, 0x06, 0x0a, 0x02, b'n', b'1', 0x42, 0x00]);
+//! let object = protobuf::decode(&body)?;
+//! assert_eq!(
+//!     object,
+//!     serde_json::json!({
+//!         "apiVersion": "v1",
+//!         "kind": "Namespace",
+//!         "metadata": {"name": "n1"},
+//!         "spec": {},
+//!         "status": {},
+//!     })
+//! );
+//! # Ok::<(), protobuf::ProtobufError>(())
+//! ```
 
 mod convert;
 mod envelope;
@@ -22,11 +47,12 @@ use kube_core::{Error, QuantityError};
 use serde_json::Value;
 
 /// The media type of Kubernetes protobuf.
-pub(crate) const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
+pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
 
 /// Why a protobuf body could not be decoded.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ProtobufError {
+#[non_exhaustive]
+pub enum ProtobufError {
     /// The body does not start with `k8s\0`.
     #[error("the body does not start with the Kubernetes protobuf prefix \"k8s\\x00\"")]
     MissingMagic,
@@ -185,8 +211,15 @@ pub(crate) fn decode_non_text(body: &[u8], content_type: &str) -> Result<Option<
     )))
 }
 
-/// The JSON object of an enveloped protobuf body.
-pub(crate) fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
+/// The JSON object of an enveloped protobuf body: `apiVersion` and `kind` from the
+/// envelope, every other field as Go's `encoding/json` writes the same object.
+///
+/// # Errors
+///
+/// [`ProtobufError`] when the body is not a well-formed envelope around a message of a
+/// kind this server serves; [`From`] maps it to 400 Bad Request, or to 415 Unsupported
+/// Media Type for a kind or an encoding with no protobuf support.
+pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
     let envelope = envelope::read(body)?;
     if !envelope.content_encoding.is_empty() {
         return Err(ProtobufError::ContentEncoding(envelope.content_encoding));

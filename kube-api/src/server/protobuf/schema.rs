@@ -124,6 +124,9 @@ pub(crate) enum Go {
     /// A value with `omitempty`: written unless zero or empty. Structs are never empty
     /// to Go, so a struct-typed field is always written.
     Opt,
+    /// A value with Go 1.24's `omitzero` (Kubernetes tags `creationTimestamp` so since
+    /// 1.33): written unless it is its type's zero value, structs included.
+    OmitZero,
     /// A pointer with `omitempty`: written when the sender set it, even to zero.
     Ptr,
     /// A pointer without `omitempty`: `null` when the sender did not set it.
@@ -157,6 +160,8 @@ pub(crate) const fn m(message: &'static Message) -> Ty {
 pub(crate) const REQ: Go = Go::Req;
 /// Value, `omitempty`.
 pub(crate) const OPT: Go = Go::Opt;
+/// Value, `omitzero`.
+pub(crate) const OMIT_ZERO: Go = Go::OmitZero;
 /// Pointer, `omitempty`.
 pub(crate) const PTR: Go = Go::Ptr;
 /// Pointer, `null` when unset.

@@ -49,7 +49,7 @@ static POD_FAILURE_POLICY_RULE: Message = Message::new(
     &[
         f(1, "action", S, REQ),
         f(2, "onExitCodes", m(&ON_EXIT_CODES), PTR),
-        rep(3, "onPodConditions", m(&ON_POD_CONDITIONS), REQ),
+        rep(3, "onPodConditions", m(&ON_POD_CONDITIONS), OPT),
     ],
 );
 

@@ -1,6 +1,6 @@
 //! `meta/v1`: object metadata, label selectors, conditions and delete options.
 
-use super::super::schema::{B, I64, Message, OPT, PTR, REQ, S, TIME, f, m, map, rep};
+use super::super::schema::{B, I64, Message, OMIT_ZERO, OPT, PTR, REQ, S, TIME, f, m, map, rep};
 
 /// `ObjectMeta`.
 pub(crate) static OBJECT_META: Message = Message::new(
@@ -13,7 +13,7 @@ pub(crate) static OBJECT_META: Message = Message::new(
         f(5, "uid", S, OPT),
         f(6, "resourceVersion", S, OPT),
         f(7, "generation", I64, OPT),
-        f(8, "creationTimestamp", TIME, OPT),
+        f(8, "creationTimestamp", TIME, OMIT_ZERO),
         f(9, "deletionTimestamp", TIME, PTR),
         f(10, "deletionGracePeriodSeconds", I64, PTR),
         map(11, "labels", S, OPT),

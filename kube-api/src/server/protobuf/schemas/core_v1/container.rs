@@ -181,7 +181,7 @@ static CONTAINER_RESTART_RULE: Message = Message::new(
 /// `ContainerRestartRuleOnExitCodes`.
 static CONTAINER_RESTART_RULE_ON_EXIT_CODES: Message = Message::new(
     "ContainerRestartRuleOnExitCodes",
-    &[f(1, "operator", S, REQ), rep(2, "values", I32, OPT)],
+    &[f(1, "operator", S, OPT), rep(2, "values", I32, OPT)],
 );
 
 /// `VolumeMount`.

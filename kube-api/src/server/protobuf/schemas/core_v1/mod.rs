@@ -174,7 +174,7 @@ static EVENT_SERIES: Message = Message::new(
     "EventSeries",
     &[
         f(1, "count", I32, OPT),
-        f(2, "lastObservedTime", MICRO, OPT),
+        f(2, "lastObservedTime", MICRO, REQ),
     ],
 );
 
