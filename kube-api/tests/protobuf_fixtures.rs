@@ -1,9 +1,16 @@
-//! Protobuf bodies as real clients sent them, decoded without any client at hand.
+//! Protobuf bodies encoded by other implementations, decoded without any client at hand.
 //!
-//! Every `tests/fixtures/protobuf/<case>.pb` is a request body recorded from kubectl (see
-//! `protobuf_kubectl.rs`, which writes them with `KUBE_API_PROTOBUF_FIXTURES=<dir>`), and
-//! `<case>.json` the JSON kubectl prints for the same object with `--dry-run=client -o
-//! json`. The decoder must turn each body into exactly that JSON.
+//! Every `tests/fixtures/protobuf/<case>.pb` is a request body and `<case>.json` the JSON
+//! Go writes for the same object; the decoder must turn each body into exactly that JSON.
+//!
+//! - The bodies named after a `kubectl create` subcommand were recorded from kubectl 1.37
+//!   (`protobuf_kubectl.rs` writes them with `KUBE_API_PROTOBUF_FIXTURES=<dir>`); their
+//!   JSON is what the same command prints with `--dry-run=client -o json`.
+//! - The `independent_*` bodies cover what kubectl does not create (pods with status,
+//!   nodes, leases, endpoints, events, the subresource bodies, statuses): they are encoded
+//!   by prost from the k8s-pb bindings, generated from the upstream `.proto` files, by the
+//!   program in `fixtures/protobuf/generator/`, with the JSON written by hand from Go's
+//!   rules (`omitempty`, pointers, `null` for a nil slice without `omitempty`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,7 +38,7 @@ fn fixtures() -> Vec<(String, Vec<u8>, Value)> {
 }
 
 #[test]
-fn recorded_kubectl_bodies_decode_to_kubectls_json() {
+fn every_fixture_decodes_to_its_json() {
     let fixtures = fixtures();
     let cases: Vec<&str> = fixtures.iter().map(|(c, _, _)| c.as_str()).collect();
     for expected in [
@@ -50,6 +57,15 @@ fn recorded_kubectl_bodies_decode_to_kubectls_json() {
         "clusterrole",
         "rolebinding",
         "clusterrolebinding",
+        "independent_pod",
+        "independent_node",
+        "independent_lease",
+        "independent_endpoints",
+        "independent_event",
+        "independent_binding",
+        "independent_eviction",
+        "independent_delete_options",
+        "independent_scale",
     ] {
         assert!(
             cases.contains(&expected),
