@@ -5,12 +5,12 @@
 //! such a body into the JSON object the same Go object encodes to, so that admission,
 //! defaulting, validation and storage see exactly what a JSON client would have sent.
 //!
-//! - [`wire`]: the protobuf wire format, read with bounds checks (malformed input is an
+//! - `wire`: the protobuf wire format, read with bounds checks (malformed input is an
 //!   error, never a panic).
-//! - [`envelope`]: the `k8s\0` prefix and the `runtime.Unknown` message around the object.
-//! - [`schema`]: how a message's fields are described; [`schemas`]: the tables, one file
-//!   per API group, for every kind the server serves and the subresource bodies.
-//! - [`convert`]: from bytes and a schema to JSON, with Go's `omitempty` and pointer rules.
+//! - `envelope`: the `k8s\0` prefix and the `runtime.Unknown` message around the object.
+//! - `schema`: how a message's fields are described; `schemas`: the tables, one file per
+//!   API group, for every kind the server serves and the subresource bodies.
+//! - `convert`: from bytes and a schema to JSON, with Go's `omitempty` and pointer rules.
 //!
 //! The server calls [`decode`] for every body sent as [`MEDIA_TYPE`]; it is public so that
 //! other front ends (a webhook, a proxy) can read such bodies too.
