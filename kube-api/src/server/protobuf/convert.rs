@@ -41,7 +41,11 @@ enum Slot<'a> {
     Absent,
     /// A scalar: the last occurrence wins.
     Scalar(Value),
-    /// The occurrences of a singular message-typed field, merged when decoded.
+    /// The one occurrence of a singular message-typed field (the usual case, kept without
+    /// allocating).
+    Chunk([(&'a [u8], usize); 1]),
+    /// The occurrences of a singular message-typed field sent more than once, merged when
+    /// decoded.
     Chunks(Vec<(&'a [u8], usize)>),
     List(Vec<Value>),
     Map(Map<String, Value>),
@@ -67,8 +71,9 @@ fn decode_message(
             Shape::One | Shape::Inline if field.ty.is_struct() => {
                 let chunk = expect_bytes(schema, field, value, value_at)?;
                 match slot {
+                    Slot::Chunk([first]) => *slot = Slot::Chunks(vec![*first, (chunk, value_at)]),
                     Slot::Chunks(chunks) => chunks.push((chunk, value_at)),
-                    _ => *slot = Slot::Chunks(vec![(chunk, value_at)]),
+                    _ => *slot = Slot::Chunk([(chunk, value_at)]),
                 }
             }
             Shape::One | Shape::Inline => {
@@ -121,69 +126,60 @@ fn emit(
     out: &mut Map<String, Value>,
     depth: usize,
 ) -> Result<(), ProtobufError> {
-    let name = field.json.to_owned();
-    match field.shape {
-        Shape::Inline => {
-            let chunks = match &slot {
-                Slot::Chunks(chunks) => chunks.as_slice(),
-                _ => &[],
-            };
-            if let Value::Object(inner) = struct_value(field.ty, chunks, depth)? {
-                for (k, v) in inner {
-                    out.entry(k).or_insert(v);
-                }
+    if field.shape == Shape::Inline {
+        let chunks = match &slot {
+            Slot::Chunk(chunk) => chunk.as_slice(),
+            Slot::Chunks(chunks) => chunks.as_slice(),
+            _ => &[],
+        };
+        if let Value::Object(inner) = struct_value(field.ty, chunks, depth)? {
+            for (k, v) in inner {
+                out.entry(k).or_insert(v);
             }
         }
-        Shape::Repeated | Shape::Map => match slot {
-            Slot::List(list) => {
-                out.insert(name, Value::Array(list));
-            }
-            Slot::Map(map) => {
-                out.insert(name, Value::Object(map));
-            }
-            // A nil slice or map: `null` unless `omitempty`.
-            _ if matches!(field.go, Go::Req | Go::PtrNull) => {
-                out.insert(name, Value::Null);
-            }
-            _ => {}
-        },
-        Shape::One if field.ty.is_struct() => match (slot, field.go) {
-            (Slot::Chunks(chunks), Go::OmitZero) => {
-                let value = struct_value(field.ty, &chunks, depth)?;
-                if !is_zero(&value) {
-                    out.insert(name, value);
-                }
-            }
-            (Slot::Chunks(chunks), _) => {
-                out.insert(name, struct_value(field.ty, &chunks, depth)?);
-            }
-            (_, Go::Req | Go::Opt) => {
-                out.insert(name, struct_value(field.ty, &[], depth)?);
-            }
-            (_, Go::PtrNull) => {
-                out.insert(name, Value::Null);
-            }
-            (_, Go::Ptr | Go::OmitZero) => {}
-        },
-        Shape::One => match (slot, field.go) {
-            (Slot::Scalar(v), Go::Opt | Go::OmitZero) => {
-                if !is_zero(&v) {
-                    out.insert(name, v);
-                }
-            }
-            (Slot::Scalar(v), _) => {
-                out.insert(name, v);
-            }
-            (_, Go::Req) => {
-                out.insert(name, zero_scalar(field.ty));
-            }
-            (_, Go::PtrNull) => {
-                out.insert(name, Value::Null);
-            }
-            (_, Go::Opt | Go::Ptr | Go::OmitZero) => {}
-        },
+    } else if let Some(value) = json_value(field, slot, depth)? {
+        // The name is only allocated for a field that is written.
+        out.insert(field.json.to_owned(), value);
     }
     Ok(())
+}
+
+/// The JSON value Go writes for a field that is not inlined, or `None` when Go leaves the
+/// field out.
+fn json_value(
+    field: &'static Field,
+    slot: Slot<'_>,
+    depth: usize,
+) -> Result<Option<Value>, ProtobufError> {
+    Ok(match field.shape {
+        Shape::Repeated | Shape::Map => match slot {
+            Slot::List(list) => Some(Value::Array(list)),
+            Slot::Map(map) => Some(Value::Object(map)),
+            // A nil slice or map: `null` unless `omitempty`.
+            _ if matches!(field.go, Go::Req | Go::PtrNull) => Some(Value::Null),
+            _ => None,
+        },
+        Shape::One | Shape::Inline if field.ty.is_struct() => match (slot, field.go) {
+            (Slot::Chunk(chunk), Go::OmitZero) => {
+                Some(struct_value(field.ty, &chunk, depth)?).filter(|v| !is_zero(v))
+            }
+            (Slot::Chunk(chunk), _) => Some(struct_value(field.ty, &chunk, depth)?),
+            (Slot::Chunks(chunks), Go::OmitZero) => {
+                Some(struct_value(field.ty, &chunks, depth)?).filter(|v| !is_zero(v))
+            }
+            (Slot::Chunks(chunks), _) => Some(struct_value(field.ty, &chunks, depth)?),
+            (_, Go::Req | Go::Opt) => Some(struct_value(field.ty, &[], depth)?),
+            (_, Go::PtrNull) => Some(Value::Null),
+            (_, Go::Ptr | Go::OmitZero) => None,
+        },
+        Shape::One | Shape::Inline => match (slot, field.go) {
+            (Slot::Scalar(v), Go::Opt | Go::OmitZero) => Some(v).filter(|v| !is_zero(v)),
+            (Slot::Scalar(v), _) => Some(v),
+            (_, Go::Req) => Some(zero_scalar(field.ty)),
+            (_, Go::PtrNull) => Some(Value::Null),
+            (_, Go::Opt | Go::Ptr | Go::OmitZero) => None,
+        },
+    })
 }
 
 fn is_zero(v: &Value) -> bool {
@@ -309,16 +305,21 @@ fn struct_value(ty: Ty, chunks: &[(&[u8], usize)], depth: usize) -> Result<Value
     }
 }
 
-/// Reads the varint and length-delimited fields of a small well-known message.
+/// The last value of fields 1 to 3 of a small well-known message (Time, Quantity,
+/// IntOrString, ...), read without allocating; a fixed-size or group value there is an
+/// error, other fields are skipped.
 fn small_fields<'a>(
     bytes: &'a [u8],
     at: usize,
     name: &'static str,
-) -> Result<Vec<(u32, Wire<'a>, usize)>, ProtobufError> {
+) -> Result<[Option<Wire<'a>>; 3], ProtobufError> {
+    let mut out = [None; 3];
     let mut reader = Reader::new(bytes, at);
-    let mut out = Vec::new();
     while let Some((number, value_at, value)) = reader.field()? {
-        if matches!(value, Wire::Fixed32(_) | Wire::Fixed64(_) | Wire::Group) && number <= 4 {
+        let Some(slot) = number.checked_sub(1).and_then(|i| out.get_mut(i as usize)) else {
+            continue;
+        };
+        if matches!(value, Wire::Fixed32(_) | Wire::Fixed64(_) | Wire::Group) {
             return Err(ProtobufError::WireType {
                 message: name,
                 field: number,
@@ -326,30 +327,30 @@ fn small_fields<'a>(
                 at: value_at,
             });
         }
-        out.push((number, value, value_at));
+        *slot = Some(value);
     }
     Ok(out)
 }
 
-fn varint_field(fields: &[(u32, Wire<'_>, usize)], number: u32) -> Option<u64> {
-    fields.iter().rev().find_map(|(n, v, _)| match v {
-        Wire::Varint(x) if *n == number => Some(*x),
+fn varint_field(fields: &[Option<Wire<'_>>; 3], number: usize) -> Option<u64> {
+    match fields[number - 1] {
+        Some(Wire::Varint(x)) => Some(x),
         _ => None,
-    })
+    }
 }
 
-fn bytes_field<'a>(fields: &[(u32, Wire<'a>, usize)], number: u32) -> Option<&'a [u8]> {
-    fields.iter().rev().find_map(|(n, v, _)| match v {
-        Wire::Bytes(b) if *n == number => Some(*b),
+fn bytes_field<'a>(fields: &[Option<Wire<'a>>; 3], number: usize) -> Option<&'a [u8]> {
+    match fields[number - 1] {
+        Some(Wire::Bytes(b)) => Some(b),
         _ => None,
-    })
+    }
 }
 
 /// `meta/v1 Time` (whole seconds: Go drops the nanoseconds of a `Time` when decoding) or
 /// `MicroTime` (microseconds), as Kubernetes writes them in JSON; `null` when zero.
 fn timestamp(bytes: &[u8], at: usize, micro: bool) -> Result<Value, ProtobufError> {
     let fields = small_fields(bytes, at, if micro { "MicroTime" } else { "Time" })?;
-    if fields.is_empty() {
+    if bytes.is_empty() {
         return Ok(Value::Null);
     }
     #[allow(clippy::cast_possible_wrap)]
