@@ -4,7 +4,8 @@
 //! `kubectl create ... --dry-run=client -o json` prints for the same object, and the object
 //! must then be served back. `kubectl drain` evicts through `pods/eviction`; the kubectl
 //! versions at hand (1.32, 1.37) send that body as JSON, so the test decodes it when it is
-//! protobuf and otherwise checks that the drain worked.
+//! protobuf and otherwise checks that the drain worked. (`kubectl run`, `expose` and
+//! `scale` send JSON too; only the typed clients of `kubectl create` use protobuf.)
 //!
 //! kubectl up to 1.32 prints `"creationTimestamp": null` for a new object; from 1.33 on
 //! Kubernetes tags the field `omitzero` and leaves it out, as the decoder does, so the
