@@ -168,3 +168,50 @@ fn deep_nesting_is_refused_not_followed() {
     varint(u64::MAX >> 1, &mut raw);
     assert!(protobuf::decode(&envelope("v1", "Pod", &raw)).is_err());
 }
+
+#[test]
+fn bodies_that_expand_without_bound_are_refused() {
+    // A pod status with a million empty container statuses: two bytes each, which Go's
+    // JSON would write as seven fields each.
+    let mut statuses = Vec::new();
+    for _ in 0..1_000_000 {
+        statuses.extend_from_slice(&[0x42, 0x00]);
+    }
+    let mut raw = Vec::new();
+    delimited(3, &statuses, &mut raw);
+    let err = protobuf::decode(&envelope("v1", "Pod", &raw)).unwrap_err();
+    assert!(
+        matches!(err, protobuf::ProtobufError::Expands { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        kube_core::Error::from(err).to_status().code,
+        413,
+        "the server answers 413"
+    );
+
+    // Large bodies that are mostly data are fine: a 2 MiB ConfigMap value, and a pod
+    // with a thousand named containers.
+    let mut entry = Vec::new();
+    delimited(1, b"blob", &mut entry);
+    delimited(2, &vec![b'x'; 2 << 20], &mut entry);
+    let mut raw = Vec::new();
+    delimited(2, &entry, &mut raw);
+    let cm = protobuf::decode(&envelope("v1", "ConfigMap", &raw)).unwrap();
+    assert_eq!(cm["data"]["blob"].as_str().map(str::len), Some(2 << 20));
+
+    let mut spec = Vec::new();
+    for i in 0..1000 {
+        let mut container = Vec::new();
+        delimited(1, format!("c{i}").as_bytes(), &mut container);
+        delimited(2, b"busybox", &mut container);
+        delimited(2, &container, &mut spec);
+    }
+    let mut raw = Vec::new();
+    delimited(2, &spec, &mut raw);
+    let pod = protobuf::decode(&envelope("v1", "Pod", &raw)).unwrap();
+    assert_eq!(
+        pod["spec"]["containers"].as_array().map(Vec::len),
+        Some(1000)
+    );
+}

@@ -33,7 +33,39 @@ pub(crate) fn message(
     at: usize,
     schema: &'static Message,
 ) -> Result<Map<String, Value>, ProtobufError> {
-    decode_message(bytes, at, schema, 0)
+    let mut cx = Decoder {
+        depth: 0,
+        budget: MIN_VALUE_BUDGET + bytes.len(),
+        limit: MIN_VALUE_BUDGET + bytes.len(),
+    };
+    decode_message(bytes, at, schema, &mut cx)
+}
+
+/// How many JSON values any body may decode to, on top of one per byte of the body.
+///
+/// Go's JSON writes fields a body does not carry (`"resources": {}`, `"status": {}`), so a
+/// few bytes can stand for many values: a list of empty container statuses is two bytes an
+/// element and seven values. The budget keeps that expansion within what a JSON body of the
+/// same size could make the server hold, instead of letting 3 MiB of protobuf become
+/// gigabytes of JSON. Real objects stay far below it (a pod with everything set is about
+/// one value per four bytes).
+const MIN_VALUE_BUDGET: usize = 4096;
+
+/// The state of one decode: how deep it is and how many JSON values it may still make.
+struct Decoder {
+    depth: usize,
+    budget: usize,
+    limit: usize,
+}
+
+impl Decoder {
+    fn spend(&mut self) -> Result<(), ProtobufError> {
+        self.budget = self
+            .budget
+            .checked_sub(1)
+            .ok_or(ProtobufError::Expands { limit: self.limit })?;
+        Ok(())
+    }
 }
 
 /// What was read for one field of a message.
@@ -55,11 +87,12 @@ fn decode_message(
     bytes: &[u8],
     at: usize,
     schema: &'static Message,
-    depth: usize,
+    cx: &mut Decoder,
 ) -> Result<Map<String, Value>, ProtobufError> {
-    if depth > MAX_DEPTH {
+    if cx.depth > MAX_DEPTH {
         return Err(ProtobufError::TooDeep { at });
     }
+    cx.spend()?;
     let mut slots: Vec<Slot<'_>> = schema.fields.iter().map(|_| Slot::Absent).collect();
     let mut reader = Reader::new(bytes, at);
     while let Some((number, value_at, value)) = reader.field()? {
@@ -67,6 +100,9 @@ fn decode_message(
             continue;
         };
         let slot = &mut slots[index];
+        if matches!(field.shape, Shape::Repeated | Shape::Map) {
+            cx.spend()?;
+        }
         match field.shape {
             Shape::One | Shape::Inline if field.ty.is_struct() => {
                 let chunk = expect_bytes(schema, field, value, value_at)?;
@@ -89,10 +125,11 @@ fn decode_message(
                 match (field.ty, value) {
                     (ty, value) if ty.is_struct() => {
                         let chunk = expect_bytes(schema, field, value, value_at)?;
-                        list.push(struct_value(ty, &[(chunk, value_at)], depth)?);
+                        list.push(struct_value(ty, &[(chunk, value_at)], cx)?);
                     }
                     (Ty::Bool | Ty::Int32 | Ty::Int64, Wire::Bytes(packed)) => {
                         for v in wire::packed_varints(packed, value_at)? {
+                            cx.spend()?;
                             list.push(scalar(schema, field, Wire::Varint(v), value_at)?);
                         }
                     }
@@ -101,7 +138,7 @@ fn decode_message(
             }
             Shape::Map => {
                 let entry = expect_bytes(schema, field, value, value_at)?;
-                let (key, value) = map_entry(schema, field, entry, value_at, depth)?;
+                let (key, value) = map_entry(schema, field, entry, value_at, cx)?;
                 match slot {
                     Slot::Map(map) => {
                         map.insert(key, value);
@@ -114,7 +151,7 @@ fn decode_message(
 
     let mut out = Map::new();
     for (field, slot) in schema.fields.iter().zip(slots) {
-        emit(field, slot, &mut out, depth)?;
+        emit(field, slot, &mut out, cx)?;
     }
     Ok(out)
 }
@@ -124,7 +161,7 @@ fn emit(
     field: &'static Field,
     slot: Slot<'_>,
     out: &mut Map<String, Value>,
-    depth: usize,
+    cx: &mut Decoder,
 ) -> Result<(), ProtobufError> {
     if field.shape == Shape::Inline {
         let chunks = match &slot {
@@ -132,12 +169,13 @@ fn emit(
             Slot::Chunks(chunks) => chunks.as_slice(),
             _ => &[],
         };
-        if let Value::Object(inner) = struct_value(field.ty, chunks, depth)? {
+        if let Value::Object(inner) = struct_value(field.ty, chunks, cx)? {
             for (k, v) in inner {
                 out.entry(k).or_insert(v);
             }
         }
-    } else if let Some(value) = json_value(field, slot, depth)? {
+    } else if let Some(value) = json_value(field, slot, cx)? {
+        cx.spend()?;
         // The name is only allocated for a field that is written.
         out.insert(field.json.to_owned(), value);
     }
@@ -149,7 +187,7 @@ fn emit(
 fn json_value(
     field: &'static Field,
     slot: Slot<'_>,
-    depth: usize,
+    cx: &mut Decoder,
 ) -> Result<Option<Value>, ProtobufError> {
     Ok(match field.shape {
         Shape::Repeated | Shape::Map => match slot {
@@ -161,14 +199,14 @@ fn json_value(
         },
         Shape::One | Shape::Inline if field.ty.is_struct() => match (slot, field.go) {
             (Slot::Chunk(chunk), Go::OmitZero) => {
-                Some(struct_value(field.ty, &chunk, depth)?).filter(|v| !is_zero(v))
+                Some(struct_value(field.ty, &chunk, cx)?).filter(|v| !is_zero(v))
             }
-            (Slot::Chunk(chunk), _) => Some(struct_value(field.ty, &chunk, depth)?),
+            (Slot::Chunk(chunk), _) => Some(struct_value(field.ty, &chunk, cx)?),
             (Slot::Chunks(chunks), Go::OmitZero) => {
-                Some(struct_value(field.ty, &chunks, depth)?).filter(|v| !is_zero(v))
+                Some(struct_value(field.ty, &chunks, cx)?).filter(|v| !is_zero(v))
             }
-            (Slot::Chunks(chunks), _) => Some(struct_value(field.ty, &chunks, depth)?),
-            (_, Go::Req | Go::Opt) => Some(struct_value(field.ty, &[], depth)?),
+            (Slot::Chunks(chunks), _) => Some(struct_value(field.ty, &chunks, cx)?),
+            (_, Go::Req | Go::Opt) => Some(struct_value(field.ty, &[], cx)?),
             (_, Go::PtrNull) => Some(Value::Null),
             (_, Go::Ptr | Go::OmitZero) => None,
         },
@@ -259,7 +297,7 @@ fn map_entry(
     field: &'static Field,
     entry: &[u8],
     at: usize,
-    depth: usize,
+    cx: &mut Decoder,
 ) -> Result<(String, Value), ProtobufError> {
     let mut key = String::new();
     let mut value: Option<Value> = None;
@@ -276,7 +314,7 @@ fn map_entry(
         }
     }
     let value = match field.ty {
-        ty if ty.is_struct() => struct_value(ty, &chunks, depth)?,
+        ty if ty.is_struct() => struct_value(ty, &chunks, cx)?,
         // Go's unmarshaler starts a bytes value at `[]byte{}`, which JSON writes as "".
         Ty::Bytes => value.unwrap_or_else(|| Value::String(String::new())),
         ty => value.unwrap_or_else(|| zero_scalar(ty)),
@@ -285,7 +323,11 @@ fn map_entry(
 }
 
 /// A struct-typed value from its occurrences on the wire (none: its zero value).
-fn struct_value(ty: Ty, chunks: &[(&[u8], usize)], depth: usize) -> Result<Value, ProtobufError> {
+fn struct_value(
+    ty: Ty,
+    chunks: &[(&[u8], usize)],
+    cx: &mut Decoder,
+) -> Result<Value, ProtobufError> {
     let joined: Cow<'_, [u8]> = match chunks {
         [] => Cow::Borrowed(&[]),
         [(one, _)] => Cow::Borrowed(*one),
@@ -294,7 +336,12 @@ fn struct_value(ty: Ty, chunks: &[(&[u8], usize)], depth: usize) -> Result<Value
     let at = chunks.first().map_or(0, |(_, at)| *at);
     let bytes = joined.as_ref();
     match ty {
-        Ty::Message(schema) => Ok(Value::Object(decode_message(bytes, at, schema, depth + 1)?)),
+        Ty::Message(schema) => {
+            cx.depth += 1;
+            let object = decode_message(bytes, at, schema, cx);
+            cx.depth -= 1;
+            Ok(Value::Object(object?))
+        }
         Ty::Time => timestamp(bytes, at, false),
         Ty::MicroTime => timestamp(bytes, at, true),
         Ty::Quantity => quantity(bytes, at),

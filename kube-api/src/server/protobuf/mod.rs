@@ -144,6 +144,12 @@ pub enum ProtobufError {
         #[source]
         source: serde_json::Error,
     },
+    /// The body decodes to far more JSON than a body of its size may.
+    #[error("the body expands to more than {limit} JSON values")]
+    Expands {
+        /// How many values a body of this size may make.
+        limit: usize,
+    },
     /// The envelope names no kind.
     #[error("the envelope names no kind (Object 'Kind' is missing)")]
     MissingKind,
@@ -170,6 +176,7 @@ impl From<ProtobufError> for Error {
             ProtobufError::UnknownKind { .. }
             | ProtobufError::ContentEncoding(_)
             | ProtobufError::ContentType(_) => Error::UnsupportedMediaType(e.to_string()),
+            ProtobufError::Expands { .. } => Error::RequestEntityTooLarge(e.to_string()),
             _ => Error::BadRequest(format!("the body is not valid Kubernetes protobuf: {e}")),
         }
     }
