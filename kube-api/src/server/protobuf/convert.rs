@@ -47,8 +47,8 @@ pub(crate) fn message(
 /// few bytes can stand for many values: a list of empty container statuses is two bytes an
 /// element and seven values. The budget keeps that expansion within what a JSON body of the
 /// same size could make the server hold, instead of letting 3 MiB of protobuf become
-/// gigabytes of JSON. Real objects stay far below it (a pod with everything set is about
-/// one value per four bytes).
+/// gigabytes of JSON. Real objects stay far below it (a pod with everything set makes one
+/// value per five bytes).
 const MIN_VALUE_BUDGET: usize = 4096;
 
 /// The state of one decode: how deep it is and how many JSON values it may still make.
