@@ -28,7 +28,7 @@ mod object;
 mod openapi;
 mod patch;
 pub mod pki;
-mod protobuf;
+pub mod protobuf;
 mod query;
 pub mod ratelimit;
 mod registry;

@@ -1,319 +1,233 @@
-//! Kubernetes' protobuf encoding of request bodies (`application/vnd.kubernetes.protobuf`),
-//! decoded to the JSON the rest of the server works on.
+//! Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`).
 //!
-//! client-go's typed clients, and so kubectl's generators (`kubectl create configmap`,
-//! `create deployment`, `create role`, ...), send protobuf bodies. A body is the magic
-//! `k8s\0` followed by a `runtime.Unknown` envelope holding the type (apiVersion and kind)
-//! and the object's own message. Decoding is driven by tables of the messages we model
-//! ([`schema`]), with Go's JSON conventions: fields Go omits when empty are left out,
-//! pointer fields keep their zero values, zero timestamps are null. A kind or a field the
-//! tables do not describe gets 415, telling the client to send JSON, rather than a
-//! half-decoded object.
+//! client-go's typed clients, and so `kubectl create deployment|namespace|secret|...` and
+//! `kubectl drain`, send their bodies as protobuf with no fallback to JSON. This module turns
+//! such a body into the JSON object the same Go object encodes to, so that admission,
+//! defaulting, validation and storage see exactly what a JSON client would have sent.
+//!
+//! - `wire`: the protobuf wire format, read with bounds checks (malformed input is an
+//!   error, never a panic).
+//! - `envelope`: the `k8s\0` prefix and the `runtime.Unknown` message around the object.
+//! - `schema`: how a message's fields are described; `schemas`: the tables, one file per
+//!   API group, for every kind the server serves and the subresource bodies.
+//! - `convert`: from bytes and a schema to JSON, with Go's `omitempty` and pointer rules.
+//!
+//! The server calls [`decode`] for every body sent as [`MEDIA_TYPE`]; it is public so that
+//! other front ends (a webhook, a proxy) can read such bodies too.
+//!
+//! ```
+//! use kube_api::server::protobuf;
+//!
+//! // A Namespace named "n1", as client-go encodes it.
+//! let mut body = b"k8s\0".to_vec();
+//! body.extend_from_slice(&[0x0a, 0x0f, 0x0a, 0x02, b'v', b'1', 0x12, 0x09]);
+//! body.extend_from_slice(b"Namespace");
+//! body.extend_from_slice(&[0x12, 0x08, 0x0a, 0x06, 0x0a, 0x02, b'n', b'1', 0x42, 0x00]);
+//! let object = protobuf::decode(&body)?;
+//! assert_eq!(
+//!     object,
+//!     serde_json::json!({
+//!         "apiVersion": "v1",
+//!         "kind": "Namespace",
+//!         "metadata": {"name": "n1"},
+//!         "spec": {},
+//!         "status": {},
+//!     })
+//! );
+//! # Ok::<(), protobuf::ProtobufError>(())
+//! ```
 
+mod convert;
+mod envelope;
 mod schema;
+mod schemas;
 mod wire;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, SecondsFormat};
-use kube_core::Error;
-use serde_json::{Map, Value, json};
+use kube_core::{Error, QuantityError};
+use serde_json::Value;
 
-use schema::{Field, Msg, Ty};
-use wire::{Reader, WireValue};
+/// The media type of Kubernetes protobuf.
+pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
 
-/// The media type of Kubernetes' protobuf encoding.
-pub(crate) const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
-
-/// The four bytes every protobuf-encoded body starts with.
-const MAGIC: &[u8] = b"k8s\0";
-
-/// Go's zero `time.Time` in Unix seconds: encoded for unset timestamps.
-const GO_ZERO_TIME: i64 = -62_135_596_800;
-
-/// Why a body could not be decoded.
+/// Why a protobuf body could not be decoded.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum DecodeError {
-    /// The bytes are not valid protobuf.
-    #[error("malformed protobuf: {0}")]
-    Malformed(String),
-    /// The kind or a field is not described by our tables.
-    #[error("{0} is not supported in protobuf; send the object as application/json")]
-    Unsupported(String),
+#[non_exhaustive]
+pub enum ProtobufError {
+    /// The body does not start with `k8s\0`.
+    #[error("the body does not start with the Kubernetes protobuf prefix \"k8s\\x00\"")]
+    MissingMagic,
+    /// A varint, a fixed-size value or a length-delimited payload runs past its end.
+    #[error("the message is truncated at byte {at}")]
+    Truncated {
+        /// Offset in the body.
+        at: usize,
+    },
+    /// A varint longer than ten bytes or wider than 64 bits.
+    #[error("a varint at byte {at} overflows 64 bits")]
+    VarintOverflow {
+        /// Offset in the body.
+        at: usize,
+    },
+    /// A key with wire type 6 or 7.
+    #[error("invalid wire type {wire_type} at byte {at}")]
+    InvalidWireType {
+        /// The wire type found.
+        wire_type: u64,
+        /// Offset in the body.
+        at: usize,
+    },
+    /// A key with field number 0 or above the protobuf maximum.
+    #[error("invalid field number {number} at byte {at}")]
+    InvalidFieldNumber {
+        /// The field number found.
+        number: u64,
+        /// Offset in the body.
+        at: usize,
+    },
+    /// An end-group key that closes no open group.
+    #[error("an unmatched end-group at byte {at}")]
+    UnexpectedEndGroup {
+        /// Offset in the body.
+        at: usize,
+    },
+    /// Groups or messages nested deeper than any Kubernetes object does.
+    #[error("the message nests too deeply at byte {at}")]
+    TooDeep {
+        /// Offset in the body.
+        at: usize,
+    },
+    /// A known field arrived with a wire type its type cannot have.
+    #[error("field {field} of {message} has the wrong wire type ({found}) at byte {at}")]
+    WireType {
+        /// The Go name of the message.
+        message: &'static str,
+        /// The field number.
+        field: u32,
+        /// The wire type found.
+        found: &'static str,
+        /// Offset in the body.
+        at: usize,
+    },
+    /// A quantity that does not parse.
+    #[error("invalid quantity {value:?} at byte {at}")]
+    Quantity {
+        /// The string sent.
+        value: String,
+        /// Offset in the body.
+        at: usize,
+        /// Why it does not parse.
+        #[source]
+        source: QuantityError,
+    },
+    /// An `IntOrString` whose type is neither 0 (int) nor 1 (string).
+    #[error("an IntOrString at byte {at} has type {found}; only 0 (int) and 1 (string) exist")]
+    IntOrStringType {
+        /// The type sent.
+        found: u64,
+        /// Offset in the body.
+        at: usize,
+    },
+    /// A timestamp outside the years 0 to 9999.
+    #[error("the timestamp {seconds}s at byte {at} is outside the years 0 to 9999")]
+    TimeOutOfRange {
+        /// Seconds from the Unix epoch.
+        seconds: i64,
+        /// Offset in the body.
+        at: usize,
+    },
+    /// A `RawExtension` whose bytes are not JSON.
+    #[error("the embedded object at byte {at} is not JSON")]
+    RawExtension {
+        /// Offset in the body.
+        at: usize,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The body decodes to far more JSON than a body of its size may.
+    #[error("the body expands to more than {limit} JSON values")]
+    Expands {
+        /// How many values a body of this size may make.
+        limit: usize,
+    },
+    /// The envelope names no kind.
+    #[error("the envelope names no kind (Object 'Kind' is missing)")]
+    MissingKind,
+    /// A kind this server has no protobuf schema for (custom resources are JSON only, as in
+    /// Kubernetes).
+    #[error("{api_version}, Kind={kind} cannot be sent as protobuf; send application/json")]
+    UnknownKind {
+        /// `apiVersion` from the envelope.
+        api_version: String,
+        /// `kind` from the envelope.
+        kind: String,
+    },
+    /// The envelope's object is compressed or otherwise encoded.
+    #[error("content encoding {0:?} is not supported")]
+    ContentEncoding(String),
+    /// The envelope's object is of another media type.
+    #[error("an enveloped object of type {0:?} is not supported")]
+    ContentType(String),
 }
 
-impl From<DecodeError> for Error {
-    fn from(e: DecodeError) -> Self {
+impl From<ProtobufError> for Error {
+    fn from(e: ProtobufError) -> Self {
         match e {
-            DecodeError::Malformed(_) => Error::BadRequest(e.to_string()),
-            DecodeError::Unsupported(_) => Error::UnsupportedMediaType(e.to_string()),
+            ProtobufError::UnknownKind { .. }
+            | ProtobufError::ContentEncoding(_)
+            | ProtobufError::ContentType(_) => Error::UnsupportedMediaType(e.to_string()),
+            ProtobufError::Expands { .. } => Error::RequestEntityTooLarge(e.to_string()),
+            _ => Error::BadRequest(format!("the body is not valid Kubernetes protobuf: {e}")),
         }
     }
 }
 
-/// Decodes a protobuf request body to the object's JSON.
-pub(crate) fn decode(body: &[u8]) -> Result<Value, DecodeError> {
-    let rest = body
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| DecodeError::Malformed("the body does not start with k8s\\0".into()))?;
-    let mut api_version = String::new();
-    let mut kind = String::new();
-    let mut raw: &[u8] = &[];
-    let mut r = Reader::new(rest);
-    while let Some((no, v)) = r.next_field()? {
-        match (no, v) {
-            (1, WireValue::Bytes(tm)) => {
-                let mut t = Reader::new(tm);
-                while let Some((no, v)) = t.next_field()? {
-                    match (no, v) {
-                        (1, WireValue::Bytes(b)) => api_version = utf8(b)?,
-                        (2, WireValue::Bytes(b)) => kind = utf8(b)?,
-                        _ => {}
-                    }
-                }
-            }
-            (2, WireValue::Bytes(b)) => raw = b,
-            (3, WireValue::Bytes(b)) if !b.is_empty() => {
-                return Err(DecodeError::Unsupported(format!(
-                    "content encoding {:?}",
-                    String::from_utf8_lossy(b)
-                )));
-            }
-            _ => {}
-        }
+/// The media type of a `Content-Type` value, without parameters, in lower case.
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The JSON object of an enveloped protobuf body: `apiVersion` and `kind` from the
+/// envelope, every other field as Go's `encoding/json` writes the same object.
+///
+/// # Errors
+///
+/// [`ProtobufError`] when the body is not a well-formed envelope around a message of a
+/// kind this server serves; [`From`] maps it to 400 Bad Request, or to 415 Unsupported
+/// Media Type for a kind or an encoding with no protobuf support.
+pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
+    let envelope = envelope::read(body)?;
+    if !envelope.content_encoding.is_empty() {
+        return Err(ProtobufError::ContentEncoding(envelope.content_encoding));
     }
-    let msg = schema::top_level(&api_version, &kind)
-        .ok_or_else(|| DecodeError::Unsupported(format!("kind {kind} of {api_version}")))?;
-    let mut obj = message(msg, raw, &kind)?;
-    if let Value::Object(map) = &mut obj {
-        let mut out = Map::with_capacity(map.len() + 2);
-        out.insert("apiVersion".into(), json!(api_version));
-        out.insert("kind".into(), json!(kind));
-        out.append(map);
-        obj = Value::Object(out);
+    let inner_media = media_type(&envelope.content_type);
+    if !inner_media.is_empty() && !inner_media.starts_with(MEDIA_TYPE) {
+        return Err(ProtobufError::ContentType(envelope.content_type));
     }
-    Ok(obj)
-}
-
-fn utf8(b: &[u8]) -> Result<String, DecodeError> {
-    String::from_utf8(b.to_vec())
-        .map_err(|_| DecodeError::Malformed("a string field is not UTF-8".into()))
-}
-
-fn message(msg: &Msg, bytes: &[u8], path: &str) -> Result<Value, DecodeError> {
-    let mut out = Map::new();
-    decode_into(msg, bytes, path, &mut out)?;
-    Ok(Value::Object(out))
-}
-
-fn decode_into(
-    msg: &Msg,
-    bytes: &[u8],
-    path: &str,
-    out: &mut Map<String, Value>,
-) -> Result<(), DecodeError> {
-    let mut r = Reader::new(bytes);
-    while let Some((no, v)) = r.next_field()? {
-        let Some(field) = msg.fields.iter().find(|f| f.no == no) else {
-            return Err(DecodeError::Unsupported(format!(
-                "field {no} of {} (at {path})",
-                msg.name
-            )));
-        };
-        let here = format!("{path}.{}", field.name);
-        if let Ty::Inline(inner) = field.ty {
-            let WireValue::Bytes(b) = v else {
-                return Err(wrong_wire(&here));
-            };
-            decode_into(inner, b, &here, out)?;
-            continue;
-        }
-        if field.repeated {
-            for value in scalars(field, v, &here)? {
-                let list = out
-                    .entry(field.name)
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                if let Value::Array(a) = list {
-                    a.push(value);
-                }
-            }
-            continue;
-        }
-        if let Some((key, value)) = map_entry(field, &v, &here)? {
-            let m = out
-                .entry(field.name)
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(m) = m {
-                m.insert(key, value);
-            }
-            continue;
-        }
-        match single(field, v, &here)? {
-            Some(value) => {
-                out.insert(field.name.to_owned(), value);
-            }
-            None => {
-                out.remove(field.name);
-            }
-        }
+    if envelope.kind.is_empty() {
+        return Err(ProtobufError::MissingKind);
     }
-    Ok(())
-}
-
-fn wrong_wire(path: &str) -> DecodeError {
-    DecodeError::Malformed(format!("unexpected wire type at {path}"))
-}
-
-/// The values of a repeated field's occurrence (several when packed).
-fn scalars(field: &Field, v: WireValue<'_>, path: &str) -> Result<Vec<Value>, DecodeError> {
-    match (field.ty, v) {
-        (Ty::I32 | Ty::I32P | Ty::I64 | Ty::I64P, WireValue::Bytes(packed)) => {
-            let mut r = Reader::new(packed);
-            let mut out = Vec::new();
-            while !r.is_empty() {
-                out.push(int_value(field.ty, r.varint()?));
-            }
-            Ok(out)
+    let schema = schemas::lookup(&envelope.api_version, &envelope.kind).ok_or_else(|| {
+        ProtobufError::UnknownKind {
+            api_version: envelope.api_version.clone(),
+            kind: envelope.kind.clone(),
         }
-        (_, v) => Ok(single(field, v, path)?
-            .or_else(|| matches!(field.ty, Ty::Str).then(|| json!("")))
-            .into_iter()
-            .collect()),
+    })?;
+    let mut object = convert::message(envelope.raw, envelope.raw_at, schema)?;
+    tracing::trace!(
+        api_version = %envelope.api_version,
+        kind = %envelope.kind,
+        bytes = body.len(),
+        "decoded a protobuf body"
+    );
+    object.insert("kind".into(), Value::String(envelope.kind));
+    if !envelope.api_version.is_empty() {
+        object.insert("apiVersion".into(), Value::String(envelope.api_version));
     }
+    Ok(Value::Object(object))
 }
-
-fn int_value(ty: Ty, v: u64) -> Value {
-    // Negative numbers are sign-extended to 64 bits on the wire, for int32 as for int64.
-    let n = v as i64;
-    match ty {
-        Ty::I32 | Ty::I32P => json!(n as i32),
-        _ => json!(n),
-    }
-}
-
-/// A map field's entry (a message with key 1 and value 2).
-fn map_entry(
-    field: &Field,
-    v: &WireValue<'_>,
-    path: &str,
-) -> Result<Option<(String, Value)>, DecodeError> {
-    let value_ty = match field.ty {
-        Ty::MapStr => Ty::Str,
-        Ty::MapBytes => Ty::Bytes,
-        Ty::MapQuantity => Ty::Quantity,
-        _ => return Ok(None),
-    };
-    let WireValue::Bytes(b) = v else {
-        return Err(wrong_wire(path));
-    };
-    let mut key = String::new();
-    let mut value = match value_ty {
-        Ty::Quantity => json!("0"),
-        _ => json!(""),
-    };
-    let mut r = Reader::new(b);
-    while let Some((no, v)) = r.next_field()? {
-        match (no, v) {
-            (1, WireValue::Bytes(k)) => key = utf8(k)?,
-            (2, v) => {
-                let vf = Field {
-                    no: 2,
-                    name: "value",
-                    ty: value_ty,
-                    repeated: false,
-                };
-                value = single(&vf, v, path)?.unwrap_or(value);
-            }
-            _ => return Err(wrong_wire(path)),
-        }
-    }
-    Ok(Some((key, value)))
-}
-
-/// One value; `None` for what Go's JSON omits (empty strings, zero non-pointer numbers).
-fn single(field: &Field, v: WireValue<'_>, path: &str) -> Result<Option<Value>, DecodeError> {
-    Ok(match (field.ty, v) {
-        (Ty::Str, WireValue::Bytes(b)) => {
-            let s = utf8(b)?;
-            (!s.is_empty()).then(|| json!(s))
-        }
-        (Ty::Bytes, WireValue::Bytes(b)) => Some(json!(STANDARD.encode(b))),
-        (Ty::I32 | Ty::I64, WireValue::Varint(n)) => (n != 0).then(|| int_value(field.ty, n)),
-        (Ty::I32P | Ty::I64P, WireValue::Varint(n)) => Some(int_value(field.ty, n)),
-        (Ty::Bool, WireValue::Varint(n)) => (n != 0).then_some(Value::Bool(true)),
-        (Ty::BoolP, WireValue::Varint(n)) => Some(Value::Bool(n != 0)),
-        (Ty::Msg(m), WireValue::Bytes(b)) => Some(message(m, b, path)?),
-        (Ty::Time, WireValue::Bytes(b)) => time(b, false)?,
-        (Ty::MicroTime, WireValue::Bytes(b)) => time(b, true)?,
-        (Ty::Quantity, WireValue::Bytes(b)) => {
-            let mut r = Reader::new(b);
-            let mut s = String::from("0");
-            while let Some((no, v)) = r.next_field()? {
-                if let (1, WireValue::Bytes(q)) = (no, v) {
-                    s = utf8(q)?;
-                }
-            }
-            Some(json!(s))
-        }
-        (Ty::IntOrString, WireValue::Bytes(b)) => Some(int_or_string(b)?),
-        (Ty::RawJson, WireValue::Bytes(b)) => {
-            let mut r = Reader::new(b);
-            let mut out = Value::Null;
-            while let Some((no, v)) = r.next_field()? {
-                if let (1, WireValue::Bytes(raw)) = (no, v) {
-                    out = serde_json::from_slice(raw)
-                        .map_err(|e| DecodeError::Malformed(format!("raw JSON at {path}: {e}")))?;
-                }
-            }
-            Some(out)
-        }
-        (Ty::Ignore, _) => None,
-        (Ty::Unsupported, _) => return Err(DecodeError::Unsupported(format!("the field {path}"))),
-        _ => return Err(wrong_wire(path)),
-    })
-}
-
-/// A `metav1.Time` (seconds, nanos); Go's zero time is null.
-fn time(b: &[u8], micro: bool) -> Result<Option<Value>, DecodeError> {
-    let mut seconds = 0i64;
-    let mut nanos = 0i64;
-    let mut r = Reader::new(b);
-    while let Some((no, v)) = r.next_field()? {
-        match (no, v) {
-            (1, WireValue::Varint(n)) => seconds = n as i64,
-            (2, WireValue::Varint(n)) => nanos = i64::from(n as i32),
-            _ => {}
-        }
-    }
-    if seconds == GO_ZERO_TIME && nanos == 0 {
-        return Ok(None);
-    }
-    let t = DateTime::from_timestamp(seconds, u32::try_from(nanos).unwrap_or(0))
-        .ok_or_else(|| DecodeError::Malformed(format!("timestamp {seconds} out of range")))?;
-    let format = if micro {
-        SecondsFormat::Micros
-    } else {
-        SecondsFormat::Secs
-    };
-    Ok(Some(json!(t.to_rfc3339_opts(format, true))))
-}
-
-/// An `intstr.IntOrString` (type 0 int, 1 string).
-fn int_or_string(b: &[u8]) -> Result<Value, DecodeError> {
-    let mut is_string = false;
-    let mut int = 0i64;
-    let mut s = String::new();
-    let mut r = Reader::new(b);
-    while let Some((no, v)) = r.next_field()? {
-        match (no, v) {
-            (1, WireValue::Varint(t)) => is_string = t == 1,
-            (2, WireValue::Varint(n)) => int = i64::from(n as i32),
-            (3, WireValue::Bytes(b)) => s = utf8(b)?,
-            _ => {}
-        }
-    }
-    Ok(if is_string { json!(s) } else { json!(int) })
-}
-
-#[cfg(test)]
-mod tests;
