@@ -1,0 +1,28 @@
+//! The controller runtime: work queue, rate limiter, triggers, workers, the typed
+//! [`Controller`] builder and the [`DynController`] adapter for [`kube_core::Controller`],
+//! finalizers, event recording, leader election and metrics.
+
+mod controller;
+mod dyn_controller;
+pub mod finalizer;
+mod leader;
+mod metrics;
+mod queue;
+mod rate_limiter;
+mod recorder;
+mod runnable;
+mod runner;
+mod source;
+mod trigger;
+
+pub use controller::{Controller, ControllerConfig, DEFAULT_WORKERS};
+pub use dyn_controller::DynController;
+pub use finalizer::{FinalizerError, FinalizerEvent, finalizer};
+pub use leader::{LeaderElectionConfig, LeaderElector, Leadership};
+pub use metrics::{ControllerMetrics, ControllerSnapshot, Metrics};
+pub use queue::WorkQueue;
+pub use rate_limiter::{RateLimiter, RateLimiterConfig};
+pub use recorder::EventRecorder;
+pub use runnable::{RunContext, Runnable};
+pub use runner::ErrorAction;
+pub use source::{AnyInformer, AnyObject, KindRegistry};

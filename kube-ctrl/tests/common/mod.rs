@@ -1,0 +1,144 @@
+//! What every integration test needs: an API server in process on a MemoryStore, a client
+//! that counts the requests it sends, and a way to wait for a condition.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube_api::client::{Api, Client, PostParams};
+use kube_api::server::{ApiRequest, ApiServer};
+use kube_core::{
+    ConditionStatus, Container, Namespace, ObjectMeta, Pod, PodCondition, PodConditionType,
+    PodPhase, PodSpec, PodTemplateSpec, Store, Time,
+};
+use kube_store::MemoryStore;
+use parking_lot::Mutex;
+use tower::ServiceExt as _;
+
+/// An API server in process, and a client whose requests are logged as `METHOD path?query`.
+pub struct Cluster {
+    pub api: ApiServer,
+    pub client: Client,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Cluster {
+    pub async fn start() -> Self {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let api = ApiServer::builder(store).build().await.unwrap();
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = requests.clone();
+        let service = api.clone().map_request(move |req: ApiRequest| {
+            log.lock().push(format!("{} {}", req.method(), req.uri()));
+            req
+        });
+        let client = Client::new(service, "default");
+        Self {
+            api,
+            client,
+            requests,
+        }
+    }
+
+    /// The logged requests that start with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.requests
+            .lock()
+            .iter()
+            .filter(|r| r.starts_with(prefix))
+            .count()
+    }
+
+    pub async fn namespace(&self, name: &str) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let ns = Namespace {
+            metadata: meta(name),
+            ..Namespace::default()
+        };
+        api.create(&PostParams::default(), &ns).await.unwrap();
+    }
+}
+
+pub fn meta(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        ..ObjectMeta::default()
+    }
+}
+
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A pod template with one container and these labels.
+pub fn template(pairs: &[(&str, &str)], image: &str) -> PodTemplateSpec {
+    PodTemplateSpec {
+        metadata: ObjectMeta {
+            labels: labels(pairs),
+            ..ObjectMeta::default()
+        },
+        spec: PodSpec {
+            containers: vec![Container {
+                name: "main".into(),
+                image: Some(image.into()),
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        },
+    }
+}
+
+/// Waits (up to 30 s) until `check` returns `Some`, polling every 20 ms.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What a node agent would write: the pod runs and is Ready, with an IP.
+pub async fn mark_ready(pods: &Api<Pod>, name: &str, ip: &str) {
+    set_pod_status(pods, name, |pod| {
+        pod.status.phase = Some(PodPhase::Running);
+        pod.status.pod_ip = Some(ip.to_owned());
+        pod.status.set_condition(
+            PodCondition::new(PodConditionType::Ready, ConditionStatus::True),
+            Time::now(),
+        );
+    })
+    .await;
+}
+
+/// Changes a pod's status through `pods/status`, retrying on conflicts.
+pub async fn set_pod_status(pods: &Api<Pod>, name: &str, change: impl Fn(&mut Pod)) {
+    for _ in 0..20 {
+        let mut pod = pods.get(name).await.unwrap();
+        change(&mut pod);
+        match pods
+            .replace_status(name, &PostParams::default(), &pod)
+            .await
+        {
+            Ok(_) => return,
+            Err(e) if e.code() == 409 => continue,
+            Err(e) => panic!("cannot update the status of {name}: {e}"),
+        }
+    }
+    panic!("too many conflicts updating {name}");
+}
