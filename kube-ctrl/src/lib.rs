@@ -37,6 +37,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod controllers;
 mod error;
 mod manager;
 pub mod runtime;

@@ -142,3 +142,65 @@ pub async fn set_pod_status(pods: &Api<Pod>, name: &str, change: impl Fn(&mut Po
     }
     panic!("too many conflicts updating {name}");
 }
+
+/// A manager running `runnables`, stopped when the returned guard drops.
+pub struct Running {
+    stop: kube_ctrl::ShutdownTrigger,
+    task: Option<tokio::task::JoinHandle<kube_ctrl::Result<()>>>,
+    pub metrics: kube_ctrl::Metrics,
+}
+
+impl Running {
+    /// Stops the manager gracefully and waits for it.
+    pub async fn stop(mut self) {
+        self.stop.trigger();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("the manager stops")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.trigger();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+pub fn run(client: &Client, runnables: Vec<Arc<dyn kube_ctrl::Runnable>>) -> Running {
+    let mut builder = kube_ctrl::ControllerManager::builder(client.clone());
+    for r in runnables {
+        builder = builder.add_arc(r);
+    }
+    let manager = builder.build().unwrap();
+    let metrics = manager.metrics().clone();
+    let (stop, shutdown) = kube_ctrl::Shutdown::new();
+    let task = tokio::spawn(async move { manager.run(shutdown).await });
+    Running {
+        stop,
+        task: Some(task),
+        metrics,
+    }
+}
+
+/// A label selector matching these labels.
+pub fn selector(pairs: &[(&str, &str)]) -> kube_core::LabelSelector {
+    kube_core::LabelSelector::from_match_labels(pairs.iter().map(|(k, v)| (*k, *v)))
+}
+
+/// The pods of a namespace that are not being deleted and not finished.
+pub async fn active_pods(pods: &Api<Pod>) -> Vec<Pod> {
+    pods.list(&kube_api::client::ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none() && !p.is_terminal())
+        .collect()
+}
