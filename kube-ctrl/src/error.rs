@@ -81,4 +81,11 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         self.api_code() == Some(404)
     }
+
+    pub(crate) fn invalid(object: &impl ToString, message: impl Into<String>) -> Self {
+        Self::InvalidObject {
+            object: object.to_string(),
+            message: message.into(),
+        }
+    }
 }

@@ -8,10 +8,13 @@
 //! readyReplicas, availableReplicas (ready for `minReadySeconds`), observedGeneration and
 //! the `ReplicaFailure` condition.
 //!
-//! One difference: the status written after creating or deleting pods counts the pods as
-//! they are *after* those writes (Kubernetes reports the count from before them). The
-//! Deployment controller sums these counts; reporting the removed pods as still available
-//! could make it scale the old ReplicaSets down below `maxUnavailable`.
+//! Two differences, both so that the Deployment controller can trust these counts to keep
+//! a rolling update within its bounds: the status written after creating or deleting pods
+//! counts the pods as they are *after* those writes (Kubernetes reports the count from
+//! before them, so removed pods still look available), and no status is written while
+//! earlier writes are not in the cache yet (Kubernetes writes one, from a cache that
+//! misses pods it just created, with the current `observedGeneration`). So
+//! `observedGeneration` says: these counts are the pods made for that spec.
 //!
 //! [expectations]: super::expectations
 
@@ -166,8 +169,13 @@ impl State {
             candidates,
         )
         .await?;
+        if !needs_sync {
+            // Earlier writes are not in the cache yet: its counts would be wrong. Their
+            // arrival reconciles this key again.
+            return Ok(Action::Done);
+        }
         let mut managed = Managed::default();
-        if needs_sync && !rs.is_being_deleted() {
+        if !rs.is_being_deleted() {
             managed = self.manage(&rs, &owned).await;
             owned.retain(|p| !managed.deleted.contains(&p.key()));
             owned.extend(managed.created.iter().cloned());
@@ -175,11 +183,7 @@ impl State {
         let now = Utc::now();
         let status = status(&rs, &owned, managed.error.as_ref(), now);
         if status != rs.status {
-            let mut updated = (*rs).clone();
-            updated.status = status;
-            let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &namespace);
-            api.replace_status(rs.name_any(), &PostParams::default(), &updated)
-                .await?;
+            self.write_status(&rs, status).await?;
         }
         if let Some((_, e)) = managed.error {
             return Err(e);
@@ -192,6 +196,38 @@ impl State {
         Ok(next.map_or(Action::Done, |d| {
             Action::RequeueAfter(d + Duration::from_millis(100))
         }))
+    }
+
+    /// Writes the status; on a conflict (the spec changed meanwhile) writes it onto the
+    /// fresh object, since it describes the pods, not the spec: `observedGeneration` says
+    /// which spec they were made for.
+    async fn write_status(&self, rs: &ReplicaSet, status: ReplicaSetStatus) -> Result<()> {
+        let api: Api<ReplicaSet> =
+            Api::namespaced(self.client.clone(), rs.namespace().unwrap_or_default());
+        let mut current = rs.clone();
+        for _ in 0..3 {
+            current.status = status.clone();
+            match api
+                .replace_status(rs.name_any(), &PostParams::default(), &current)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if e.code() == 409 => {
+                    let Some(fresh) = api.get_opt(rs.name_any()).await? else {
+                        return Ok(());
+                    };
+                    if fresh.uid() != rs.uid() {
+                        return Ok(());
+                    }
+                    current = fresh;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::invalid(
+            &rs.key(),
+            "the status kept conflicting with other writers",
+        ))
     }
 
     /// Creates or deletes pods towards `spec.replicas`.

@@ -204,3 +204,71 @@ pub async fn active_pods(pods: &Api<Pod>) -> Vec<Pod> {
         .filter(|p| p.metadata.deletion_timestamp.is_none() && !p.is_terminal())
         .collect()
 }
+
+/// Stands in for node agents: marks every new pod Running and Ready (with an IP), after
+/// `delay` (0 for at once). Stops when dropped.
+pub struct FakeKubelet {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeKubelet {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn fake_kubelet(
+    client: &Client,
+    delay: impl Fn() -> Duration + Send + Sync + 'static,
+) -> FakeKubelet {
+    use futures::StreamExt as _;
+    let client = client.clone();
+    let delay = Arc::new(delay);
+    let task = tokio::spawn(async move {
+        let informer = kube_api::informer::Informer::new(Api::<Pod>::all(client.clone()));
+        let mut events = informer.subscribe();
+        let _running = informer.spawn();
+        let next_ip = Arc::new(std::sync::atomic::AtomicU32::new(1));
+        while let Some(event) = events.next().await {
+            let pod = event.object().clone();
+            if pod.is_ready() || pod.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            if !matches!(event, kube_api::informer::InformerEvent::Added(_)) {
+                continue;
+            }
+            let (client, delay, next_ip) = (client.clone(), delay.clone(), next_ip.clone());
+            tokio::spawn(async move {
+                let d = delay();
+                if !d.is_zero() {
+                    tokio::time::sleep(d).await;
+                }
+                let ns = pod.metadata.namespace.clone().unwrap_or_default();
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                let pods: Api<Pod> = Api::namespaced(client, &ns);
+                let n = next_ip.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let ip = format!("10.244.{}.{}", n / 250, n % 250 + 1);
+                for _ in 0..20 {
+                    let Ok(mut p) = pods.get(&name).await else {
+                        return;
+                    };
+                    if p.metadata.deletion_timestamp.is_some() {
+                        return;
+                    }
+                    p.status.phase = Some(PodPhase::Running);
+                    p.status.pod_ip = Some(ip.clone());
+                    p.status.set_condition(
+                        PodCondition::new(PodConditionType::Ready, ConditionStatus::True),
+                        Time::now(),
+                    );
+                    match pods.replace_status(&name, &PostParams::default(), &p).await {
+                        Ok(_) => return,
+                        Err(e) if e.code() == 409 => continue,
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+    });
+    FakeKubelet { task }
+}
