@@ -3,9 +3,11 @@
 
 mod claim;
 pub mod deployment;
+pub mod endpoints;
 mod expectations;
 mod pods;
 pub mod replicaset;
 
 pub use deployment::{DeploymentConfig, DeploymentController};
+pub use endpoints::{EndpointsConfig, EndpointsController};
 pub use replicaset::{ReplicaSetConfig, ReplicaSetController};
