@@ -109,7 +109,7 @@ async fn endpoints_follow_the_selected_pods() {
     mark_ready(&pods, "web-1", "10.244.0.1").await;
     // Running with an IP, not ready, and without the named port.
     set_pod_status(&pods, "web-2", |p| {
-        p.status.pod_ip = Some("10.244.0.2".into())
+        p.status.pod_ip = Some("10.244.0.2".into());
     })
     .await;
     // web-3 has no IP yet; db-1 is not selected.
