@@ -5,9 +5,12 @@ mod claim;
 pub mod deployment;
 pub mod endpoints;
 mod expectations;
+pub mod node_lifecycle;
 mod pods;
 pub mod replicaset;
+pub mod taints;
 
 pub use deployment::{DeploymentConfig, DeploymentController};
 pub use endpoints::{EndpointsConfig, EndpointsController};
+pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 pub use replicaset::{ReplicaSetConfig, ReplicaSetController};
