@@ -5,6 +5,7 @@ mod claim;
 pub mod deployment;
 pub mod endpoints;
 mod expectations;
+pub mod node_ipam;
 pub mod node_lifecycle;
 mod pods;
 pub mod replicaset;
@@ -12,5 +13,6 @@ pub mod taints;
 
 pub use deployment::{DeploymentConfig, DeploymentController};
 pub use endpoints::{EndpointsConfig, EndpointsController};
+pub use node_ipam::{NodeIpamConfig, NodeIpamController};
 pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 pub use replicaset::{ReplicaSetConfig, ReplicaSetController};

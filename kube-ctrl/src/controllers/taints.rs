@@ -119,7 +119,8 @@ mod tests {
 
     #[test]
     fn eviction_follows_the_tolerations() {
-        let now = Utc::now();
+        // Taints carry whole seconds.
+        let now = Time::now().0;
         let mut unreachable = taint(TAINT_UNREACHABLE, TaintEffect::NoExecute);
         unreachable.time_added = Some(Time::from(now));
         let taints = [unreachable, taint("other", TaintEffect::NoSchedule)];
