@@ -3,8 +3,10 @@
 
 mod claim;
 pub mod deployment;
+mod discovery;
 pub mod endpoints;
 mod expectations;
+pub mod gc;
 pub mod node_ipam;
 pub mod node_lifecycle;
 mod pods;
@@ -13,6 +15,7 @@ pub mod taints;
 
 pub use deployment::{DeploymentConfig, DeploymentController};
 pub use endpoints::{EndpointsConfig, EndpointsController};
+pub use gc::{GarbageCollector, GarbageCollectorConfig};
 pub use node_ipam::{NodeIpamConfig, NodeIpamController};
 pub use node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 pub use replicaset::{ReplicaSetConfig, ReplicaSetController};

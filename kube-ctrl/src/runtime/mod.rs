@@ -11,8 +11,8 @@ mod queue;
 mod rate_limiter;
 mod recorder;
 mod runnable;
-mod runner;
-mod source;
+pub(crate) mod runner;
+pub(crate) mod source;
 mod trigger;
 
 pub use controller::{Controller, ControllerConfig, DEFAULT_WORKERS};
