@@ -2,6 +2,7 @@
 //! [`ControllerManager`](crate::ControllerManager).
 
 mod claim;
+pub mod daemonset;
 pub mod deployment;
 mod discovery;
 pub mod endpoints;
@@ -14,6 +15,7 @@ mod pods;
 pub mod replicaset;
 pub mod taints;
 
+pub use daemonset::{DaemonSetConfig, DaemonSetController};
 pub use deployment::{DeploymentConfig, DeploymentController};
 pub use endpoints::{EndpointsConfig, EndpointsController};
 pub use gc::{GarbageCollector, GarbageCollectorConfig};

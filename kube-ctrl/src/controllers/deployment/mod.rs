@@ -40,7 +40,7 @@
 //!   the cache shows that version or a later one, so a slow cache never makes it decide
 //!   from a state older than its own last step.
 
-mod revision;
+pub(crate) mod revision;
 mod rollback;
 mod rolling;
 mod status;
