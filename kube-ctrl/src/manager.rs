@@ -5,6 +5,20 @@
 //! leads, it starts the shared informers and runs every controller; when it loses the
 //! Lease it stops them (reconciles in flight finish) and competes again, its caches kept
 //! warm; when its shutdown signal fires it stops them, gives the Lease up and returns.
+//!
+//! ```no_run
+//! # async fn demo(client: kube_api::client::Client) -> kube_ctrl::Result<()> {
+//! use kube_ctrl::controllers::ControllersConfig;
+//! use kube_ctrl::{ControllerManager, LeaderElectionConfig, Shutdown};
+//!
+//! let manager = ControllerManager::builder(client)
+//!     .leader_election(LeaderElectionConfig::new("kube-controller-manager", ""))
+//!     .builtin_controllers(ControllersConfig::default())
+//!     .build()?;
+//! let (_stop, shutdown) = Shutdown::new();
+//! manager.run(shutdown).await
+//! # }
+//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,6 +28,7 @@ use kube_api::informer::SharedInformerFactory;
 use rand::Rng as _;
 use tokio::task::JoinSet;
 
+use crate::controllers::ControllersConfig;
 use crate::error::{Error, Result};
 use crate::runtime::{
     DynController, KindRegistry, LeaderElectionConfig, LeaderElector, Metrics, RunContext, Runnable,
@@ -30,6 +45,7 @@ pub struct ControllerManagerBuilder {
     leader_election: Option<LeaderElectionConfig>,
     identity: String,
     runnables: Vec<Arc<dyn Runnable>>,
+    builtin: Option<ControllersConfig>,
 }
 
 impl fmt::Debug for ControllerManagerBuilder {
@@ -70,6 +86,12 @@ impl ControllerManagerBuilder {
         self
     }
 
+    /// Runs Kubernetes' built-in controllers, as `config` says.
+    pub fn builtin_controllers(mut self, config: ControllersConfig) -> Self {
+        self.builtin = Some(config);
+        self
+    }
+
     /// Runs a [`kube_core::Controller`] on the shared informers.
     pub fn controller(self, controller: impl kube_core::Controller) -> Self {
         self.with(DynController::new(controller))
@@ -92,8 +114,13 @@ impl ControllerManagerBuilder {
         &self.metrics
     }
 
-    /// The manager; fails on an invalid leader election setting.
-    pub fn build(self) -> Result<ControllerManager> {
+    /// The manager; fails on an invalid leader election or controller setting.
+    pub fn build(mut self) -> Result<ControllerManager> {
+        if let Some(builtin) = self.builtin.take() {
+            let mut all = builtin.build()?;
+            all.append(&mut self.runnables);
+            self.runnables = all;
+        }
         let elector = match self.leader_election {
             Some(mut config) => {
                 if config.identity.is_empty() {
@@ -165,6 +192,7 @@ impl ControllerManager {
             leader_election: None,
             identity: default_identity(),
             runnables: Vec::new(),
+            builtin: None,
         }
     }
 

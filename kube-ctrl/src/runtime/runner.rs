@@ -57,8 +57,21 @@ impl fmt::Debug for Failure {
 pub(crate) type ReconcileFn =
     Arc<dyn Fn(ObjectKey) -> BoxFuture<'static, Result<Action, Failure>> + Send + Sync>;
 
+/// Tasks aborted when dropped: a run whose future is dropped (a manager that lost its
+/// task, a test that aborted it) leaves nothing behind.
+pub(crate) struct Tasks(pub(crate) Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// Runs `workers` workers over `queue` until `shutdown` fires, then stops the queue, lets
-/// the reconciles in flight finish, and stops the triggers.
+/// the reconciles in flight finish, and stops the triggers. Dropping the future stops
+/// everything at once.
 pub(crate) async fn run(
     name: Arc<str>,
     queue: WorkQueue<ObjectKey>,
@@ -68,28 +81,31 @@ pub(crate) async fn run(
     metrics: Arc<ControllerMetrics>,
     shutdown: Shutdown,
 ) {
-    let handles: Vec<JoinHandle<()>> = (0..workers.max(1))
-        .map(|_| {
-            tokio::spawn(worker(
-                name.clone(),
-                queue.clone(),
-                reconcile.clone(),
-                metrics.clone(),
-            ))
-        })
-        .collect();
+    let mut triggers = Tasks(triggers);
+    let mut handles = Tasks(
+        (0..workers.max(1))
+            .map(|_| {
+                tokio::spawn(worker(
+                    name.clone(),
+                    queue.clone(),
+                    reconcile.clone(),
+                    metrics.clone(),
+                ))
+            })
+            .collect(),
+    );
     shutdown.triggered().await;
     tracing::debug!(controller = %name, "shutting down");
     queue.shut_down();
-    for trigger in &triggers {
+    for trigger in &triggers.0 {
         trigger.abort();
     }
-    for handle in handles {
+    for handle in std::mem::take(&mut handles.0) {
         if let Err(e) = handle.await {
             tracing::error!(controller = %name, error = %e, "a worker ended abnormally");
         }
     }
-    for trigger in triggers {
+    for trigger in std::mem::take(&mut triggers.0) {
         let _ = trigger.await;
     }
 }
