@@ -37,6 +37,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cloud;
 pub mod controllers;
 mod error;
 mod manager;
