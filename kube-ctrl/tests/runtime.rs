@@ -486,3 +486,41 @@ async fn a_panicking_reconcile_is_retried_not_fatal() {
     stop.trigger();
     task.await.unwrap();
 }
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn metrics_and_health_are_served_over_http() {
+    let metrics = Metrics::new();
+    metrics.controller("demo");
+    metrics.set_leader("demo-lease", true);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, shutdown) = Shutdown::new();
+    let server = tokio::spawn(kube_ctrl::serve_metrics(listener, metrics, shutdown));
+    let text = http_get(addr, "/metrics").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("text/plain; version=0.0.4"));
+    assert!(text.contains("workqueue_depth{name=\"demo\"} 0"));
+    assert!(text.contains("leader_election_master_status{name=\"demo-lease\"} 1"));
+    assert!(http_get(addr, "/healthz").await.ends_with("ok"));
+    assert!(http_get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+    assert!(http_get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
+    stop.trigger();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
+}

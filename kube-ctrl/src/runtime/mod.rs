@@ -4,6 +4,7 @@
 
 mod controller;
 mod dyn_controller;
+mod endpoint;
 pub mod finalizer;
 mod leader;
 mod metrics;
@@ -17,6 +18,7 @@ mod trigger;
 
 pub use controller::{Controller, ControllerConfig, DEFAULT_WORKERS};
 pub use dyn_controller::DynController;
+pub use endpoint::serve_metrics;
 pub use finalizer::{FinalizerError, FinalizerEvent, finalizer};
 pub use leader::{LeaderElectionConfig, LeaderElector, Leadership};
 pub use metrics::{ControllerMetrics, ControllerSnapshot, Metrics};
