@@ -8,7 +8,7 @@
 //!   ([`DynController`]), their informers shared per kind through one
 //!   [`SharedInformerFactory`](kube_api::informer::SharedInformerFactory); a bounded
 //!   default of [`DEFAULT_WORKERS`](runtime::DEFAULT_WORKERS) workers; a
-//!   [finalizer helper](runtime::finalizer); an [`EventRecorder`] that folds repeats;
+//!   [finalizer helper](mod@runtime::finalizer); an [`EventRecorder`] that folds repeats;
 //!   [leader election](LeaderElector) on a Lease; graceful [`Shutdown`]; Prometheus
 //!   [`Metrics`], served with [`serve_metrics`].
 //! - **[`ControllerManager`]**: runs any set of controllers, built-in and yours, under one
@@ -67,9 +67,9 @@
 pub mod cloud;
 pub mod controllers;
 mod error;
-mod manager;
+pub mod manager;
 pub mod runtime;
-mod shutdown;
+pub mod shutdown;
 pub mod testing;
 
 pub use error::{Error, Result};

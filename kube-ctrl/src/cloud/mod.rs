@@ -19,10 +19,10 @@
 //! # }
 //! ```
 
-mod fake;
-mod local;
-mod node;
-mod service;
+pub mod fake;
+pub mod local;
+pub mod node;
+pub mod service;
 
 use std::fmt;
 use std::sync::Arc;

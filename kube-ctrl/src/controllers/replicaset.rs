@@ -3,7 +3,7 @@
 //! As Kubernetes': it claims pods (adopts orphans its selector matches, releases those it
 //! no longer matches), creates missing pods in slow-start batches (1, 2, 4, ...; a
 //! failure stops the rest) and deletes extra ones, least useful first; it writes nothing
-//! while earlier creates and deletes are not yet in its cache ([expectations]), so a slow
+//! while earlier creates and deletes are not yet in its cache (expectations), so a slow
 //! cache never makes it create twice. Status: replicas, fullyLabeledReplicas,
 //! readyReplicas, availableReplicas (ready for `minReadySeconds`), observedGeneration and
 //! the `ReplicaFailure` condition.
@@ -15,8 +15,6 @@
 //! earlier writes are not in the cache yet (Kubernetes writes one, from a cache that
 //! misses pods it just created, with the current `observedGeneration`). So
 //! `observedGeneration` says: these counts are the pods made for that spec.
-//!
-//! [expectations]: super::expectations
 
 use std::sync::Arc;
 use std::time::Duration;

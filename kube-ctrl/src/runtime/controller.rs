@@ -251,7 +251,7 @@ where
     }
 
     /// Runs until the shutdown signal fires: `reconcile` gets each changed object that
-    /// still exists (use a [finalizer](super::finalizer) to act on deletion); when it
+    /// still exists (use a [finalizer](mod@super::finalizer) to act on deletion); when it
     /// fails, `error_policy` says what happens next ([`Action`] as in kube-rs, or an
     /// [`ErrorAction`] such as [`ErrorAction::Backoff`]).
     pub async fn run<R, Fut, E, P, A, Ctx>(self, reconcile: R, error_policy: P, ctx: Arc<Ctx>)

@@ -1,5 +1,5 @@
 //! [`DynController`]: runs a [`kube_core::Controller`] (key-based, kinds named by
-//! [`ApiResource`]) on a manager's shared informers.
+//! [`ApiResource`](kube_core::ApiResource)) on a manager's shared informers.
 
 use std::fmt;
 use std::sync::Arc;

@@ -2,18 +2,18 @@
 //! [`Controller`] builder and the [`DynController`] adapter for [`kube_core::Controller`],
 //! finalizers, event recording, leader election and metrics.
 
-mod controller;
-mod dyn_controller;
-mod endpoint;
+pub mod controller;
+pub mod dyn_controller;
+pub mod endpoint;
 pub mod finalizer;
-mod leader;
-mod metrics;
-mod queue;
-mod rate_limiter;
-mod recorder;
-mod runnable;
+pub mod leader;
+pub mod metrics;
+pub mod queue;
+pub mod rate_limiter;
+pub mod recorder;
+pub mod runnable;
 pub(crate) mod runner;
-pub(crate) mod source;
+pub mod source;
 mod trigger;
 
 pub use controller::{Controller, ControllerConfig, DEFAULT_WORKERS};

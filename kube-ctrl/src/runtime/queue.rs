@@ -11,7 +11,7 @@
 //! - **Shutdown**: after [`WorkQueue::shut_down`], adds are ignored and [`WorkQueue::get`]
 //!   returns `None`; keys being processed finish.
 //!
-//! The bookkeeping lives in [`QueueState`], which is synchronous and takes the time as an
+//! The bookkeeping lives in `QueueState`, which is synchronous and takes the time as an
 //! argument, so that its invariants are property-tested without a clock.
 
 use std::cmp::Reverse;
