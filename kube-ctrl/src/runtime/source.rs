@@ -209,6 +209,10 @@ impl KindRegistry {
         r.register::<DaemonSet>();
         r.register::<Job>();
         r.register::<CustomResourceDefinition>();
+        r.register::<kube_core::Role>();
+        r.register::<kube_core::ClusterRole>();
+        r.register::<kube_core::RoleBinding>();
+        r.register::<kube_core::ClusterRoleBinding>();
         r
     }
 
