@@ -212,10 +212,10 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("workqueue");
     g.sample_size(20);
     g.bench_function("workqueue_8_workers", |b| {
-        b.to_async(&rt).iter(through_workqueue)
+        b.to_async(&rt).iter(through_workqueue);
     });
     g.bench_function("baseline_mpsc_channel", |b| {
-        b.to_async(&rt).iter(through_channel)
+        b.to_async(&rt).iter(through_channel);
     });
     g.finish();
 
