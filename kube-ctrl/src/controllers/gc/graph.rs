@@ -1,0 +1,313 @@
+//! The garbage collector's graph: every object with its owners and dependents, by uid.
+
+use std::collections::{BTreeSet, HashMap};
+
+use kube_core::{ApiResource, ObjectMeta, OwnerReference};
+
+/// `metadata.finalizers` entry: delete dependents first.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+/// `metadata.finalizers` entry: orphan dependents first.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+
+/// Where an object lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// The kind, if known (an owner seen only through references may be of an unknown
+    /// kind).
+    pub(crate) resource: Option<ApiResource>,
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: String,
+    pub(crate) uid: String,
+}
+
+/// One object of the graph.
+#[derive(Clone, Debug)]
+pub(crate) struct GraphNode {
+    pub(crate) identity: Identity,
+    pub(crate) owners: Vec<OwnerReference>,
+    pub(crate) dependents: BTreeSet<String>,
+    pub(crate) deleting: bool,
+    pub(crate) finalizers: Vec<String>,
+    /// Known only because something names it as its owner.
+    pub(crate) virtual_: bool,
+}
+
+impl GraphNode {
+    pub(crate) fn deleting_dependents(&self) -> bool {
+        self.deleting && self.finalizers.iter().any(|f| f == FOREGROUND_FINALIZER)
+    }
+
+    pub(crate) fn orphaning(&self) -> bool {
+        self.deleting && self.finalizers.iter().any(|f| f == ORPHAN_FINALIZER)
+    }
+}
+
+/// The objects to look at after a change.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Work {
+    pub(crate) uids: BTreeSet<String>,
+}
+
+/// All objects, by uid.
+#[derive(Debug, Default)]
+pub(crate) struct Graph {
+    nodes: HashMap<String, GraphNode>,
+}
+
+impl Graph {
+    pub(crate) fn get(&self, uid: &str) -> Option<&GraphNode> {
+        self.nodes.get(uid)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Adds or updates an observed object. `resolve` gives the resource of an owner's
+    /// `apiVersion` and `kind`.
+    pub(crate) fn upsert(
+        &mut self,
+        resource: &ApiResource,
+        meta: &ObjectMeta,
+        resolve: &dyn Fn(&str, &str) -> Option<ApiResource>,
+    ) -> Work {
+        let mut work = Work::default();
+        let Some(uid) = meta.uid.clone() else {
+            return work;
+        };
+        let identity = Identity {
+            resource: Some(resource.clone()),
+            api_version: resource.api_version(),
+            kind: resource.kind.to_string(),
+            namespace: meta.namespace.clone(),
+            name: meta.name.clone().unwrap_or_default(),
+            uid: uid.clone(),
+        };
+        let deleting = meta.deletion_timestamp.is_some();
+        let old = self.nodes.get(&uid).cloned();
+        let old_owners = old.as_ref().map(|n| n.owners.clone()).unwrap_or_default();
+        // Unlink from owners no longer named.
+        for r in &old_owners {
+            if !meta.owner_references.iter().any(|x| x.uid == r.uid) {
+                if let Some(owner) = self.nodes.get_mut(&r.uid) {
+                    owner.dependents.remove(&uid);
+                    if owner.deleting_dependents() {
+                        work.uids.insert(r.uid.clone());
+                    }
+                }
+            }
+        }
+        // Link to owners, creating virtual nodes for those never seen.
+        for r in &meta.owner_references {
+            let owner = self.nodes.entry(r.uid.clone()).or_insert_with(|| {
+                let resource = resolve(&r.api_version, &r.kind);
+                let namespace = match &resource {
+                    Some(ar) if !ar.namespaced => None,
+                    _ => meta.namespace.clone(),
+                };
+                work.uids.insert(r.uid.clone());
+                GraphNode {
+                    identity: Identity {
+                        resource,
+                        api_version: r.api_version.clone(),
+                        kind: r.kind.clone(),
+                        namespace,
+                        name: r.name.clone(),
+                        uid: r.uid.clone(),
+                    },
+                    owners: Vec::new(),
+                    dependents: BTreeSet::new(),
+                    deleting: false,
+                    finalizers: Vec::new(),
+                    virtual_: true,
+                }
+            });
+            owner.dependents.insert(uid.clone());
+            if owner.deleting_dependents() {
+                work.uids.insert(r.uid.clone());
+            }
+        }
+        let dependents = old
+            .as_ref()
+            .map(|n| n.dependents.clone())
+            .unwrap_or_default();
+        let node = GraphNode {
+            identity,
+            owners: meta.owner_references.clone(),
+            dependents,
+            deleting,
+            finalizers: meta.finalizers.clone(),
+            virtual_: false,
+        };
+        // New owners, or an object now deleting dependents or orphaning: look at it.
+        let owners_changed = old_owners != node.owners;
+        let started_deleting = node.deleting_dependents() || node.orphaning();
+        if (!node.owners.is_empty() && (old.is_none() || owners_changed)) || started_deleting {
+            work.uids.insert(uid.clone());
+        }
+        // Deleting dependents first: each dependent must be looked at.
+        if node.deleting_dependents() && !old.as_ref().is_some_and(GraphNode::deleting_dependents) {
+            work.uids.extend(node.dependents.iter().cloned());
+        }
+        // A virtual node that turns out real may have waited for this.
+        if old.as_ref().is_some_and(|n| n.virtual_) {
+            work.uids.extend(node.dependents.iter().cloned());
+        }
+        self.nodes.insert(uid, node);
+        work
+    }
+
+    /// Removes an object that is gone; its dependents and its deleting owners need a look.
+    pub(crate) fn remove(&mut self, uid: &str) -> Work {
+        let mut work = Work::default();
+        let Some(node) = self.nodes.remove(uid) else {
+            return work;
+        };
+        for r in &node.owners {
+            if let Some(owner) = self.nodes.get_mut(&r.uid) {
+                owner.dependents.remove(uid);
+                if owner.deleting_dependents() || owner.virtual_ {
+                    work.uids.insert(r.uid.clone());
+                }
+            }
+        }
+        work.uids.extend(node.dependents.iter().cloned());
+        // The dependents stay, now pointing to a virtual owner that will be verified gone.
+        if !node.dependents.is_empty() {
+            self.nodes.insert(
+                uid.to_owned(),
+                GraphNode {
+                    owners: Vec::new(),
+                    deleting: false,
+                    finalizers: Vec::new(),
+                    virtual_: true,
+                    ..node
+                },
+            );
+        }
+        work
+    }
+
+    /// Forgets a virtual node verified absent, if it is still virtual.
+    pub(crate) fn forget_virtual(&mut self, uid: &str) -> Vec<String> {
+        match self.nodes.get(uid) {
+            Some(n) if n.virtual_ => {
+                let deps = n.dependents.iter().cloned().collect();
+                self.nodes.remove(uid);
+                deps
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The dependents that block this owner's deletion (their reference to it says
+    /// `blockOwnerDeletion`).
+    pub(crate) fn blocking_dependents(&self, owner: &str) -> Vec<GraphNode> {
+        let Some(n) = self.nodes.get(owner) else {
+            return Vec::new();
+        };
+        n.dependents
+            .iter()
+            .filter_map(|d| self.nodes.get(d))
+            .filter(|d| {
+                d.owners
+                    .iter()
+                    .any(|r| r.uid == owner && r.block_owner_deletion == Some(true))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The dependents of an object.
+    pub(crate) fn dependents(&self, owner: &str) -> Vec<GraphNode> {
+        self.nodes
+            .get(owner)
+            .map(|n| {
+                n.dependents
+                    .iter()
+                    .filter_map(|d| self.nodes.get(d))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube_core::Time;
+
+    use super::*;
+
+    fn meta(name: &str, uid: &str, owners: &[(&str, bool)]) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("ns".into()),
+            uid: Some(uid.into()),
+            owner_references: owners
+                .iter()
+                .map(|(u, block)| OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "ReplicaSet".into(),
+                    name: format!("owner-{u}"),
+                    uid: (*u).into(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(*block),
+                })
+                .collect(),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn rs() -> ApiResource {
+        ApiResource::new("apps", "v1", "ReplicaSet", "replicasets", true)
+    }
+
+    fn pods() -> ApiResource {
+        ApiResource::new("", "v1", "Pod", "pods", true)
+    }
+
+    fn resolve(_: &str, _: &str) -> Option<ApiResource> {
+        Some(rs())
+    }
+
+    #[test]
+    fn owners_and_dependents_link_both_ways() {
+        let mut g = Graph::default();
+        // A dependent seen before its owner: the owner is virtual, and checked.
+        let w = g.upsert(&pods(), &meta("p", "p1", &[("o1", true)]), &resolve);
+        assert!(w.uids.contains("o1") && w.uids.contains("p1"));
+        assert!(g.get("o1").unwrap().virtual_);
+        let w = g.upsert(&rs(), &meta("owner-o1", "o1", &[]), &resolve);
+        assert!(!g.get("o1").unwrap().virtual_);
+        assert!(
+            w.uids.contains("p1"),
+            "dependents of a virtual owner now real"
+        );
+        assert_eq!(g.blocking_dependents("o1").len(), 1);
+
+        // The owner starts deleting dependents: the dependent is looked at.
+        let mut deleting = meta("owner-o1", "o1", &[]);
+        deleting.deletion_timestamp = Some(Time::now());
+        deleting.finalizers = vec![FOREGROUND_FINALIZER.into()];
+        let w = g.upsert(&rs(), &deleting, &resolve);
+        assert!(w.uids.contains("p1") && w.uids.contains("o1"));
+
+        // The dependent goes: the owner is looked at again (no more blockers).
+        let w = g.remove("p1");
+        assert!(w.uids.contains("o1"));
+        assert!(g.blocking_dependents("o1").is_empty());
+
+        // The owner goes while a dependent remains: the dependent is looked at, and the
+        // owner stays as a virtual node to be verified.
+        g.upsert(&pods(), &meta("q", "q1", &[("o1", false)]), &resolve);
+        let w = g.remove("o1");
+        assert!(w.uids.contains("q1"));
+        assert!(g.get("o1").unwrap().virtual_);
+        assert_eq!(g.forget_virtual("o1"), vec!["q1".to_owned()]);
+        assert!(g.get("o1").is_none());
+        assert_eq!(g.len(), 1);
+    }
+}

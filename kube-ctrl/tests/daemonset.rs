@@ -1,0 +1,228 @@
+//! The DaemonSet controller: one pod per eligible node, following node changes, taints,
+//! failures and rolling updates.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{
+    Cluster, active_pods, eventually, fake_kubelet, labels, meta, run, selector, set_pod_status,
+    template,
+};
+use kube_api::client::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube_core::{
+    DaemonSet, DaemonSetSpec, Node, NodeSpec, ObjectMeta, Pod, PodPhase, Taint, TaintEffect,
+};
+use kube_ctrl::controllers::DaemonSetController;
+use kube_ctrl::controllers::daemonset::REVISION_HASH_LABEL;
+
+async fn node(nodes: &Api<Node>, name: &str, node_labels: &[(&str, &str)], taints: Vec<Taint>) {
+    let n = Node {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: labels(node_labels),
+            ..ObjectMeta::default()
+        },
+        spec: NodeSpec {
+            taints,
+            ..NodeSpec::default()
+        },
+        ..Node::default()
+    };
+    nodes.create(&PostParams::default(), &n).await.unwrap();
+}
+
+fn target(pod: &Pod) -> String {
+    let terms = &pod
+        .spec
+        .affinity
+        .as_ref()
+        .unwrap()
+        .node_affinity
+        .as_ref()
+        .unwrap()
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()
+        .unwrap()
+        .node_selector_terms;
+    terms[0].match_fields[0].values[0].clone()
+}
+
+async fn pods_on(pods: &Api<Pod>, want: &[&str]) -> Vec<Pod> {
+    let want: BTreeSet<String> = want.iter().map(|s| (*s).to_owned()).collect();
+    eventually(&format!("daemon pods on {want:?}"), || async {
+        let list = active_pods(pods).await;
+        let on: Vec<String> = list.iter().map(target).collect();
+        let set: BTreeSet<String> = on.iter().cloned().collect();
+        (set == want && on.len() == want.len()).then_some(list)
+    })
+    .await
+}
+
+fn daemonset(name: &str) -> DaemonSet {
+    DaemonSet {
+        metadata: meta(name),
+        spec: DaemonSetSpec {
+            selector: Some(selector(&[("app", name)])),
+            template: template(&[("app", name)], "agent:1"),
+            ..DaemonSetSpec::default()
+        },
+        ..DaemonSet::default()
+    }
+}
+
+#[tokio::test]
+async fn one_pod_per_eligible_node_following_the_nodes() {
+    let cluster = Cluster::start().await;
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    node(&nodes, "n1", &[], vec![]).await;
+    node(&nodes, "n2", &[("disk", "ssd")], vec![]).await;
+    let dedicated = Taint {
+        key: "dedicated".into(),
+        value: Some("db".into()),
+        effect: TaintEffect::NoSchedule,
+        time_added: None,
+    };
+    node(&nodes, "n3", &[], vec![dedicated]).await;
+    // Cordoned nodes still run daemons (default toleration).
+    node(
+        &nodes,
+        "cordoned",
+        &[],
+        vec![Taint {
+            key: "node.kubernetes.io/unschedulable".into(),
+            value: None,
+            effect: TaintEffect::NoSchedule,
+            time_added: None,
+        }],
+    )
+    .await;
+    let _m = run(
+        &cluster.client,
+        vec![Arc::new(DaemonSetController::default())],
+    );
+    let sets: Api<DaemonSet> = Api::namespaced(cluster.client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    sets.create(&PostParams::default(), &daemonset("agent"))
+        .await
+        .unwrap();
+
+    let list = pods_on(&pods, &["n1", "n2", "cordoned"]).await;
+    assert!(
+        list.iter()
+            .all(|p| p.metadata.labels.contains_key(REVISION_HASH_LABEL))
+    );
+    assert!(
+        list[0]
+            .spec
+            .tolerations
+            .iter()
+            .any(|t| t.key.as_deref() == Some("node.kubernetes.io/unreachable"))
+    );
+    eventually("the status", || async {
+        let s = sets.get("agent").await.unwrap().status;
+        (s.desired_number_scheduled == 3 && s.current_number_scheduled == 3).then_some(())
+    })
+    .await;
+
+    // A new node gets a pod; a deleted one loses it.
+    node(&nodes, "n4", &[], vec![]).await;
+    pods_on(&pods, &["n1", "n2", "cordoned", "n4"]).await;
+    nodes.delete("n4", &DeleteParams::default()).await.unwrap();
+    pods_on(&pods, &["n1", "n2", "cordoned"]).await;
+
+    // An untolerated NoExecute taint drives the pod off.
+    let mut n1 = nodes.get("n1").await.unwrap();
+    n1.spec.taints.push(Taint {
+        key: "evict".into(),
+        value: None,
+        effect: TaintEffect::NoExecute,
+        time_added: None,
+    });
+    nodes
+        .replace("n1", &PostParams::default(), &n1)
+        .await
+        .unwrap();
+    pods_on(&pods, &["n2", "cordoned"]).await;
+
+    // A node selector narrows it down.
+    sets.patch(
+        "agent",
+        &PatchParams::default(),
+        &Patch::Merge(
+            serde_json::json!({"spec": {"template": {"spec": {"nodeSelector": {"disk": "ssd"}}}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    pods_on(&pods, &["n2"]).await;
+
+    // A failed pod is replaced.
+    let failed = active_pods(&pods).await.remove(0);
+    set_pod_status(&pods, failed.metadata.name.as_deref().unwrap(), |p| {
+        p.status.phase = Some(PodPhase::Failed);
+    })
+    .await;
+    eventually("a replacement", || async {
+        let list = active_pods(&pods).await;
+        (list.len() == 1 && list[0].metadata.uid != failed.metadata.uid).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rolling_update_replaces_pods_node_by_node() {
+    let cluster = Cluster::start().await;
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    for n in ["a", "b", "c", "d"] {
+        node(&nodes, n, &[], vec![]).await;
+    }
+    let _kubelet = fake_kubelet(&cluster.client, || Duration::from_millis(30));
+    let _m = run(
+        &cluster.client,
+        vec![Arc::new(DaemonSetController::default())],
+    );
+    let sets: Api<DaemonSet> = Api::namespaced(cluster.client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    sets.create(&PostParams::default(), &daemonset("log"))
+        .await
+        .unwrap();
+    eventually("all available", || async {
+        let s = sets.get("log").await.unwrap().status;
+        (s.number_available == Some(4)).then_some(())
+    })
+    .await;
+    let old_hash = active_pods(&pods).await[0].metadata.labels[REVISION_HASH_LABEL].clone();
+    sets.patch(
+        "log",
+        &PatchParams::default(),
+        &Patch::Strategic(serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "agent:2"}]}}}})),
+    )
+    .await
+    .unwrap();
+    let max_missing = std::sync::atomic::AtomicUsize::new(0);
+    eventually("every pod updated and available", || async {
+        let list = active_pods(&pods).await;
+        let ready_nodes: BTreeSet<String> =
+            list.iter().filter(|p| p.is_ready()).map(target).collect();
+        max_missing.fetch_max(4 - ready_nodes.len(), std::sync::atomic::Ordering::Relaxed);
+        let s = sets.get("log").await.unwrap().status;
+        (list.len() == 4
+            && list
+                .iter()
+                .all(|p| p.metadata.labels[REVISION_HASH_LABEL] != old_hash)
+            && s.updated_number_scheduled == Some(4)
+            && s.number_available == Some(4))
+        .then_some(())
+    })
+    .await;
+    let max_missing = max_missing.into_inner();
+    assert!(
+        max_missing <= 1,
+        "at most maxUnavailable (1) node without a ready pod: saw {max_missing}"
+    );
+}
