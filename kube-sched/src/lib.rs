@@ -50,11 +50,11 @@ pub mod queue;
 pub mod testing;
 
 pub use cache::{Cache, CacheError};
-pub use engine::{Binding, Engine, Outcome};
+pub use engine::{Algorithm, Binding, Engine, Outcome};
 pub use error::{Error, Result};
 pub use events::{ClusterEvent, EventAction, EventResource};
 pub use framework::{
-    CycleState, DEFAULT_SCHEDULER_NAME, FrameworkConfig, FrameworkScheduler, Profile,
-    ProfileBuilder, WaitingPods,
+    CycleState, DEFAULT_SCHEDULER_NAME, FrameworkConfig, FrameworkScheduler, NominatedPods,
+    Profile, ProfileBuilder, WaitingPods,
 };
 pub use queue::{QueueConfig, QueuedPod, SchedulingQueue};

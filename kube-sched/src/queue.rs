@@ -139,6 +139,11 @@ impl SchedulingQueue {
         self.pods.is_empty()
     }
 
+    /// True when the queue holds the pod (in any pool, or in flight).
+    pub fn contains(&self, key: &ObjectKey) -> bool {
+        self.pods.contains_key(key)
+    }
+
     /// Pods in the active queue.
     pub fn active_len(&self) -> usize {
         self.active.len()
@@ -309,7 +314,7 @@ impl SchedulingQueue {
         interested: impl Fn(&str, ClusterEvent) -> bool,
         now: Instant,
     ) -> usize {
-        self.move_cycle = self.cycle + 1;
+        self.move_cycle = self.cycle;
         let moving: Vec<ObjectKey> = self
             .unschedulable
             .iter()

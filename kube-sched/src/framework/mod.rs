@@ -2,6 +2,8 @@
 //! scheduling cycle and the binding cycle.
 
 mod binding;
+mod filter;
+mod nominator;
 mod plugin;
 mod profile;
 mod scheduler;
@@ -9,6 +11,7 @@ mod state;
 mod waiting;
 
 pub use binding::PermitOutcome;
+pub use nominator::{NominatedNode, NominatedPods};
 pub use plugin::{
     ALL_EVENTS, BindPlugin, BindResult, FilterPlugin, FilterRunner, MAX_NODE_SCORE, Permit,
     PermitContext, PermitPlugin, Plugin, PostBindPlugin, PostFilterPlugin, PreBindPlugin,

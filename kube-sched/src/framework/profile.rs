@@ -84,8 +84,8 @@ impl Profile {
         pod: &PodInfo,
         node: &NodeInfo,
     ) -> Result<(), (&'static str, Rejection)> {
-        for f in &self.filter {
-            if !state.skip_filter.is_empty() && state.skips_filter(f.name()) {
+        for (i, f) in self.filter.iter().enumerate() {
+            if state.skips_filter_at(i, || f.name()) {
                 continue;
             }
             f.filter(state, pod, node).map_err(|r| (f.name(), r))?;

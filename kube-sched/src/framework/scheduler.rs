@@ -3,16 +3,17 @@
 //! profile's plugins. It implements kube-core's [`Scheduler`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use kube_core::{
-    Decision, NodeInfo, NodeRejection, NodeRejectionAll, PodInfo, Scheduler, Snapshot,
-    Unschedulable,
+    Decision, NodeInfo, NodeRejectionAll, PodInfo, Scheduler, Snapshot, Unschedulable,
 };
 
-use super::plugin::{PreFilterResult, PreScoreResult, Rejection};
+use super::filter::Filtering;
+use super::nominator::{NominatedNode, NominatedPods};
+use super::plugin::{PreFilterResult, PreScoreResult};
 use super::profile::Profile;
 use super::state::CycleState;
 use super::waiting::WaitingPods;
@@ -70,13 +71,6 @@ pub struct FrameworkScheduler {
     next_start: AtomicUsize,
     rng: AtomicU64,
     waiting: WaitingPods,
-}
-
-/// The feasible nodes of a cycle and the rejections of the others.
-struct Filtered<'s> {
-    feasible: Vec<&'s Arc<NodeInfo>>,
-    rejections: Vec<NodeRejection>,
-    processed: usize,
 }
 
 impl FrameworkScheduler {
@@ -137,6 +131,19 @@ impl FrameworkScheduler {
         pod: &Arc<PodInfo>,
         snapshot: &Snapshot,
     ) -> (CycleState, Result<Decision, Unschedulable>) {
+        self.schedule_nominated(pod, snapshot, &NominatedPods::new())
+    }
+
+    /// Like [`schedule_with_state`](Self::schedule_with_state), keeping room for the pods
+    /// preemption nominated to nodes: a pod of lower or equal priority fits a node only if
+    /// it also fits with the node's nominated pods of higher or equal priority. A pod that
+    /// is itself nominated tries its node first.
+    pub fn schedule_nominated(
+        &self,
+        pod: &Arc<PodInfo>,
+        snapshot: &Snapshot,
+        nominated: &NominatedPods,
+    ) -> (CycleState, Result<Decision, Unschedulable>) {
         let mut state = CycleState::new();
         let Some(profile) = self.profile_for(pod) else {
             let name = scheduler_name(pod).to_owned();
@@ -148,7 +155,7 @@ impl FrameworkScheduler {
                 )),
             );
         };
-        let result = self.run_cycle(profile, &mut state, pod, snapshot);
+        let result = self.run_cycle(profile, &mut state, pod, snapshot, nominated);
         (state, result)
     }
 
@@ -158,6 +165,7 @@ impl FrameworkScheduler {
         state: &mut CycleState,
         pod: &Arc<PodInfo>,
         snapshot: &Snapshot,
+        nominated: &NominatedPods,
     ) -> Result<Decision, Unschedulable> {
         let num_nodes = snapshot.len();
         if num_nodes == 0 {
@@ -167,8 +175,15 @@ impl FrameworkScheduler {
                 ..Unschedulable::default()
             });
         }
+        let nominated_node = nominated
+            .node_of(pod.key())
+            .or(pod.pod().status.nominated_node_name.as_deref())
+            .filter(|n| !n.is_empty());
+        if let Some(node) = nominated_node {
+            state.write(NominatedNode(node.to_owned()));
+        }
         // PreFilter.
-        let mut allowed: Option<std::collections::HashSet<String>> = None;
+        let mut allowed: Option<HashSet<String>> = None;
         for p in &profile.pre_filter {
             match p.pre_filter(state, pod, snapshot) {
                 Ok(PreFilterResult::Proceed) => {}
@@ -193,16 +208,41 @@ impl FrameworkScheduler {
                 }
             }
         }
+        state.freeze_filter_skips(profile.filter.iter().map(|p| p.name()));
+        let filtering = Filtering {
+            profile,
+            state,
+            pod,
+            nominated,
+        };
+        // A nominated pod goes to its node when it fits there now (the victims are gone).
+        if let Some(name) = nominated_node
+            && allowed.as_ref().is_none_or(|a| a.contains(name))
+            && let Some(node) = snapshot.get(name)
+            && filtering.node(node).is_ok()
+        {
+            return Ok(Decision {
+                node: name.to_owned(),
+                evaluated_nodes: 1,
+                feasible_nodes: 1,
+            });
+        }
         // Filter.
         let percentage = profile
             .percentage_of_nodes_to_score
             .unwrap_or(self.config.percentage_of_nodes_to_score);
         let filtered = match &allowed {
-            Some(names) => self.filter_listed(profile, state, pod, snapshot, names),
+            Some(names) => filtering.listed(snapshot.nodes(), names),
             None => {
                 let to_find = num_feasible_nodes_to_find(percentage, num_nodes);
                 let start = self.next_start.load(Ordering::Relaxed) % num_nodes;
-                let f = self.filter_rotating(profile, state, pod, snapshot, start, to_find);
+                let f = filtering.rotating(
+                    snapshot.nodes(),
+                    start,
+                    to_find,
+                    self.config.parallelism.max(1),
+                    self.config.parallel_threshold,
+                );
                 self.next_start
                     .store((start + f.processed) % num_nodes, Ordering::Relaxed);
                 f
@@ -248,6 +288,7 @@ impl FrameworkScheduler {
                 state.skip_score.push(p.name());
             }
         }
+        state.freeze_score_skips(profile.score.iter().map(|(p, _)| p.name()));
         let totals = self.score(profile, state, pod, &filtered.feasible);
         let best = self.select(&totals);
         Ok(Decision {
@@ -255,66 +296,6 @@ impl FrameworkScheduler {
             evaluated_nodes,
             feasible_nodes,
         })
-    }
-
-    fn filter_listed<'s>(
-        &self,
-        profile: &Profile,
-        state: &CycleState,
-        pod: &PodInfo,
-        snapshot: &'s Snapshot,
-        names: &std::collections::HashSet<String>,
-    ) -> Filtered<'s> {
-        let mut out = Filtered {
-            feasible: Vec::new(),
-            rejections: Vec::new(),
-            processed: 0,
-        };
-        for node in snapshot.nodes() {
-            out.processed += 1;
-            if !names.contains(node.name()) {
-                out.rejections.push(NodeRejection {
-                    node: Arc::clone(node.name_arc()),
-                    code: kube_core::FitCode::UnschedulableAndUnresolvable,
-                    plugin: Cow::Borrowed("PreFilter"),
-                    reasons: vec![Cow::Borrowed("node(s) didn't satisfy plugin(s) pre-filter")],
-                });
-                continue;
-            }
-            check(profile, state, pod, node, &mut out);
-        }
-        out
-    }
-
-    fn filter_rotating<'s>(
-        &self,
-        profile: &Profile,
-        state: &CycleState,
-        pod: &PodInfo,
-        snapshot: &'s Snapshot,
-        start: usize,
-        to_find: usize,
-    ) -> Filtered<'s> {
-        let nodes = snapshot.nodes();
-        let n = nodes.len();
-        let threads = self.config.parallelism.max(1);
-        if threads > 1 && n >= self.config.parallel_threshold {
-            return filter_parallel(profile, state, pod, nodes, start, to_find, threads);
-        }
-        let mut out = Filtered {
-            feasible: Vec::with_capacity(to_find.min(n)),
-            rejections: Vec::new(),
-            processed: 0,
-        };
-        for i in 0..n {
-            let node = &nodes[(start + i) % n];
-            out.processed += 1;
-            check(profile, state, pod, node, &mut out);
-            if out.feasible.len() >= to_find {
-                break;
-            }
-        }
-        out
     }
 
     fn score(
@@ -328,8 +309,8 @@ impl FrameworkScheduler {
         let mut scores = vec![0i64; nodes.len()];
         let threads = self.config.parallelism.max(1);
         let parallel = threads > 1 && nodes.len() >= self.config.parallel_threshold;
-        for (p, weight) in &profile.score {
-            if !state.skip_score.is_empty() && state.skips_score(p.name()) {
+        for (i, (p, weight)) in profile.score.iter().enumerate() {
+            if state.skips_score_at(i, || p.name()) {
                 continue;
             }
             if parallel {
@@ -384,90 +365,6 @@ impl FrameworkScheduler {
         self.rng.store(x, Ordering::Relaxed);
         x
     }
-}
-
-#[inline]
-fn check<'s>(
-    profile: &Profile,
-    state: &CycleState,
-    pod: &PodInfo,
-    node: &'s Arc<NodeInfo>,
-    out: &mut Filtered<'s>,
-) {
-    match profile.filter_node(state, pod, node) {
-        Ok(()) => out.feasible.push(node),
-        Err((plugin, r)) => out.rejections.push(rejection(node, plugin, r)),
-    }
-}
-
-fn rejection(node: &NodeInfo, plugin: &'static str, r: Rejection) -> NodeRejection {
-    NodeRejection {
-        node: Arc::clone(node.name_arc()),
-        code: r.code,
-        plugin: Cow::Borrowed(plugin),
-        reasons: r.reasons,
-    }
-}
-
-/// Filters from `start` in `threads` contiguous slices at once, stopping every slice once
-/// `to_find` nodes are feasible in total; then keeps the first `to_find` in rotation order.
-fn filter_parallel<'s>(
-    profile: &Profile,
-    state: &CycleState,
-    pod: &PodInfo,
-    nodes: &'s [Arc<NodeInfo>],
-    start: usize,
-    to_find: usize,
-    threads: usize,
-) -> Filtered<'s> {
-    let n = nodes.len();
-    let found = AtomicUsize::new(0);
-    let chunk = n.div_ceil(threads);
-    let parts: Vec<Filtered<'s>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let found = &found;
-                s.spawn(move || {
-                    let mut out = Filtered {
-                        feasible: Vec::new(),
-                        rejections: Vec::new(),
-                        processed: 0,
-                    };
-                    for i in (t * chunk)..((t + 1) * chunk).min(n) {
-                        if found.load(Ordering::Relaxed) >= to_find {
-                            break;
-                        }
-                        let node = &nodes[(start + i) % n];
-                        out.processed += 1;
-                        match profile.filter_node(state, pod, node) {
-                            Ok(()) => {
-                                out.feasible.push(node);
-                                found.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err((plugin, r)) => out.rejections.push(rejection(node, plugin, r)),
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let mut out = Filtered {
-        feasible: Vec::with_capacity(to_find),
-        rejections: Vec::new(),
-        processed: 0,
-    };
-    for part in parts {
-        out.processed += part.processed;
-        out.rejections.extend(part.rejections);
-        for f in part.feasible {
-            if out.feasible.len() < to_find {
-                out.feasible.push(f);
-            }
-        }
-    }
-    out
 }
 
 /// The scheduler name of a pod: `spec.schedulerName`, or `default-scheduler`.

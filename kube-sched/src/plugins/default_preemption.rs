@@ -10,7 +10,7 @@ use kube_core::{
 };
 
 use crate::events::ClusterEvent;
-use crate::framework::{CycleState, FilterRunner, Plugin, PostFilterPlugin};
+use crate::framework::{CycleState, FilterRunner, NominatedNode, Plugin, PostFilterPlugin};
 
 /// The plugin's name.
 pub const NAME: &str = "DefaultPreemption";
@@ -100,13 +100,18 @@ fn more_important(a: &Arc<PodInfo>, b: &Arc<PodInfo>) -> CmpOrdering {
 }
 
 /// True when the pod may preempt: its policy allows it, and it is not already waiting for
-/// victims to leave its nominated node.
-fn eligible(pod: &PodInfo, snapshot: &Snapshot) -> bool {
+/// victims to leave its nominated node (the framework's nomination, else the pod's
+/// `status.nominatedNodeName`).
+fn eligible(state: &CycleState, pod: &PodInfo, snapshot: &Snapshot) -> bool {
     let p = pod.pod();
     if p.spec.preemption_policy == Some(PreemptionPolicy::Never) {
         return false;
     }
-    if let Some(nominated) = p.status.nominated_node_name.as_deref()
+    let nominated = state
+        .read::<NominatedNode>()
+        .map(|n| n.0.as_str())
+        .or(p.status.nominated_node_name.as_deref());
+    if let Some(nominated) = nominated
         && let Some(node) = snapshot.get(nominated)
         && node
             .pods()
@@ -179,7 +184,7 @@ impl PostFilterPlugin for DefaultPreemption {
         rejections: &[NodeRejection],
         filters: &dyn FilterRunner,
     ) -> Option<Nomination> {
-        if !eligible(pod, snapshot) {
+        if !eligible(state, pod, snapshot) {
             return None;
         }
         let potential: Vec<&Arc<NodeInfo>> = rejections

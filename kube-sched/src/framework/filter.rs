@@ -1,0 +1,254 @@
+//! The Filter phase of a cycle: which nodes can run the pod, searched from a rotating start
+//! until enough are found, on one thread or several; pods nominated to a node count as if
+//! they ran there.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kube_core::{FitCode, NodeInfo, NodeRejection, PodInfo};
+
+use super::nominator::NominatedPods;
+use super::plugin::{FilterRunner, Rejection};
+use super::profile::Profile;
+use super::state::CycleState;
+
+/// The feasible nodes of a cycle and the rejections of the others.
+pub(crate) struct Filtered<'s> {
+    pub(crate) feasible: Vec<&'s Arc<NodeInfo>>,
+    pub(crate) rejections: Vec<NodeRejection>,
+    pub(crate) processed: usize,
+}
+
+impl Filtered<'_> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            feasible: Vec::with_capacity(n),
+            rejections: Vec::new(),
+            processed: 0,
+        }
+    }
+}
+
+/// What every node of one cycle is filtered with.
+#[derive(Clone, Copy)]
+pub(crate) struct Filtering<'a> {
+    pub(crate) profile: &'a Profile,
+    pub(crate) state: &'a CycleState,
+    pub(crate) pod: &'a PodInfo,
+    pub(crate) nominated: &'a NominatedPods,
+}
+
+impl Filtering<'_> {
+    /// Runs the filters on one node. When pods of at least the pod's priority are
+    /// nominated to the node, the node must fit the pod both with them (so their room is
+    /// kept) and without them (so that filters such as pod affinity do not pass only
+    /// thanks to pods that are not there yet), as Kubernetes does.
+    #[inline]
+    pub(crate) fn node(&self, node: &NodeInfo) -> Result<(), (&'static str, Rejection)> {
+        if !self.nominated.is_empty() {
+            self.with_nominated(node)?;
+        }
+        self.profile.filter_node(self.state, self.pod, node)
+    }
+
+    fn with_nominated(&self, node: &NodeInfo) -> Result<(), (&'static str, Rejection)> {
+        let mut others = self
+            .nominated
+            .on_node(node.name())
+            .iter()
+            .filter(|p| p.priority() >= self.pod.priority() && p.key() != self.pod.key())
+            .peekable();
+        if others.peek().is_none() {
+            return Ok(());
+        }
+        let mut info = node.clone();
+        let mut state = self.state.clone();
+        for p in others {
+            info.add_pod(Arc::clone(p));
+            self.profile.add_pod(&mut state, self.pod, p, &info);
+        }
+        self.profile.filter_node(&state, self.pod, &info)
+    }
+
+    #[inline]
+    fn check<'s>(&self, node: &'s Arc<NodeInfo>, out: &mut Filtered<'s>) {
+        out.processed += 1;
+        match self.node(node) {
+            Ok(()) => out.feasible.push(node),
+            Err((plugin, r)) => out.rejections.push(rejection(node, plugin, r)),
+        }
+    }
+
+    /// Filters only the nodes a PreFilter plugin allowed; the others are rejected for good.
+    pub(crate) fn listed<'s>(
+        &self,
+        nodes: &'s [Arc<NodeInfo>],
+        names: &HashSet<String>,
+    ) -> Filtered<'s> {
+        let mut out = Filtered::with_capacity(names.len().min(nodes.len()));
+        for node in nodes {
+            if names.contains(node.name()) {
+                self.check(node, &mut out);
+            } else {
+                out.processed += 1;
+                out.rejections.push(NodeRejection {
+                    node: Arc::clone(node.name_arc()),
+                    code: FitCode::UnschedulableAndUnresolvable,
+                    plugin: Cow::Borrowed("PreFilter"),
+                    reasons: vec![Cow::Borrowed("node(s) didn't satisfy plugin(s) pre-filter")],
+                });
+            }
+        }
+        out
+    }
+
+    /// Filters from `start`, wrapping around, until `to_find` nodes fit or every node was
+    /// checked; spread over `threads` when there are at least `parallel_threshold` nodes.
+    pub(crate) fn rotating<'s>(
+        &self,
+        nodes: &'s [Arc<NodeInfo>],
+        start: usize,
+        to_find: usize,
+        threads: usize,
+        parallel_threshold: usize,
+    ) -> Filtered<'s> {
+        let n = nodes.len();
+        if threads > 1 && n >= parallel_threshold {
+            return self.parallel(nodes, start, to_find, threads);
+        }
+        let mut out = Filtered::with_capacity(to_find.min(n));
+        let (tail, head) = nodes.split_at(start.min(n));
+        for node in head.iter().chain(tail) {
+            self.check(node, &mut out);
+            if out.feasible.len() >= to_find {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Filters from `start` in `threads` contiguous slices at once, each stopping once
+    /// `to_find` nodes are feasible in total; then keeps the first `to_find` in rotation
+    /// order.
+    fn parallel<'s>(
+        &self,
+        nodes: &'s [Arc<NodeInfo>],
+        start: usize,
+        to_find: usize,
+        threads: usize,
+    ) -> Filtered<'s> {
+        let n = nodes.len();
+        let found = AtomicUsize::new(0);
+        let chunk = n.div_ceil(threads);
+        let parts: Vec<Filtered<'s>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let found = &found;
+                    s.spawn(move || {
+                        let mut out = Filtered::with_capacity(0);
+                        for i in (t * chunk)..((t + 1) * chunk).min(n) {
+                            if found.load(Ordering::Relaxed) >= to_find {
+                                break;
+                            }
+                            let node = &nodes[(start + i) % n];
+                            let before = out.feasible.len();
+                            self.check(node, &mut out);
+                            if out.feasible.len() > before {
+                                found.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let mut out = Filtered::with_capacity(to_find);
+        for part in parts {
+            out.processed += part.processed;
+            out.rejections.extend(part.rejections);
+            for f in part.feasible {
+                if out.feasible.len() < to_find {
+                    out.feasible.push(f);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn rejection(node: &NodeInfo, plugin: &'static str, r: Rejection) -> NodeRejection {
+    NodeRejection {
+        node: Arc::clone(node.name_arc()),
+        code: r.code,
+        plugin: Cow::Borrowed(plugin),
+        reasons: r.reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::NodeResourcesFit;
+    use crate::testing::{node, pod};
+
+    fn profile() -> Profile {
+        Profile::builder("t")
+            .filter(Arc::new(NodeResourcesFit::default()))
+            .build()
+    }
+
+    #[test]
+    fn nominated_pods_of_equal_or_higher_priority_keep_their_room() {
+        let profile = profile();
+        let n = node("n").cpu("4").info();
+        let state = CycleState::new();
+        let mut nominated = NominatedPods::new();
+        nominated.add(pod("big").priority(10).requests("3", "0").arc(), "n");
+        let run = |p: &PodInfo, nominated: &NominatedPods| {
+            Filtering {
+                profile: &profile,
+                state: &state,
+                pod: p,
+                nominated,
+            }
+            .node(&n)
+            .map_err(|(_, r)| r.reasons)
+        };
+        let low = pod("low").priority(5).requests("2", "0").info();
+        assert_eq!(run(&low, &nominated), Err(vec!["Insufficient cpu".into()]));
+        // A pod of higher priority than the nominated one ignores the nomination.
+        let high = pod("high").priority(20).requests("2", "0").info();
+        assert_eq!(run(&high, &nominated), Ok(()));
+        // The nominated pod itself does not count against itself.
+        let big = pod("big").priority(10).requests("3", "0").info();
+        assert_eq!(run(&big, &nominated), Ok(()));
+        assert_eq!(run(&low, &NominatedPods::new()), Ok(()));
+    }
+
+    #[test]
+    fn rotation_starts_where_asked_and_stops_when_enough_fit() {
+        let profile = profile();
+        let nodes: Vec<Arc<NodeInfo>> = (0..10).map(|i| node(&format!("n{i}")).arc()).collect();
+        let state = CycleState::new();
+        let nominated = NominatedPods::new();
+        let p = pod("p").requests("1", "0").info();
+        let f = Filtering {
+            profile: &profile,
+            state: &state,
+            pod: &p,
+            nominated: &nominated,
+        };
+        let out = f.rotating(&nodes, 8, 3, 1, usize::MAX);
+        let names: Vec<&str> = out.feasible.iter().map(|n| n.name()).collect();
+        assert_eq!(names, ["n8", "n9", "n0"]);
+        assert_eq!(out.processed, 3);
+        let all = f.rotating(&nodes, 3, 100, 4, 1);
+        assert_eq!(all.feasible.len(), 10);
+        assert_eq!(all.processed, 10);
+        let some = f.rotating(&nodes, 3, 4, 4, 1);
+        assert_eq!(some.feasible.len(), 4);
+    }
+}
