@@ -225,6 +225,12 @@ impl Engine {
         self.event(ClusterEvent::NODE_UPDATE, now);
     }
 
+    /// A node changed in ways that cannot make any pod fit (a heartbeat): the cache takes
+    /// the new object, no pod moves.
+    pub fn refresh_node(&mut self, node: Arc<Node>) {
+        self.cache.upsert_node(node);
+    }
+
     /// A node went.
     pub fn remove_node(&mut self, name: &str, now: Instant) {
         self.cache.remove_node(name);

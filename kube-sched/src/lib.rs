@@ -47,6 +47,7 @@ pub mod events;
 pub mod framework;
 pub mod plugins;
 pub mod queue;
+pub mod runner;
 pub mod testing;
 
 pub use cache::{Cache, CacheError};
@@ -58,3 +59,7 @@ pub use framework::{
     Profile, ProfileBuilder, WaitingPods,
 };
 pub use queue::{QueueConfig, QueuedPod, SchedulingQueue};
+pub use runner::{
+    ApiBinder, RunnerConfig, RunnerError, RunnerHandle, RunnerStats, SchedulerRunner,
+    SchedulerRunnerBuilder,
+};
