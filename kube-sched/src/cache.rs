@@ -224,12 +224,27 @@ impl Cache {
     /// snapshot's generation and drops deleted nodes. Nodes known only through their pods
     /// are left out.
     pub fn update_snapshot(&mut self, snapshot: &mut Snapshot) {
+        let mut changed = Vec::new();
+        self.update_snapshot_tracked(snapshot, &mut changed);
+    }
+
+    /// Like [`update_snapshot`](Self::update_snapshot), reporting the positions of the
+    /// nodes replaced in place into `changed`; returns true when nodes were added or
+    /// removed (positions moved).
+    pub(crate) fn update_snapshot_tracked(
+        &mut self,
+        snapshot: &mut Snapshot,
+        changed: &mut Vec<usize>,
+    ) -> bool {
+        changed.clear();
         let since = snapshot.generation();
         let mut newest = since;
+        let before = snapshot.len();
+        let mut structural = false;
         for (&generation, name) in self.removed.range(since + 1..) {
             newest = newest.max(generation);
             if self.nodes.get(name).is_none_or(|n| n.node().is_none()) {
-                snapshot.remove(name);
+                structural |= snapshot.remove(name);
             }
         }
         for (&generation, name) in self.by_generation.range(since + 1..) {
@@ -237,13 +252,17 @@ impl Cache {
             if let Some(info) = self.nodes.get(name) {
                 if info.node().is_some() {
                     snapshot.upsert(Arc::clone(info));
+                    if let Some(at) = snapshot.position(name) {
+                        changed.push(at);
+                    }
                 } else {
-                    snapshot.remove(name);
+                    structural |= snapshot.remove(name);
                 }
             }
         }
         snapshot.set_generation(newest);
         // Tombstones older than what this snapshot saw are no longer needed by it.
         self.removed = self.removed.split_off(&(newest + 1));
+        structural || snapshot.len() != before
     }
 }

@@ -14,7 +14,7 @@ use crate::cache::Cache;
 use crate::events::ClusterEvent;
 use crate::framework::{
     CycleState, DEFAULT_SCHEDULER_NAME, FrameworkScheduler, NominatedPods, PermitOutcome,
-    scheduler_name,
+    SummaryTable, scheduler_name,
 };
 use crate::queue::{QueueConfig, QueuedPod, SchedulingQueue};
 
@@ -85,10 +85,11 @@ impl Algorithm {
         &self,
         pod: &Arc<PodInfo>,
         snapshot: &Snapshot,
+        summaries: &SummaryTable,
         nominated: &NominatedPods,
     ) -> (CycleState, Result<Decision, Unschedulable>) {
         match self {
-            Self::Framework(fw) => fw.schedule_nominated(pod, snapshot, nominated),
+            Self::Framework(fw) => fw.schedule_summarized(pod, snapshot, summaries, nominated),
             Self::Custom { scheduler, .. } => {
                 let result = scheduler.schedule(pod, snapshot).and_then(|d| {
                     if snapshot.get(&d.node).is_some() {
@@ -150,6 +151,8 @@ pub struct Engine {
     queue: SchedulingQueue,
     cache: Cache,
     snapshot: Snapshot,
+    summaries: SummaryTable,
+    changed: Vec<usize>,
     nominated: NominatedPods,
 }
 
@@ -170,6 +173,8 @@ impl Engine {
             queue: SchedulingQueue::new(queue),
             cache,
             snapshot: Snapshot::new(),
+            summaries: SummaryTable::default(),
+            changed: Vec::new(),
             nominated: NominatedPods::new(),
         }
     }
@@ -301,11 +306,11 @@ impl Engine {
     /// ready. The snapshot is refreshed incrementally first.
     pub fn schedule_next(&mut self, now: Instant) -> Option<Outcome> {
         let queued = self.queue.pop(now)?;
-        self.cache.update_snapshot(&mut self.snapshot);
+        self.refresh_snapshot();
         let pod = Arc::clone(&queued.info);
-        let (state, result) = self
-            .algorithm
-            .schedule(&pod, &self.snapshot, &self.nominated);
+        let (state, result) =
+            self.algorithm
+                .schedule(&pod, &self.snapshot, &self.summaries, &self.nominated);
         match result {
             Ok(decision) => Some(self.assume(queued, state, decision.node, now)),
             Err(u) => {
@@ -319,6 +324,21 @@ impl Engine {
                 }
                 self.queue.requeue_unschedulable(queued, plugins, now);
                 Some(Outcome::Unschedulable(pod, Box::new(u)))
+            }
+        }
+    }
+
+    /// Brings the snapshot, and the summaries of its nodes when the framework runs, up to
+    /// date with the cache, touching only what changed.
+    fn refresh_snapshot(&mut self) {
+        let moved = self
+            .cache
+            .update_snapshot_tracked(&mut self.snapshot, &mut self.changed);
+        if let Algorithm::Framework(_) = self.algorithm {
+            if moved {
+                self.summaries.refresh(&self.snapshot);
+            } else {
+                self.summaries.refresh_at(&self.snapshot, &self.changed);
             }
         }
     }

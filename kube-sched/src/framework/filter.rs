@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kube_core::{FitCode, NodeInfo, NodeRejection, PodInfo};
 
+use super::node_ref::{NodeRef, NodeSummary};
 use super::nominator::NominatedPods;
 use super::plugin::{FilterRunner, Rejection};
 use super::profile::Profile;
@@ -16,7 +17,7 @@ use super::state::CycleState;
 
 /// The feasible nodes of a cycle and the rejections of the others.
 pub(crate) struct Filtered<'s> {
-    pub(crate) feasible: Vec<&'s Arc<NodeInfo>>,
+    pub(crate) feasible: Vec<NodeRef<'s>>,
     pub(crate) rejections: Vec<NodeRejection>,
     pub(crate) processed: usize,
 }
@@ -46,7 +47,7 @@ impl Filtering<'_> {
     /// kept) and without them (so that filters such as pod affinity do not pass only
     /// thanks to pods that are not there yet), as Kubernetes does.
     #[inline]
-    pub(crate) fn node(&self, node: &NodeInfo) -> Result<(), (&'static str, Rejection)> {
+    pub(crate) fn node(&self, node: &NodeRef<'_>) -> Result<(), (&'static str, Rejection)> {
         if !self.nominated.is_empty() {
             self.with_nominated(node)?;
         }
@@ -69,15 +70,16 @@ impl Filtering<'_> {
             info.add_pod(Arc::clone(p));
             self.profile.add_pod(&mut state, self.pod, p, &info);
         }
-        self.profile.filter_node(&state, self.pod, &info)
+        self.profile
+            .filter_node(&state, self.pod, &NodeRef::of(&info))
     }
 
     #[inline]
-    fn check<'s>(&self, node: &'s Arc<NodeInfo>, out: &mut Filtered<'s>) {
+    fn check<'s>(&self, node: NodeRef<'s>, out: &mut Filtered<'s>) {
         out.processed += 1;
-        match self.node(node) {
+        match self.node(&node) {
             Ok(()) => out.feasible.push(node),
-            Err((plugin, r)) => out.rejections.push(rejection(node, plugin, r)),
+            Err((plugin, r)) => out.rejections.push(rejection(&node, plugin, r)),
         }
     }
 
@@ -85,12 +87,13 @@ impl Filtering<'_> {
     pub(crate) fn listed<'s>(
         &self,
         nodes: &'s [Arc<NodeInfo>],
+        rows: &[NodeSummary],
         names: &HashSet<String>,
     ) -> Filtered<'s> {
         let mut out = Filtered::with_capacity(names.len().min(nodes.len()));
-        for node in nodes {
+        for (node, row) in nodes.iter().zip(rows) {
             if names.contains(node.name()) {
-                self.check(node, &mut out);
+                self.check(NodeRef::with_summary(node, *row), &mut out);
             } else {
                 out.processed += 1;
                 out.rejections.push(NodeRejection {
@@ -106,9 +109,11 @@ impl Filtering<'_> {
 
     /// Filters from `start`, wrapping around, until `to_find` nodes fit or every node was
     /// checked; spread over `threads` when there are at least `parallel_threshold` nodes.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn rotating<'s>(
         &self,
         nodes: &'s [Arc<NodeInfo>],
+        rows: &[NodeSummary],
         start: usize,
         to_find: usize,
         threads: usize,
@@ -116,12 +121,13 @@ impl Filtering<'_> {
     ) -> Filtered<'s> {
         let n = nodes.len();
         if threads > 1 && n >= parallel_threshold {
-            return self.parallel(nodes, start, to_find, threads);
+            return self.parallel(nodes, rows, start, to_find, threads);
         }
         let mut out = Filtered::with_capacity(to_find.min(n));
-        let (tail, head) = nodes.split_at(start.min(n));
-        for node in head.iter().chain(tail) {
-            self.check(node, &mut out);
+        let start = start.min(n);
+        let order = (start..n).chain(0..start);
+        for i in order {
+            self.check(NodeRef::with_summary(&nodes[i], rows[i]), &mut out);
             if out.feasible.len() >= to_find {
                 break;
             }
@@ -135,6 +141,7 @@ impl Filtering<'_> {
     fn parallel<'s>(
         &self,
         nodes: &'s [Arc<NodeInfo>],
+        rows: &[NodeSummary],
         start: usize,
         to_find: usize,
         threads: usize,
@@ -152,9 +159,9 @@ impl Filtering<'_> {
                             if found.load(Ordering::Relaxed) >= to_find {
                                 break;
                             }
-                            let node = &nodes[(start + i) % n];
+                            let at = (start + i) % n;
                             let before = out.feasible.len();
-                            self.check(node, &mut out);
+                            self.check(NodeRef::with_summary(&nodes[at], rows[at]), &mut out);
                             if out.feasible.len() > before {
                                 found.fetch_add(1, Ordering::Relaxed);
                             }
@@ -176,6 +183,49 @@ impl Filtering<'_> {
             }
         }
         out
+    }
+}
+
+/// A profile's filters that count nominated pods, for PostFilter plugins: preemption must
+/// see the room already promised to other preemptors, or it would evict nothing and
+/// promise the same room twice.
+pub(crate) struct NominatedFilters<'a> {
+    pub(crate) profile: &'a Profile,
+    pub(crate) nominated: &'a NominatedPods,
+}
+
+impl FilterRunner for NominatedFilters<'_> {
+    fn run_filters(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+    ) -> Result<(), Rejection> {
+        if node.node().is_none() {
+            return Err(Rejection::unresolvable("node not found"));
+        }
+        Filtering {
+            profile: self.profile,
+            state,
+            pod,
+            nominated: self.nominated,
+        }
+        .node(&NodeRef::of(node))
+        .map_err(|(_, r)| r)
+    }
+
+    fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &PodInfo, node: &NodeInfo) {
+        self.profile.add_pod(state, pod, added, node);
+    }
+
+    fn remove_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        removed: &PodInfo,
+        node: &NodeInfo,
+    ) {
+        self.profile.remove_pod(state, pod, removed, node);
     }
 }
 
@@ -214,7 +264,7 @@ mod tests {
                 pod: p,
                 nominated,
             }
-            .node(&n)
+            .node(&NodeRef::of(&n))
             .map_err(|(_, r)| r.reasons)
         };
         let low = pod("low").priority(5).requests("2", "0").info();
@@ -241,14 +291,15 @@ mod tests {
             pod: &p,
             nominated: &nominated,
         };
-        let out = f.rotating(&nodes, 8, 3, 1, usize::MAX);
+        let rows: Vec<NodeSummary> = nodes.iter().map(|n| NodeSummary::of(n)).collect();
+        let out = f.rotating(&nodes, &rows, 8, 3, 1, usize::MAX);
         let names: Vec<&str> = out.feasible.iter().map(|n| n.name()).collect();
         assert_eq!(names, ["n8", "n9", "n0"]);
         assert_eq!(out.processed, 3);
-        let all = f.rotating(&nodes, 3, 100, 4, 1);
+        let all = f.rotating(&nodes, &rows, 3, 100, 4, 1);
         assert_eq!(all.feasible.len(), 10);
         assert_eq!(all.processed, 10);
-        let some = f.rotating(&nodes, 3, 4, 4, 1);
+        let some = f.rotating(&nodes, &rows, 3, 4, 4, 1);
         assert_eq!(some.feasible.len(), 4);
     }
 }

@@ -3,6 +3,7 @@
 
 mod binding;
 mod filter;
+mod node_ref;
 mod nominator;
 mod plugin;
 mod profile;
@@ -11,6 +12,8 @@ mod state;
 mod waiting;
 
 pub use binding::PermitOutcome;
+pub(crate) use node_ref::SummaryTable;
+pub use node_ref::{NodeRef, NodeSummary};
 pub use nominator::{NominatedNode, NominatedPods};
 pub use plugin::{
     ALL_EVENTS, BindPlugin, BindResult, FilterPlugin, FilterRunner, MAX_NODE_SCORE, Permit,

@@ -15,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kube_core::{BoxError, FitCode, NodeInfo, NodeRejection, Nomination, PodInfo, Snapshot};
 
+use super::node_ref::NodeRef;
 use super::state::CycleState;
 use super::waiting::WaitingPods;
 use crate::events::ClusterEvent;
@@ -112,7 +113,12 @@ pub trait PreFilterPlugin: Plugin {
 /// Filter: can the pod run on this node?
 pub trait FilterPlugin: Plugin {
     /// `Ok` when the node fits, as far as this plugin is concerned.
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection>;
+    fn filter(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeRef<'_>,
+    ) -> Result<(), Rejection>;
 }
 
 /// Runs a profile's filters on one node, for PostFilter plugins that simulate changes
@@ -161,14 +167,30 @@ pub trait PreScorePlugin: Plugin {
         state: &mut CycleState,
         pod: &PodInfo,
         snapshot: &Snapshot,
-        nodes: &[&Arc<NodeInfo>],
+        nodes: &[NodeRef<'_>],
     ) -> PreScoreResult;
 }
 
 /// Score: ranks a feasible node.
 pub trait ScorePlugin: Plugin {
     /// The node's raw score.
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64;
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> i64;
+
+    /// The raw scores of many nodes at once, into `out` (same order, same length); what
+    /// the framework calls. The default calls [`ScorePlugin::score`] for each node; a
+    /// plugin overrides it to do its per-pod work once and keep the loop tight. Both must
+    /// give the same scores.
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[NodeRef<'_>],
+        out: &mut [i64],
+    ) {
+        for (o, n) in out.iter_mut().zip(nodes) {
+            *o = self.score(state, pod, n);
+        }
+    }
 
     /// Maps the raw scores of every feasible node into `0..=MAX_NODE_SCORE`, in place.
     /// The default leaves them as they are (the plugin already scores in range).

@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use kube_core::{
-    Decision, NodeInfo, NodeRejectionAll, PodInfo, Scheduler, Snapshot, Unschedulable,
-};
+use kube_core::{Decision, NodeRejectionAll, PodInfo, Scheduler, Snapshot, Unschedulable};
+use parking_lot::Mutex;
 
-use super::filter::Filtering;
+use super::filter::{Filtering, NominatedFilters};
+use super::node_ref::{NodeRef, NodeSummary, SummaryTable};
 use super::nominator::{NominatedNode, NominatedPods};
 use super::plugin::{PreFilterResult, PreScoreResult};
 use super::profile::Profile;
@@ -71,6 +71,7 @@ pub struct FrameworkScheduler {
     next_start: AtomicUsize,
     rng: AtomicU64,
     waiting: WaitingPods,
+    summaries: Mutex<SummaryTable>,
 }
 
 impl FrameworkScheduler {
@@ -83,6 +84,7 @@ impl FrameworkScheduler {
             next_start: AtomicUsize::new(0),
             rng: AtomicU64::new(rng),
             waiting: WaitingPods::new(),
+            summaries: Mutex::new(SummaryTable::default()),
         }
     }
 
@@ -155,7 +157,47 @@ impl FrameworkScheduler {
                 )),
             );
         };
-        let result = self.run_cycle(profile, &mut state, pod, snapshot, nominated);
+        let mut summaries = self.summaries.lock();
+        summaries.refresh(snapshot);
+        let result = self.run_cycle(
+            profile,
+            &mut state,
+            pod,
+            snapshot,
+            summaries.rows(),
+            nominated,
+        );
+        (state, result)
+    }
+
+    /// Like [`schedule_nominated`](Self::schedule_nominated), with the node summaries of
+    /// `snapshot` kept by the caller (who knows which nodes changed between cycles).
+    pub(crate) fn schedule_summarized(
+        &self,
+        pod: &Arc<PodInfo>,
+        snapshot: &Snapshot,
+        summaries: &SummaryTable,
+        nominated: &NominatedPods,
+    ) -> (CycleState, Result<Decision, Unschedulable>) {
+        let mut state = CycleState::new();
+        let Some(profile) = self.profile_for(pod) else {
+            let name = scheduler_name(pod).to_owned();
+            return (
+                state,
+                Err(Unschedulable::error(
+                    snapshot.len(),
+                    format!("no profile for scheduler name {name:?}"),
+                )),
+            );
+        };
+        let result = self.run_cycle(
+            profile,
+            &mut state,
+            pod,
+            snapshot,
+            summaries.rows(),
+            nominated,
+        );
         (state, result)
     }
 
@@ -165,6 +207,7 @@ impl FrameworkScheduler {
         state: &mut CycleState,
         pod: &Arc<PodInfo>,
         snapshot: &Snapshot,
+        rows: &[NodeSummary],
         nominated: &NominatedPods,
     ) -> Result<Decision, Unschedulable> {
         let num_nodes = snapshot.len();
@@ -218,8 +261,10 @@ impl FrameworkScheduler {
         // A nominated pod goes to its node when it fits there now (the victims are gone).
         if let Some(name) = nominated_node
             && allowed.as_ref().is_none_or(|a| a.contains(name))
-            && let Some(node) = snapshot.get(name)
-            && filtering.node(node).is_ok()
+            && let Some(at) = snapshot.position(name)
+            && filtering
+                .node(&NodeRef::with_summary(&snapshot.nodes()[at], rows[at]))
+                .is_ok()
         {
             return Ok(Decision {
                 node: name.to_owned(),
@@ -232,12 +277,13 @@ impl FrameworkScheduler {
             .percentage_of_nodes_to_score
             .unwrap_or(self.config.percentage_of_nodes_to_score);
         let filtered = match &allowed {
-            Some(names) => filtering.listed(snapshot.nodes(), names),
+            Some(names) => filtering.listed(snapshot.nodes(), rows, names),
             None => {
                 let to_find = num_feasible_nodes_to_find(percentage, num_nodes);
                 let start = self.next_start.load(Ordering::Relaxed) % num_nodes;
                 let f = filtering.rotating(
                     snapshot.nodes(),
+                    rows,
                     start,
                     to_find,
                     self.config.parallelism.max(1),
@@ -256,9 +302,10 @@ impl FrameworkScheduler {
                 }
             }
             let mut nomination = None;
+            let filters = NominatedFilters { profile, nominated };
             for p in &profile.post_filter {
                 nomination = p
-                    .post_filter(state, pod, snapshot, &filtered.rejections, profile)
+                    .post_filter(state, pod, snapshot, &filtered.rejections, &filters)
                     .map(Box::new);
                 if nomination.is_some() {
                     break;
@@ -303,7 +350,7 @@ impl FrameworkScheduler {
         profile: &Profile,
         state: &CycleState,
         pod: &PodInfo,
-        nodes: &[&Arc<NodeInfo>],
+        nodes: &[NodeRef<'_>],
     ) -> Vec<i64> {
         let mut totals = vec![0i64; nodes.len()];
         let mut scores = vec![0i64; nodes.len()];
@@ -317,17 +364,11 @@ impl FrameworkScheduler {
                 let chunk = nodes.len().div_ceil(threads);
                 std::thread::scope(|s| {
                     for (out, ns) in scores.chunks_mut(chunk).zip(nodes.chunks(chunk)) {
-                        s.spawn(move || {
-                            for (o, n) in out.iter_mut().zip(ns) {
-                                *o = p.score(state, pod, n);
-                            }
-                        });
+                        s.spawn(move || p.score_nodes(state, pod, ns, out));
                     }
                 });
             } else {
-                for (o, n) in scores.iter_mut().zip(nodes) {
-                    *o = p.score(state, pod, n);
-                }
+                p.score_nodes(state, pod, nodes, &mut scores);
             }
             p.normalize(state, pod, &mut scores);
             for (t, s) in totals.iter_mut().zip(&scores) {

@@ -160,6 +160,10 @@ fn select_victims(
             victims.push(p);
         }
     }
+    if victims.is_empty() {
+        // It fits without evicting anything: nothing for preemption to do here.
+        return None;
+    }
     // Lowest priority first.
     victims.reverse();
     Some(victims)

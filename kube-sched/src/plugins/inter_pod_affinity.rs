@@ -3,14 +3,13 @@
 //! score, and existing pods' terms apply to incoming pods too.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use kube_core::{NodeInfo, PodAffinityTerm, PodInfo, Snapshot, WeightedPodAffinityTerm};
 
 use super::pod_selector::{PodSelector, selector_matches};
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PreFilterPlugin, PreFilterResult,
+    CycleState, FilterPlugin, MAX_NODE_SCORE, NodeRef, Plugin, PreFilterPlugin, PreFilterResult,
     PreScorePlugin, PreScoreResult, Rejection, ScorePlugin,
 };
 
@@ -312,7 +311,12 @@ impl PreFilterPlugin for InterPodAffinity {
 }
 
 impl FilterPlugin for InterPodAffinity {
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
+    fn filter(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeRef<'_>,
+    ) -> Result<(), Rejection> {
         let Some(s) = state.read::<FilterState>() else {
             return Ok(());
         };
@@ -370,7 +374,7 @@ impl PreScorePlugin for InterPodAffinity {
         state: &mut CycleState,
         pod: &PodInfo,
         snapshot: &Snapshot,
-        _: &[&Arc<NodeInfo>],
+        _: &[NodeRef<'_>],
     ) -> PreScoreResult {
         let t = terms(pod);
         let has_pref = !t.pref_aff.is_empty() || !t.pref_anti.is_empty();
@@ -449,7 +453,7 @@ impl PreScorePlugin for InterPodAffinity {
 }
 
 impl ScorePlugin for InterPodAffinity {
-    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeRef<'_>) -> i64 {
         let Some(s) = state.read::<ScoreState>() else {
             return 0;
         };
@@ -475,6 +479,7 @@ impl ScorePlugin for InterPodAffinity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod};
 
     const HOST: &str = "kubernetes.io/hostname";
@@ -498,7 +503,9 @@ mod tests {
         }
         s.nodes()
             .iter()
-            .filter(|n| st.skips_filter(NAME) || InterPodAffinity.filter(&st, p, n).is_ok())
+            .filter(|n| {
+                st.skips_filter(NAME) || InterPodAffinity.filter(&st, p, &NodeRef::of(n)).is_ok()
+            })
             .map(|n| n.name().to_owned())
             .collect()
     }
@@ -564,7 +571,7 @@ mod tests {
             .preferred_affinity(10, "app", "db", "zone")
             .preferred_anti_affinity(5, "app", "web", "zone")
             .info();
-        let nodes: Vec<&Arc<NodeInfo>> = s.nodes().iter().collect();
+        let nodes: Vec<NodeRef<'_>> = s.nodes().iter().map(|n| NodeRef::of(n)).collect();
         let mut st = CycleState::new();
         assert_eq!(
             InterPodAffinity.pre_score(&mut st, &p, &s, &nodes),

@@ -2,7 +2,6 @@
 //! preferred node affinity terms add their weights to the node's score.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use kube_core::{
     NodeInfo, NodeSelector, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm,
@@ -11,7 +10,7 @@ use kube_core::{
 
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, FilterPlugin, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin,
+    CycleState, FilterPlugin, NodeRef, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin,
     PreScoreResult, Rejection, ScorePlugin, default_normalize_score,
 };
 
@@ -158,7 +157,7 @@ impl PreFilterPlugin for NodeAffinity {
 }
 
 impl FilterPlugin for NodeAffinity {
-    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> Result<(), Rejection> {
         if pod_matches_node(pod, node) {
             Ok(())
         } else {
@@ -173,7 +172,7 @@ impl PreScorePlugin for NodeAffinity {
         _: &mut CycleState,
         pod: &PodInfo,
         _: &Snapshot,
-        _: &[&Arc<NodeInfo>],
+        _: &[NodeRef<'_>],
     ) -> PreScoreResult {
         if preferred(pod).is_empty() {
             PreScoreResult::Skip
@@ -184,7 +183,7 @@ impl PreScorePlugin for NodeAffinity {
 }
 
 impl ScorePlugin for NodeAffinity {
-    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> i64 {
         let Some(n) = node.node() else {
             return 0;
         };
@@ -205,6 +204,7 @@ impl ScorePlugin for NodeAffinity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, node_requirement, pod};
 
     #[test]
@@ -261,7 +261,7 @@ mod tests {
             ),
         ];
         for (i, (p, fits)) in cases.into_iter().enumerate() {
-            let got = NodeAffinity.filter(&CycleState::new(), &p.info(), &n);
+            let got = NodeAffinity.filter(&CycleState::new(), &p.info(), &NodeRef::of(&n));
             assert_eq!(got.is_ok(), fits, "case {i}");
             if let Err(r) = got {
                 assert_eq!(r, Rejection::unresolvable(REASON));
@@ -284,7 +284,7 @@ mod tests {
         let s = CycleState::new();
         let mut scores: Vec<i64> = nodes
             .iter()
-            .map(|n| NodeAffinity.score(&s, &p, n))
+            .map(|n| NodeAffinity.score(&s, &p, &NodeRef::of(n)))
             .collect();
         assert_eq!(scores, vec![8, 5, 3, 0]);
         NodeAffinity.normalize(&s, &p, &mut scores);

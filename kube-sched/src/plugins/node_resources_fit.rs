@@ -6,7 +6,9 @@ use std::borrow::Cow;
 use kube_core::{NodeInfo, PodInfo, Resources};
 
 use crate::events::ClusterEvent;
-use crate::framework::{CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, Rejection, ScorePlugin};
+use crate::framework::{
+    CycleState, FilterPlugin, MAX_NODE_SCORE, NodeRef, Plugin, Rejection, ScorePlugin,
+};
 
 /// The plugin's name.
 pub const NAME: &str = "NodeResourcesFit";
@@ -37,20 +39,30 @@ impl ResourceName {
 
     /// `(allocatable, requested)` on `node` once `pod` is added. With `non_zero`, CPU and
     /// memory count the defaults for pods that request none (as Kubernetes scores).
-    pub(crate) fn amounts(&self, pod: &PodInfo, node: &NodeInfo, non_zero: bool) -> (i64, i64) {
-        let alloc = node.allocatable();
+    #[inline]
+    pub(crate) fn amounts(&self, pod: &PodInfo, node: &NodeRef<'_>, non_zero: bool) -> (i64, i64) {
+        let s = node.summary();
+        let want = pod.requests();
         match self {
             Self::Cpu if non_zero => (
-                alloc.milli_cpu,
-                node.non_zero_requested().milli_cpu + pod.requests().non_zero().0,
+                s.allocatable_milli_cpu,
+                s.non_zero_milli_cpu + want.non_zero().0,
             ),
-            Self::Memory if non_zero => (
-                alloc.memory,
-                node.non_zero_requested().memory + pod.requests().non_zero().1,
+            Self::Memory if non_zero => {
+                (s.allocatable_memory, s.non_zero_memory + want.non_zero().1)
+            }
+            Self::Cpu => (
+                s.allocatable_milli_cpu,
+                s.requested_milli_cpu + want.milli_cpu,
             ),
-            _ => (
-                self.get(alloc),
-                self.get(node.requested()) + self.get(pod.requests()),
+            Self::Memory => (s.allocatable_memory, s.requested_memory + want.memory),
+            Self::EphemeralStorage => (
+                s.allocatable_ephemeral_storage,
+                s.requested_ephemeral_storage + want.ephemeral_storage,
+            ),
+            Self::Scalar(_) => (
+                self.get(node.allocatable()),
+                self.get(node.requested()) + self.get(want),
             ),
         }
     }
@@ -199,15 +211,15 @@ pub fn insufficient_resources(pod: &PodInfo, node: &NodeInfo) -> Vec<Cow<'static
 
 impl FilterPlugin for NodeResourcesFit {
     #[inline]
-    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
-        // Fast path, no allocation: the common case fits.
-        let alloc = node.allocatable();
-        let used = node.requested();
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> Result<(), Rejection> {
+        // Fast path on the summary, no allocation: the common case fits.
+        let s = node.summary();
         let want = pod.requests();
-        if (node.pods().len() as i64) < alloc.pods
-            && want.milli_cpu <= alloc.milli_cpu - used.milli_cpu
-            && want.memory <= alloc.memory - used.memory
-            && want.ephemeral_storage <= alloc.ephemeral_storage - used.ephemeral_storage
+        if s.pod_count < s.allocatable_pods
+            && want.milli_cpu <= s.allocatable_milli_cpu - s.requested_milli_cpu
+            && want.memory <= s.allocatable_memory - s.requested_memory
+            && want.ephemeral_storage
+                <= s.allocatable_ephemeral_storage - s.requested_ephemeral_storage
             && want.scalar.is_empty()
         {
             return Ok(());
@@ -226,7 +238,7 @@ impl FilterPlugin for NodeResourcesFit {
 
 impl ScorePlugin for NodeResourcesFit {
     #[inline]
-    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> i64 {
         let mut total = 0;
         let mut weights = 0;
         for (r, w) in &self.resources {
@@ -239,11 +251,43 @@ impl ScorePlugin for NodeResourcesFit {
         }
         if weights == 0 { 0 } else { total / weights }
     }
+
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[NodeRef<'_>],
+        out: &mut [i64],
+    ) {
+        // The default resources (CPU and memory): the pod's amounts once, then a tight
+        // loop over the summaries.
+        let [(ResourceName::Cpu, wc), (ResourceName::Memory, wm)] = self.resources.as_slice()
+        else {
+            for (o, n) in out.iter_mut().zip(nodes) {
+                *o = self.score(state, pod, n);
+            }
+            return;
+        };
+        let (wc, wm) = (*wc, *wm);
+        let weights = wc + wm;
+        if weights == 0 {
+            out.fill(0);
+            return;
+        }
+        let (pc, pm) = pod.requests().non_zero();
+        for (o, n) in out.iter_mut().zip(nodes) {
+            let s = n.summary();
+            let cpu = self.resource_score(s.non_zero_milli_cpu + pc, s.allocatable_milli_cpu);
+            let mem = self.resource_score(s.non_zero_memory + pm, s.allocatable_memory);
+            *o = (cpu * wc + mem * wm) / weights;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod};
 
     #[test]
@@ -266,7 +310,7 @@ mod tests {
         for (pc, pm, nc, nm, want) in cases {
             let n = node("n").cpu(nc).memory(nm).info();
             let p = pod("p").requests(pc, pm).info();
-            let got = NodeResourcesFit::default().filter(&CycleState::new(), &p, &n);
+            let got = NodeResourcesFit::default().filter(&CycleState::new(), &p, &NodeRef::of(&n));
             let reasons: Vec<String> = match got {
                 Ok(()) => vec![],
                 Err(r) => r.reasons.iter().map(|s| s.to_string()).collect(),
@@ -282,13 +326,15 @@ mod tests {
         let p = pod("p").requests("600m", "100Mi").info();
         let f = NodeResourcesFit::default();
         assert_eq!(
-            f.filter(&CycleState::new(), &p, &n).unwrap_err().reasons,
+            f.filter(&CycleState::new(), &p, &NodeRef::of(&n))
+                .unwrap_err()
+                .reasons,
             vec!["Insufficient cpu"]
         );
         n.add_pod(pod("b").requests("0", "0").arc());
         let small = pod("s").requests("100m", "1Mi").info();
         assert_eq!(
-            f.filter(&CycleState::new(), &small, &n)
+            f.filter(&CycleState::new(), &small, &NodeRef::of(&n))
                 .unwrap_err()
                 .reasons,
             vec!["Too many pods"]
@@ -302,6 +348,7 @@ mod tests {
         n.add_pod(pod("a").requests("1", "2Gi").arc());
         let p = pod("p").requests("1", "2Gi").info();
         let s = CycleState::new();
+        let n = NodeRef::of(&n);
         // LeastAllocated: cpu (4-2)*100/4 = 50, mem (8-4)*100/8 = 50.
         assert_eq!(NodeResourcesFit::default().score(&s, &p, &n), 50);
         // MostAllocated: 50 and 50.
@@ -316,6 +363,7 @@ mod tests {
         // A pod without requests counts 100m and 200Mi when scoring.
         let empty = pod("e").info();
         let fresh = node("f").cpu("1").memory("1000Mi").info();
+        let fresh = NodeRef::of(&fresh);
         // cpu (1000-100)*100/1000 = 90, mem (1000-200)*100/1000 = 80 -> 85.
         assert_eq!(NodeResourcesFit::default().score(&s, &empty, &fresh), 85);
     }

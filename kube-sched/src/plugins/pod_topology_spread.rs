@@ -3,7 +3,6 @@
 //! filter, `ScheduleAnyway` constraints score.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use kube_core::{
     NodeInclusionPolicy, NodeInfo, PodInfo, Snapshot, TaintEffect, TopologySpreadConstraint,
@@ -15,7 +14,7 @@ use super::pod_selector::PodSelector;
 use super::taint_toleration::tolerates;
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PreFilterPlugin, PreFilterResult,
+    CycleState, FilterPlugin, MAX_NODE_SCORE, NodeRef, Plugin, PreFilterPlugin, PreFilterResult,
     PreScorePlugin, PreScoreResult, Rejection, ScorePlugin,
 };
 
@@ -229,7 +228,12 @@ impl PreFilterPlugin for PodTopologySpread {
 }
 
 impl FilterPlugin for PodTopologySpread {
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
+    fn filter(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeRef<'_>,
+    ) -> Result<(), Rejection> {
         let Some(s) = state.read::<FilterState>() else {
             return Ok(());
         };
@@ -268,7 +272,7 @@ impl PreScorePlugin for PodTopologySpread {
         state: &mut CycleState,
         pod: &PodInfo,
         snapshot: &Snapshot,
-        nodes: &[&Arc<NodeInfo>],
+        nodes: &[NodeRef<'_>],
     ) -> PreScoreResult {
         let cs = constraints(pod, false);
         if cs.is_empty() {
@@ -332,7 +336,7 @@ impl PreScorePlugin for PodTopologySpread {
 impl ScorePlugin for PodTopologySpread {
     /// A node lacking a constraint's label scores -1: [`ScorePlugin::normalize`] turns it
     /// into 0 and leaves it out of the range.
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> i64 {
         let Some(s) = state.read::<ScoreState>() else {
             return 0;
         };
@@ -373,6 +377,7 @@ impl ScorePlugin for PodTopologySpread {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod};
 
     fn snapshot(nodes: &[(&str, &str, usize)]) -> Snapshot {
@@ -393,7 +398,7 @@ mod tests {
         );
         snap.nodes()
             .iter()
-            .filter(|n| PodTopologySpread.filter(&s, p, n).is_ok())
+            .filter(|n| PodTopologySpread.filter(&s, p, &NodeRef::of(n)).is_ok())
             .map(|n| n.name().to_owned())
             .collect()
     }
@@ -428,7 +433,7 @@ mod tests {
         let mut s = CycleState::new();
         PodTopologySpread.pre_filter(&mut s, &p, &snap).unwrap();
         assert_eq!(
-            PodTopologySpread.filter(&s, &p, &snap.nodes()[0]),
+            PodTopologySpread.filter(&s, &p, &NodeRef::of(&snap.nodes()[0])),
             Err(Rejection::unresolvable(REASON_MISSING_LABEL))
         );
     }
@@ -443,10 +448,10 @@ mod tests {
         let mut s = CycleState::new();
         PodTopologySpread.pre_filter(&mut s, &p, &snap).unwrap();
         let n1 = &snap.nodes()[0];
-        assert!(PodTopologySpread.filter(&s, &p, n1).is_err());
-        let victim = Arc::clone(&n1.pods()[0]);
+        assert!(PodTopologySpread.filter(&s, &p, &NodeRef::of(n1)).is_err());
+        let victim = std::sync::Arc::clone(&n1.pods()[0]);
         PodTopologySpread.remove_pod(&mut s, &p, &victim, n1);
-        assert!(PodTopologySpread.filter(&s, &p, n1).is_ok());
+        assert!(PodTopologySpread.filter(&s, &p, &NodeRef::of(n1)).is_ok());
     }
 
     #[test]
@@ -456,7 +461,7 @@ mod tests {
             .label("app", "web")
             .spread(1, "zone", "ScheduleAnyway", "app", "web")
             .info();
-        let nodes: Vec<&Arc<NodeInfo>> = snap.nodes().iter().collect();
+        let nodes: Vec<NodeRef<'_>> = snap.nodes().iter().map(|n| NodeRef::of(n)).collect();
         let mut s = CycleState::new();
         assert_eq!(
             PodTopologySpread.pre_score(&mut s, &p, &snap, &nodes),
