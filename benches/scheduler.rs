@@ -1,5 +1,5 @@
 //! The scheduler under criterion: pods scheduled per second for 500 and 5,000 nodes, for
-//! five workloads, three ways:
+//! five workloads, three ways.
 //!
 //! - `framework/<workload>/<nodes>`: the scheduling thread's work alone, on one core: the
 //!   queue, the cache and its incremental snapshot, every default plugin (parallelism 1),
@@ -8,26 +8,33 @@
 //!   clock, so that only CPU work is timed. Timed in CPU time of the thread
 //!   (`CLOCK_THREAD_CPUTIME_ID`): the machine is shared, and wall time would count the
 //!   other processes' turns on the core.
-//! - `end_to_end/<workload>/<nodes>`: the pods are created in an in-process API server on
-//!   a MemoryStore, then the `SchedulerRunner` starts; timed from its start (informer list
-//!   included) until every pod is bound through `pods/binding`.
+//! - `end_to_end/<workload>/<nodes>`: an in-process API server on a MemoryStore with the
+//!   nodes, and the `SchedulerRunner` running on it, synced; the pods are created (64
+//!   requests in flight) and the time runs from the first create until every pod is bound
+//!   through `pods/binding`, as Kubernetes' scheduler_perf measures. Wall time: the API
+//!   server, the informers and the scheduler share the machine's cores.
 //! - `baseline/<workload>/<nodes>`: a bare loop over the same nodes and pods that checks
 //!   only CPU and memory, visiting as many nodes per pod as the framework's Filter phase
 //!   does (Kubernetes' adaptive share, from a rotating start) and taking the first fit: the
 //!   floor under any scheduler. Timed in thread CPU time too.
 //!
-//! Workloads (10,000 measured pods each, except preemption: 2 per node, at most 10,000):
-//! `basic` (requests only), `affinity_taints` (required and preferred node affinity,
-//! tainted nodes and tolerations), `anti_affinity` (required pod anti-affinity per
-//! hostname within groups), `topology_spread` (zone `DoNotSchedule` and hostname
-//! `ScheduleAnyway` constraints) and `preemption` (every node full of low-priority pods;
-//! each measured pod must evict one).
+//! Every benchmark runs one workload on one cluster that is set up once (untimed): 10,000
+//! measured pods (1,000 in quick mode) in batches of a tenth, one criterion sample per
+//! batch after a warm-up batch, so the cluster fills up as in one long run and the
+//! reported pods/s is the mean over the batches. Preemption measures one pod per node, as
+//! Kubernetes' PreemptionBasic does, on nodes full of low-priority pods.
+//!
+//! Workloads: `basic` (requests only), `affinity_taints` (required and preferred node
+//! affinity, tainted nodes and tolerations), `anti_affinity` (required pod anti-affinity
+//! per hostname within groups), `topology_spread` (zone `DoNotSchedule` and hostname
+//! `ScheduleAnyway` constraints, five interleaved apps) and `preemption` (each measured
+//! pod must evict one).
 //!
 //! ```text
-//! cargo bench --bench scheduler                         # everything (about 8 minutes)
-//! KUBE_SCHED_BENCH_QUICK=1 cargo bench --bench scheduler  # 500 nodes, 1,000 pods
-//! cargo bench --bench scheduler -- framework/basic      # one family
-//! python3 scripts/scheduler_chart.py                    # table and docs/scheduler.svg
+//! cargo bench --bench scheduler                             # everything
+//! KUBE_SCHED_BENCH_QUICK=1 cargo bench --bench scheduler    # 500 nodes, 1,000 pods
+//! cargo bench --bench scheduler -- framework/basic          # one family
+//! python3 scripts/scheduler_chart.py                        # table and docs/scheduler.svg
 //! ```
 // A benchmark's setup fails loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -47,7 +54,7 @@ use kube_sched::plugins::{self, PodBinder};
 use kube_sched::testing::{node, pod, taint, toleration};
 use kube_sched::{
     Cache, Engine, FrameworkConfig, FrameworkScheduler, Outcome, QueueConfig, RunnerConfig,
-    SchedulerRunner,
+    RunnerHandle, SchedulerRunner,
 };
 use kube_store::MemoryStore;
 use tokio::runtime::Runtime;
@@ -55,6 +62,10 @@ use tokio::runtime::Runtime;
 const PODS: usize = 10_000;
 const QUICK_PODS: usize = 1_000;
 const ZONES: usize = 10;
+/// Criterion takes one sample per batch: a warm-up batch, then ten measured ones.
+const BATCHES: usize = 10;
+/// Batches a session can take before the cluster is full (criterion asks for 11).
+const MAX_BATCHES: usize = 12;
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -85,21 +96,28 @@ impl Kind {
     }
 }
 
-/// One workload at one cluster size.
+/// One workload at one cluster size, run in batches.
 #[derive(Clone, Copy, Debug)]
 struct Workload {
     kind: Kind,
     nodes: usize,
-    pods: usize,
+    /// Pods per batch: a tenth of the workload's measured pods.
+    batch: usize,
 }
 
 impl Workload {
+    /// `pods` measured pods in ten batches; preemption measures one pod per node, as
+    /// Kubernetes' PreemptionBasic does.
     fn new(kind: Kind, nodes: usize, pods: usize) -> Self {
         let pods = match kind {
-            Kind::Preemption => pods.min(2 * nodes),
+            Kind::Preemption => nodes,
             _ => pods,
         };
-        Self { kind, nodes, pods }
+        Self {
+            kind,
+            nodes,
+            batch: (pods / BATCHES).max(1),
+        }
     }
 
     /// Nodes like scheduler_perf's: 4 CPUs, 32Gi, 110 pods; zones and types as labels.
@@ -138,9 +156,15 @@ impl Workload {
             .collect()
     }
 
-    /// The measured pods.
-    fn pods(&self) -> Vec<Pod> {
-        (0..self.pods).map(|i| self.pod(i)).collect()
+    /// The measured pods of batch `b`.
+    fn batch_pods(&self, b: usize) -> Vec<Pod> {
+        assert!(
+            b < MAX_BATCHES,
+            "criterion asked for more than {MAX_BATCHES} batches; the cluster is sized for that many"
+        );
+        (b * self.batch..(b + 1) * self.batch)
+            .map(|i| self.pod(i))
+            .collect()
     }
 
     fn pod(&self, i: usize) -> Pod {
@@ -204,96 +228,157 @@ impl PodBinder for NoBinder {
     }
 }
 
-/// The scheduling thread's work for one workload: returns the time it took.
-fn run_framework(w: &Workload) -> Duration {
-    let fw = FrameworkScheduler::new(
-        [plugins::default_profile(Arc::new(NoBinder))],
-        FrameworkConfig {
-            parallelism: 1,
-            ..FrameworkConfig::default()
-        },
-    );
-    let mut engine = Engine::new(Arc::new(fw), QueueConfig::default(), Cache::default());
-    let mut clock = Instant::now();
-    for i in 0..w.nodes {
-        engine.add_node(Arc::new(w.node(i)), clock);
-    }
-    for p in w.init_pods() {
-        engine.upsert_pod(Arc::new(p), clock);
-    }
-    let pods: Vec<Arc<Pod>> = w.pods().into_iter().map(Arc::new).collect();
+/// A workload being run batch after batch by one kind of scheduler.
+trait Session {
+    /// Schedules the next batch; returns the time it took.
+    fn batch(&mut self) -> Duration;
+}
 
-    let start = thread_cpu_time();
-    for p in pods {
-        engine.upsert_pod(p, clock);
-    }
-    let mut placed = 0;
-    while placed < w.pods {
-        match engine.schedule_next(clock) {
-            Some(Outcome::Assumed(binding)) => {
-                let (_, _, _, _, queued) = binding.into_parts();
-                engine.binding_finished(queued, true, clock);
-                placed += 1;
-            }
-            Some(Outcome::Unschedulable(_, why)) => {
-                let Some(nomination) = why.nomination.as_deref() else {
-                    panic!("{:?}: a pod does not fit: {}", w.kind, why.message())
-                };
-                for victim in &nomination.victims {
-                    engine.delete_pod(victim, clock);
-                }
-            }
-            Some(Outcome::Rejected(p, e)) => panic!("{} rejected: {e}", p.key()),
-            None => {
-                clock = engine
-                    .queue()
-                    .next_backoff_expiry()
-                    .expect("pods left, none backing off");
-            }
+/// The scheduling thread's work: the engine with every default plugin on one core.
+struct FrameworkSession {
+    w: Workload,
+    engine: Engine,
+    clock: Instant,
+    next: usize,
+}
+
+impl FrameworkSession {
+    fn new(w: Workload) -> Self {
+        let fw = FrameworkScheduler::new(
+            [plugins::default_profile(Arc::new(NoBinder))],
+            FrameworkConfig {
+                parallelism: 1,
+                ..FrameworkConfig::default()
+            },
+        );
+        let mut engine = Engine::new(Arc::new(fw), QueueConfig::default(), Cache::default());
+        let clock = Instant::now();
+        for i in 0..w.nodes {
+            engine.add_node(Arc::new(w.node(i)), clock);
+        }
+        for p in w.init_pods() {
+            engine.upsert_pod(Arc::new(p), clock);
+        }
+        Self {
+            w,
+            engine,
+            clock,
+            next: 0,
         }
     }
-    thread_cpu_time() - start
+}
+
+impl Session for FrameworkSession {
+    fn batch(&mut self) -> Duration {
+        let pods: Vec<Arc<Pod>> = self
+            .w
+            .batch_pods(self.next)
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        self.next += 1;
+        let engine = &mut self.engine;
+        let start = thread_cpu_time();
+        for p in pods {
+            engine.upsert_pod(p, self.clock);
+        }
+        let mut placed = 0;
+        while placed < self.w.batch {
+            match engine.schedule_next(self.clock) {
+                Some(Outcome::Assumed(binding)) => {
+                    let (_, _, _, _, queued) = binding.into_parts();
+                    engine.binding_finished(queued, true, self.clock);
+                    placed += 1;
+                }
+                Some(Outcome::Unschedulable(_, why)) => {
+                    let Some(nomination) = why.nomination.as_deref() else {
+                        panic!("{:?}: a pod does not fit: {}", self.w.kind, why.message())
+                    };
+                    // The node agent stops the victims at once.
+                    for victim in &nomination.victims {
+                        engine.delete_pod(victim, self.clock);
+                    }
+                }
+                Some(Outcome::Rejected(p, e)) => panic!("{} rejected: {e}", p.key()),
+                None => {
+                    // Only backoffs left: the virtual clock jumps to the first expiry.
+                    self.clock = engine
+                        .queue()
+                        .next_backoff_expiry()
+                        .expect("pods left, none backing off");
+                }
+            }
+        }
+        thread_cpu_time() - start
+    }
 }
 
 /// The bare loop: CPU and memory only, the same number of node visits per pod as the
-/// framework's Filter phase.
-fn run_baseline(w: &Workload) -> Duration {
-    let amounts = |p: &Pod| {
-        let r = kube_core::PodInfo::new(Arc::new(p.clone()));
-        (r.requests().milli_cpu, r.requests().memory)
-    };
-    let nodes: Vec<(i64, i64)> = (0..w.nodes)
-        .map(|i| {
-            let n = kube_core::NodeInfo::new(Arc::new(w.node(i)));
-            (n.allocatable().milli_cpu, n.allocatable().memory)
-        })
-        .collect();
-    let pods: Vec<(i64, i64)> = w.pods().iter().map(amounts).collect();
-    let to_find = num_feasible_nodes_to_find(0, nodes.len());
+/// framework's Filter phase, the first fit taken.
+struct BaselineSession {
+    w: Workload,
+    nodes: Vec<(i64, i64)>,
+    used: Vec<(i64, i64)>,
+    to_find: usize,
+    start: usize,
+    next: usize,
+}
 
-    let start = thread_cpu_time();
-    let mut used = vec![(0i64, 0i64); nodes.len()];
-    let mut next = 0;
-    for &(cpu, mem) in &pods {
-        let (mut first, mut found, mut visited) = (None, 0, 0);
-        for k in 0..nodes.len() {
-            let i = (next + k) % nodes.len();
-            visited += 1;
-            if used[i].0 + cpu <= nodes[i].0 && used[i].1 + mem <= nodes[i].1 {
-                first.get_or_insert(i);
-                found += 1;
-                if found >= to_find {
-                    break;
+impl BaselineSession {
+    fn new(w: Workload) -> Self {
+        let nodes: Vec<(i64, i64)> = (0..w.nodes)
+            .map(|i| {
+                let n = kube_core::NodeInfo::new(Arc::new(w.node(i)));
+                (n.allocatable().milli_cpu, n.allocatable().memory)
+            })
+            .collect();
+        Self {
+            w,
+            used: vec![(0, 0); nodes.len()],
+            to_find: num_feasible_nodes_to_find(0, nodes.len()),
+            nodes,
+            start: 0,
+            next: 0,
+        }
+    }
+}
+
+impl Session for BaselineSession {
+    fn batch(&mut self) -> Duration {
+        let pods: Vec<(i64, i64)> = self
+            .w
+            .batch_pods(self.next)
+            .into_iter()
+            .map(|p| {
+                let r = kube_core::PodInfo::new(Arc::new(p));
+                (r.requests().milli_cpu, r.requests().memory)
+            })
+            .collect();
+        self.next += 1;
+        let n = self.nodes.len();
+        let begin = thread_cpu_time();
+        for &(cpu, mem) in &pods {
+            let (mut first, mut found, mut visited) = (None, 0, 0);
+            for k in 0..n {
+                let i = (self.start + k) % n;
+                visited += 1;
+                let (used, cap) = (self.used[i], self.nodes[i]);
+                if used.0 + cpu <= cap.0 && used.1 + mem <= cap.1 {
+                    first.get_or_insert(i);
+                    found += 1;
+                    if found >= self.to_find {
+                        break;
+                    }
                 }
             }
+            self.start = (self.start + visited) % n;
+            let i = first.expect("the baseline found no fit");
+            self.used[i].0 += cpu;
+            self.used[i].1 += mem;
         }
-        next = (next + visited) % nodes.len();
-        let i = first.expect("the baseline found no fit");
-        used[i].0 += cpu;
-        used[i].1 += mem;
+        black_box(&self.used);
+        thread_cpu_time() - begin
     }
-    black_box(&used);
-    thread_cpu_time() - start
 }
 
 /// Creates `objects` through `create`, 64 requests at a time.
@@ -309,47 +394,88 @@ where
         .await;
 }
 
-/// A fresh cluster with the workload's nodes, init pods and measured pods created; then
-/// the scheduler runs until every measured pod is bound. Returns the scheduler's time.
-async fn run_end_to_end(w: &Workload) -> Duration {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let server = ApiServer::builder(store).build().await.unwrap();
-    let client = Client::new(server, "default");
-    let nodes_api: Api<Node> = Api::all(client.clone());
-    let pods_api: Api<Pod> = Api::default_namespaced(client.clone());
-    let nodes: Vec<Node> = (0..w.nodes).map(|i| w.node(i)).collect();
-    create_all(nodes, |n| {
-        let api = nodes_api.clone();
-        async move {
-            let name = n.metadata.name.clone().unwrap();
-            let status = serde_json::json!({ "status": serde_json::to_value(&n.status).unwrap() });
-            api.create(&PostParams::default(), &n).await.unwrap();
-            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
-                .await
-                .unwrap();
-        }
-    })
-    .await;
-    let create_pod = |p: Pod| {
-        let api = pods_api.clone();
-        async move {
-            api.create(&PostParams::default(), &p).await.unwrap();
-        }
-    };
-    create_all(w.init_pods(), create_pod).await;
-    create_all(w.pods(), create_pod).await;
+/// An in-process API server on a MemoryStore with the workload's nodes and init pods,
+/// and the scheduler running on it, synced.
+struct EndToEndSession {
+    w: Workload,
+    rt: Arc<Runtime>,
+    pods: Api<Pod>,
+    handle: Option<RunnerHandle>,
+    next: usize,
+}
 
-    let start = Instant::now();
-    let handle = SchedulerRunner::builder(client)
-        .config(RunnerConfig::default())
-        .build()
-        .spawn();
-    while (handle.stats().bound as usize) < w.pods {
-        tokio::time::sleep(Duration::from_millis(2)).await;
+impl EndToEndSession {
+    fn new(w: Workload, rt: Arc<Runtime>) -> Self {
+        let (pods, handle) = rt.block_on(async {
+            let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+            let server = ApiServer::builder(store).build().await.unwrap();
+            let client = Client::new(server, "default");
+            let nodes_api: Api<Node> = Api::all(client.clone());
+            let pods_api: Api<Pod> = Api::default_namespaced(client.clone());
+            let nodes: Vec<Node> = (0..w.nodes).map(|i| w.node(i)).collect();
+            create_all(nodes, |n| {
+                let api = nodes_api.clone();
+                async move {
+                    let name = n.metadata.name.clone().unwrap();
+                    let status =
+                        serde_json::json!({ "status": serde_json::to_value(&n.status).unwrap() });
+                    api.create(&PostParams::default(), &n).await.unwrap();
+                    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
+                        .await
+                        .unwrap();
+                }
+            })
+            .await;
+            create_all(w.init_pods(), |p| create_pod(&pods_api, p)).await;
+            let handle = SchedulerRunner::builder(client)
+                .config(RunnerConfig::default())
+                .build()
+                .spawn();
+            while !handle.stats().synced {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            (pods_api, handle)
+        });
+        Self {
+            w,
+            rt,
+            pods,
+            handle: Some(handle),
+            next: 0,
+        }
     }
-    let elapsed = start.elapsed();
-    handle.shutdown().await.unwrap();
-    elapsed
+}
+
+async fn create_pod(api: &Api<Pod>, p: Pod) {
+    api.create(&PostParams::default(), &p).await.unwrap();
+}
+
+impl Session for EndToEndSession {
+    /// Creates the batch's pods (64 requests in flight) and waits until the scheduler has
+    /// bound them all: wall time from the first create to the last binding.
+    fn batch(&mut self) -> Duration {
+        let pods = self.w.batch_pods(self.next);
+        self.next += 1;
+        let handle = self.handle.as_ref().expect("running");
+        let target = handle.stats().bound as usize + pods.len();
+        let api = &self.pods;
+        self.rt.block_on(async {
+            let start = Instant::now();
+            create_all(pods, |p| create_pod(api, p)).await;
+            while (handle.stats().bound as usize) < target {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            start.elapsed()
+        })
+    }
+}
+
+impl Drop for EndToEndSession {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.rt.block_on(handle.shutdown()).unwrap();
+        }
+    }
 }
 
 fn quick() -> bool {
@@ -368,36 +494,46 @@ fn workloads() -> Vec<Workload> {
         .collect()
 }
 
-fn timed(c: &mut Criterion, family: &str, run: &dyn Fn(&Workload) -> Duration) {
+/// One benchmark per workload in `family`, each sample one batch of a session that
+/// `start` sets up (untimed) on first use.
+fn batched(c: &mut Criterion, family: &str, start: &dyn Fn(Workload) -> Box<dyn Session>) {
     let mut group = c.benchmark_group(family);
     group.sampling_mode(SamplingMode::Flat);
-    group.sample_size(10);
+    group.sample_size(BATCHES);
     group.warm_up_time(Duration::from_millis(1));
     group.measurement_time(Duration::from_millis(1));
     for w in workloads() {
-        group.throughput(Throughput::Elements(w.pods as u64));
-        group.bench_with_input(BenchmarkId::new(w.kind.name(), w.nodes), &w, |b, w| {
-            b.iter_custom(|iters| (0..iters).map(|_| run(w)).sum());
+        group.throughput(Throughput::Elements(w.batch as u64));
+        let mut session: Option<Box<dyn Session>> = None;
+        group.bench_function(BenchmarkId::new(w.kind.name(), w.nodes), |b| {
+            b.iter_custom(|iters| {
+                let s = session.get_or_insert_with(|| start(w));
+                (0..iters).map(|_| s.batch()).sum()
+            });
         });
     }
     group.finish();
 }
 
-fn framework(c: &mut Criterion) {
-    timed(c, "framework", &run_framework);
+fn baseline(c: &mut Criterion) {
+    batched(c, "baseline", &|w| Box::new(BaselineSession::new(w)));
 }
 
-fn baseline(c: &mut Criterion) {
-    timed(c, "baseline", &run_baseline);
+fn framework(c: &mut Criterion) {
+    batched(c, "framework", &|w| Box::new(FrameworkSession::new(w)));
 }
 
 fn end_to_end(c: &mut Criterion) {
-    let rt: Runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    timed(c, "end_to_end", &|w| rt.block_on(run_end_to_end(w)));
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+    batched(c, "end_to_end", &|w| {
+        Box::new(EndToEndSession::new(w, Arc::clone(&rt)))
+    });
 }
 
 criterion_group!(benches, baseline, framework, end_to_end);

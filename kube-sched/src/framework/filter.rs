@@ -43,15 +43,18 @@ pub(crate) struct Filtering<'a> {
 
 impl Filtering<'_> {
     /// Runs the filters on one node. When pods of at least the pod's priority are
-    /// nominated to the node, the node must fit the pod both with them (so their room is
-    /// kept) and without them (so that filters such as pod affinity do not pass only
-    /// thanks to pods that are not there yet), as Kubernetes does.
+    /// nominated to the node, the node must fit the pod both without them (so that filters
+    /// such as pod affinity do not pass only thanks to pods that are not there yet) and
+    /// with them (so their room is kept), as Kubernetes does.
     #[inline]
     pub(crate) fn node(&self, node: &NodeRef<'_>) -> Result<(), (&'static str, Rejection)> {
-        if !self.nominated.is_empty() {
-            self.with_nominated(node)?;
+        // Without the nominated pods first: a node that fails without them fails with
+        // them too for resources and ports, and the cheap check spares the copy.
+        self.profile.filter_node(self.state, self.pod, node)?;
+        if self.nominated.is_empty() {
+            return Ok(());
         }
-        self.profile.filter_node(self.state, self.pod, node)
+        self.with_nominated(node)
     }
 
     fn with_nominated(&self, node: &NodeInfo) -> Result<(), (&'static str, Rejection)> {
@@ -91,9 +94,9 @@ impl Filtering<'_> {
         names: &HashSet<String>,
     ) -> Filtered<'s> {
         let mut out = Filtered::with_capacity(names.len().min(nodes.len()));
-        for (node, row) in nodes.iter().zip(rows) {
+        for (i, (node, row)) in nodes.iter().zip(rows).enumerate() {
             if names.contains(node.name()) {
-                self.check(NodeRef::with_summary(node, *row), &mut out);
+                self.check(NodeRef::at(node, *row, i), &mut out);
             } else {
                 out.processed += 1;
                 out.rejections.push(NodeRejection {
@@ -108,26 +111,23 @@ impl Filtering<'_> {
     }
 
     /// Filters from `start`, wrapping around, until `to_find` nodes fit or every node was
-    /// checked; spread over `threads` when there are at least `parallel_threshold` nodes.
-    #[allow(clippy::too_many_arguments)]
+    /// checked; spread over `pool` when given.
     pub(crate) fn rotating<'s>(
         &self,
         nodes: &'s [Arc<NodeInfo>],
         rows: &[NodeSummary],
         start: usize,
         to_find: usize,
-        threads: usize,
-        parallel_threshold: usize,
+        pool: Option<&rayon::ThreadPool>,
     ) -> Filtered<'s> {
-        let n = nodes.len();
-        if threads > 1 && n >= parallel_threshold {
-            return self.parallel(nodes, rows, start, to_find, threads);
+        if let Some(pool) = pool {
+            return self.parallel(nodes, rows, start, to_find, pool);
         }
+        let n = nodes.len();
         let mut out = Filtered::with_capacity(to_find.min(n));
         let start = start.min(n);
-        let order = (start..n).chain(0..start);
-        for i in order {
-            self.check(NodeRef::with_summary(&nodes[i], rows[i]), &mut out);
+        for i in (start..n).chain(0..start) {
+            self.check(NodeRef::at(&nodes[i], rows[i], i), &mut out);
             if out.feasible.len() >= to_find {
                 break;
             }
@@ -135,42 +135,41 @@ impl Filtering<'_> {
         out
     }
 
-    /// Filters from `start` in `threads` contiguous slices at once, each stopping once
-    /// `to_find` nodes are feasible in total; then keeps the first `to_find` in rotation
-    /// order.
+    /// Filters from `start` in one contiguous slice per pool thread at once, each stopping
+    /// once `to_find` nodes are feasible in total; then keeps the first `to_find` in
+    /// rotation order.
     fn parallel<'s>(
         &self,
         nodes: &'s [Arc<NodeInfo>],
         rows: &[NodeSummary],
         start: usize,
         to_find: usize,
-        threads: usize,
+        pool: &rayon::ThreadPool,
     ) -> Filtered<'s> {
+        use rayon::prelude::*;
         let n = nodes.len();
+        let threads = pool.current_num_threads().max(1);
         let found = AtomicUsize::new(0);
         let chunk = n.div_ceil(threads);
-        let parts: Vec<Filtered<'s>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
+        let parts: Vec<Filtered<'s>> = pool.install(|| {
+            (0..threads)
+                .into_par_iter()
                 .map(|t| {
-                    let found = &found;
-                    s.spawn(move || {
-                        let mut out = Filtered::with_capacity(0);
-                        for i in (t * chunk)..((t + 1) * chunk).min(n) {
-                            if found.load(Ordering::Relaxed) >= to_find {
-                                break;
-                            }
-                            let at = (start + i) % n;
-                            let before = out.feasible.len();
-                            self.check(NodeRef::with_summary(&nodes[at], rows[at]), &mut out);
-                            if out.feasible.len() > before {
-                                found.fetch_add(1, Ordering::Relaxed);
-                            }
+                    let mut out = Filtered::with_capacity(0);
+                    for i in (t * chunk)..((t + 1) * chunk).min(n) {
+                        if found.load(Ordering::Relaxed) >= to_find {
+                            break;
                         }
-                        out
-                    })
+                        let at = (start + i) % n;
+                        let before = out.feasible.len();
+                        self.check(NodeRef::at(&nodes[at], rows[at], at), &mut out);
+                        if out.feasible.len() > before {
+                            found.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    out
                 })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+                .collect()
         });
         let mut out = Filtered::with_capacity(to_find);
         for part in parts {
@@ -292,14 +291,18 @@ mod tests {
             nominated: &nominated,
         };
         let rows: Vec<NodeSummary> = nodes.iter().map(|n| NodeSummary::of(n)).collect();
-        let out = f.rotating(&nodes, &rows, 8, 3, 1, usize::MAX);
+        let out = f.rotating(&nodes, &rows, 8, 3, None);
         let names: Vec<&str> = out.feasible.iter().map(|n| n.name()).collect();
         assert_eq!(names, ["n8", "n9", "n0"]);
         assert_eq!(out.processed, 3);
-        let all = f.rotating(&nodes, &rows, 3, 100, 4, 1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let all = f.rotating(&nodes, &rows, 3, 100, Some(&pool));
         assert_eq!(all.feasible.len(), 10);
         assert_eq!(all.processed, 10);
-        let some = f.rotating(&nodes, &rows, 3, 4, 4, 1);
+        let some = f.rotating(&nodes, &rows, 3, 4, Some(&pool));
         assert_eq!(some.feasible.len(), 4);
     }
 }

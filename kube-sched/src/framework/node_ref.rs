@@ -89,7 +89,10 @@ impl NodeSummary {
 pub struct NodeRef<'a> {
     info: &'a NodeInfo,
     summary: NodeSummary,
+    position: u32,
 }
+
+const NO_POSITION: u32 = u32::MAX;
 
 impl<'a> NodeRef<'a> {
     /// A node with its summary, computed now.
@@ -97,12 +100,34 @@ impl<'a> NodeRef<'a> {
         Self {
             info,
             summary: NodeSummary::of(info),
+            position: NO_POSITION,
         }
     }
 
     /// A node with a summary computed before (it must be the node's).
     pub fn with_summary(info: &'a NodeInfo, summary: NodeSummary) -> Self {
-        Self { info, summary }
+        Self {
+            info,
+            summary,
+            position: NO_POSITION,
+        }
+    }
+
+    /// The node at `position` in the cycle's snapshot, with its summary.
+    pub fn at(info: &'a NodeInfo, summary: NodeSummary, position: usize) -> Self {
+        Self {
+            info,
+            summary,
+            position: u32::try_from(position).unwrap_or(NO_POSITION),
+        }
+    }
+
+    /// The node's position in the cycle's snapshot ([`Snapshot::nodes`]), when it is one
+    /// of its nodes as they are (not a copy a plugin changed, as preemption makes): plugins
+    /// index what they computed per node in PreFilter or PreScore with it.
+    #[inline]
+    pub fn position(&self) -> Option<usize> {
+        (self.position != NO_POSITION).then_some(self.position as usize)
     }
 
     /// The summary.

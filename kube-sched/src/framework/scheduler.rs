@@ -24,10 +24,11 @@ pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
 /// Settings of a [`FrameworkScheduler`].
 #[derive(Clone, Debug)]
 pub struct FrameworkConfig {
-    /// Threads for filtering and scoring one pod; 1 keeps everything on the calling thread.
+    /// Threads of the pool that filters and scores one pod's nodes; 1 keeps everything on
+    /// the calling thread (and starts no pool).
     pub parallelism: usize,
-    /// Below this many nodes to examine, a cycle stays on one thread even with
-    /// `parallelism > 1`: spreading costs more than it saves.
+    /// A cycle spreads over the pool only when it looks for at least this many feasible
+    /// nodes (or scores that many): below, handing the work over costs more than it saves.
     pub parallel_threshold: usize,
     /// Percentage of nodes to find feasible before scoring (1 to 100); 0 for Kubernetes'
     /// adaptive default (50% minus 1% per 125 nodes, at least 5%, at least 100 nodes).
@@ -40,7 +41,7 @@ impl Default for FrameworkConfig {
     fn default() -> Self {
         Self {
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            parallel_threshold: 2_000,
+            parallel_threshold: 1_000,
             percentage_of_nodes_to_score: 0,
             seed: 0x9E37_79B9_7F4A_7C15,
         }
@@ -72,13 +73,28 @@ pub struct FrameworkScheduler {
     rng: AtomicU64,
     waiting: WaitingPods,
     summaries: Mutex<SummaryTable>,
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl FrameworkScheduler {
-    /// A scheduler with these profiles.
+    /// A scheduler with these profiles. With `parallelism > 1` it starts a pool of that
+    /// many threads for the cycles that examine many nodes.
     pub fn new(profiles: impl IntoIterator<Item = Profile>, config: FrameworkConfig) -> Self {
         let rng = config.seed | 1;
+        let pool = (config.parallelism > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(config.parallelism)
+                    .thread_name(|i| format!("kube-sched-filter-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "cannot start the filter pool, scheduling on one thread");
+                    })
+                    .ok()
+            })
+            .flatten();
         Self {
+            pool,
             profiles: profiles.into_iter().map(|p| (p.name.clone(), p)).collect(),
             config,
             next_start: AtomicUsize::new(0),
@@ -263,7 +279,7 @@ impl FrameworkScheduler {
             && allowed.as_ref().is_none_or(|a| a.contains(name))
             && let Some(at) = snapshot.position(name)
             && filtering
-                .node(&NodeRef::with_summary(&snapshot.nodes()[at], rows[at]))
+                .node(&NodeRef::at(&snapshot.nodes()[at], rows[at], at))
                 .is_ok()
         {
             return Ok(Decision {
@@ -281,14 +297,11 @@ impl FrameworkScheduler {
             None => {
                 let to_find = num_feasible_nodes_to_find(percentage, num_nodes);
                 let start = self.next_start.load(Ordering::Relaxed) % num_nodes;
-                let f = filtering.rotating(
-                    snapshot.nodes(),
-                    rows,
-                    start,
-                    to_find,
-                    self.config.parallelism.max(1),
-                    self.config.parallel_threshold,
-                );
+                let pool = self
+                    .pool
+                    .as_ref()
+                    .filter(|_| to_find >= self.config.parallel_threshold);
+                let f = filtering.rotating(snapshot.nodes(), rows, start, to_find, pool);
                 self.next_start
                     .store((start + f.processed) % num_nodes, Ordering::Relaxed);
                 f
@@ -354,21 +367,26 @@ impl FrameworkScheduler {
     ) -> Vec<i64> {
         let mut totals = vec![0i64; nodes.len()];
         let mut scores = vec![0i64; nodes.len()];
-        let threads = self.config.parallelism.max(1);
-        let parallel = threads > 1 && nodes.len() >= self.config.parallel_threshold;
+        let pool = self
+            .pool
+            .as_ref()
+            .filter(|_| nodes.len() >= self.config.parallel_threshold);
         for (i, (p, weight)) in profile.score.iter().enumerate() {
             if state.skips_score_at(i, || p.name()) {
                 continue;
             }
-            if parallel {
-                let chunk = nodes.len().div_ceil(threads);
-                std::thread::scope(|s| {
-                    for (out, ns) in scores.chunks_mut(chunk).zip(nodes.chunks(chunk)) {
-                        s.spawn(move || p.score_nodes(state, pod, ns, out));
-                    }
-                });
-            } else {
-                p.score_nodes(state, pod, nodes, &mut scores);
+            match pool {
+                Some(pool) => {
+                    use rayon::prelude::*;
+                    let chunk = nodes.len().div_ceil(pool.current_num_threads().max(1));
+                    pool.install(|| {
+                        scores
+                            .par_chunks_mut(chunk)
+                            .zip(nodes.par_chunks(chunk))
+                            .for_each(|(out, ns)| p.score_nodes(state, pod, ns, out));
+                    });
+                }
+                None => p.score_nodes(state, pod, nodes, &mut scores),
             }
             p.normalize(state, pod, &mut scores);
             for (t, s) in totals.iter_mut().zip(&scores) {

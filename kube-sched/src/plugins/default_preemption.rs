@@ -191,22 +191,30 @@ impl PostFilterPlugin for DefaultPreemption {
         if !eligible(state, pod, snapshot) {
             return None;
         }
-        let potential: Vec<&Arc<NodeInfo>> = rejections
+        // Nodes rejected for reasons eviction can fix; looked up lazily, from a rotating
+        // offset, until enough candidates are found.
+        let potential = rejections
             .iter()
             .filter(|r| r.code == FitCode::Unschedulable)
-            .filter_map(|r| snapshot.get(&r.node))
-            .collect();
-        if potential.is_empty() {
+            .count();
+        if potential == 0 {
             return None;
         }
         let wanted = (snapshot.len() * MIN_CANDIDATES_PERCENT / 100)
             .max(MIN_CANDIDATES)
-            .min(potential.len());
-        let offset = self.offset.fetch_add(1, Ordering::Relaxed) % potential.len();
+            .min(potential);
+        let n = rejections.len();
+        let offset = self.offset.fetch_add(1, Ordering::Relaxed) % n;
         let mut best: Option<Candidate> = None;
         let mut found = 0;
-        for i in 0..potential.len() {
-            let node = potential[(offset + i) % potential.len()];
+        for i in 0..n {
+            let r = &rejections[(offset + i) % n];
+            if r.code != FitCode::Unschedulable {
+                continue;
+            }
+            let Some(node) = snapshot.get(&r.node) else {
+                continue;
+            };
             let Some(victims) = select_victims(state, pod, node, filters) else {
                 continue;
             };

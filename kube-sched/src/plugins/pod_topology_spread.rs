@@ -3,12 +3,15 @@
 //! filter, `ScheduleAnyway` constraints score.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use kube_core::{
     NodeInclusionPolicy, NodeInfo, PodInfo, Snapshot, TaintEffect, TopologySpreadConstraint,
     UnsatisfiableConstraintAction,
 };
+use parking_lot::Mutex;
 
+use super::domain_memo::{DomainMemos, Domains, bump, domain};
 use super::node_affinity::pod_matches_node;
 use super::pod_selector::PodSelector;
 use super::taint_toleration::tolerates;
@@ -26,6 +29,7 @@ pub const REASON_MISSING_LABEL: &str =
 /// The reason when placing the pod would exceed a constraint's skew.
 pub const REASON_SKEW: &str = "node(s) didn't match pod topology spread constraints";
 
+/// The topology key of a node's own domain.
 const HOSTNAME: &str = "kubernetes.io/hostname";
 
 /// One constraint, compiled.
@@ -110,17 +114,102 @@ fn count_matching(node: &NodeInfo, c: &Constraint, namespace: Option<&str>) -> i
         .count() as i64
 }
 
+/// What the counts per domain depend on: the pod's namespace, its constraints (of one
+/// kind), the label values its `matchLabelKeys` read, and what node inclusion reads
+/// (node selector, node affinity, tolerations). Pods of one workload share it.
+#[derive(Clone, Debug, PartialEq)]
+struct Signature {
+    namespace: Option<String>,
+    constraints: Vec<TopologySpreadConstraint>,
+    label_values: Vec<Option<String>>,
+    node_selector: std::collections::BTreeMap<String, String>,
+    node_affinity: Option<kube_core::NodeAffinity>,
+    tolerations: Vec<kube_core::Toleration>,
+}
+
+impl Signature {
+    fn of(pod: &PodInfo, hard: bool) -> Self {
+        let p = pod.pod();
+        let constraints: Vec<TopologySpreadConstraint> = p
+            .spec
+            .topology_spread_constraints
+            .iter()
+            .filter(|c| {
+                (c.when_unsatisfiable == UnsatisfiableConstraintAction::DoNotSchedule) == hard
+            })
+            .cloned()
+            .collect();
+        let label_values = constraints
+            .iter()
+            .flat_map(|c| &c.match_label_keys)
+            .map(|k| p.metadata.labels.get(k).cloned())
+            .collect();
+        Self {
+            namespace: p.metadata.namespace.clone(),
+            constraints,
+            label_values,
+            node_selector: p.spec.node_selector.clone(),
+            node_affinity: p
+                .spec
+                .affinity
+                .as_ref()
+                .and_then(|a| a.node_affinity.clone()),
+            tolerations: p.spec.tolerations.clone(),
+        }
+    }
+}
+
+/// Matching pods per domain of every node that counts for the constraints: constraint
+/// `i` is counter `i`. Kept across cycles for pods of the same signature.
+fn domain_counts(
+    memo: &Mutex<DomainMemos<Signature>>,
+    pod: &PodInfo,
+    hard: bool,
+    cs: &[Constraint],
+    snapshot: &Snapshot,
+) -> Arc<Vec<Domains>> {
+    let ns = pod.pod().metadata.namespace.as_deref();
+    memo.lock().totals(
+        Signature::of(pod, hard),
+        cs.len(),
+        snapshot,
+        |node, interner, out| {
+            if !has_all_keys(node, cs) {
+                return;
+            }
+            for (i, c) in cs.iter().enumerate() {
+                if !included(c, pod, node) {
+                    continue;
+                }
+                let Some(v) = label(node, &c.key) else {
+                    continue;
+                };
+                let n = count_matching(node, c, ns);
+                out.0
+                    .push((i as u32, interner.get(&c.key), interner.get(v), n));
+            }
+        },
+    )
+}
+
 /// Per hard constraint: matching pods per domain and the smallest count.
 #[derive(Clone, Debug)]
 struct FilterState {
     constraints: Vec<Constraint>,
-    counts: Vec<HashMap<String, i64>>,
+    counts: Arc<Vec<Domains>>,
     mins: Vec<i64>,
+    domains: Vec<usize>,
+    /// Whether the pod matches each constraint's own selector (it then counts itself).
+    self_match: Vec<i64>,
 }
 
 impl FilterState {
-    fn recompute_min(&mut self, i: usize) {
-        self.mins[i] = self.counts[i].values().copied().min().unwrap_or(0);
+    fn recompute(&mut self, i: usize) {
+        let by_value = self.counts[i].get(self.constraints[i].key.as_str());
+        self.domains[i] = by_value.map_or(0, HashMap::len);
+        self.mins[i] = by_value
+            .and_then(|m| m.values().map(|d| d.pods).min())
+            .unwrap_or(0);
     }
 
     fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeInfo, delta: i64) {
@@ -135,16 +224,26 @@ impl FilterState {
                 continue;
             }
             if let Some(v) = label(node, &c.key) {
-                *self.counts[i].entry(v.to_owned()).or_default() += delta;
-                self.recompute_min(i);
+                let (key, value): (Arc<str>, Arc<str>) = (Arc::from(c.key.as_str()), Arc::from(v));
+                bump(
+                    &mut Arc::make_mut(&mut self.counts)[i],
+                    &key,
+                    &value,
+                    delta,
+                    0,
+                );
+                self.recompute(i);
             }
         }
     }
 }
 
 /// Filter and Score by the pod's topology spread constraints.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PodTopologySpread;
+#[derive(Debug, Default)]
+pub struct PodTopologySpread {
+    hard: Mutex<DomainMemos<Signature>>,
+    soft: Mutex<DomainMemos<Signature>>,
+}
 
 impl Plugin for PodTopologySpread {
     fn name(&self) -> &'static str {
@@ -174,35 +273,22 @@ impl PreFilterPlugin for PodTopologySpread {
         if cs.is_empty() {
             return Ok(PreFilterResult::Skip);
         }
-        let ns = pod.pod().metadata.namespace.as_deref();
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
-        for node in snapshot.nodes() {
-            if !has_all_keys(node, &cs) {
-                continue;
-            }
-            for (i, c) in cs.iter().enumerate() {
-                if !included(c, pod, node) {
-                    continue;
-                }
-                let Some(v) = label(node, &c.key) else {
-                    continue;
-                };
-                let n = count_matching(node, c, ns);
-                match counts[i].get_mut(v) {
-                    Some(x) => *x += n,
-                    None => {
-                        counts[i].insert(v.to_owned(), n);
-                    }
-                }
-            }
-        }
+        let counts = domain_counts(&self.hard, pod, true, &cs, snapshot);
+        let n = cs.len();
+        let labels = &pod.pod().metadata.labels;
+        let self_match = cs
+            .iter()
+            .map(|c| i64::from(c.selector.matches(labels)))
+            .collect();
         let mut s = FilterState {
-            mins: vec![0; cs.len()],
             constraints: cs,
             counts,
+            mins: vec![0; n],
+            domains: vec![0; n],
+            self_match,
         };
-        for i in 0..s.constraints.len() {
-            s.recompute_min(i);
+        for i in 0..n {
+            s.recompute(i);
         }
         state.write(s);
         Ok(PreFilterResult::Proceed)
@@ -228,23 +314,17 @@ impl PreFilterPlugin for PodTopologySpread {
 }
 
 impl FilterPlugin for PodTopologySpread {
-    fn filter(
-        &self,
-        state: &CycleState,
-        pod: &PodInfo,
-        node: &NodeRef<'_>,
-    ) -> Result<(), Rejection> {
+    fn filter(&self, state: &CycleState, _: &PodInfo, node: &NodeRef<'_>) -> Result<(), Rejection> {
         let Some(s) = state.read::<FilterState>() else {
             return Ok(());
         };
-        let labels = &pod.pod().metadata.labels;
         for (i, c) in s.constraints.iter().enumerate() {
             let Some(v) = label(node, &c.key) else {
                 return Err(Rejection::unresolvable(REASON_MISSING_LABEL));
             };
-            let self_match = i64::from(c.selector.matches(labels));
-            let matching = s.counts[i].get(v).copied().unwrap_or(0);
-            let min = if s.counts[i].len() < c.min_domains {
+            let self_match = s.self_match[i];
+            let matching = domain(&s.counts[i], &c.key, v).map_or(0, |d| d.pods);
+            let min = if s.domains[i] < c.min_domains {
                 0
             } else {
                 s.mins[i]
@@ -262,7 +342,7 @@ impl FilterPlugin for PodTopologySpread {
 #[derive(Clone, Debug)]
 struct ScoreState {
     constraints: Vec<Constraint>,
-    counts: Vec<HashMap<String, i64>>,
+    counts: Arc<Vec<Domains>>,
     weights: Vec<f64>,
 }
 
@@ -278,7 +358,8 @@ impl PreScorePlugin for PodTopologySpread {
         if cs.is_empty() {
             return PreScoreResult::Skip;
         }
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
+        // Domains among the feasible nodes, and how many of those nodes count.
+        let mut present: Vec<std::collections::HashSet<&str>> = vec![Default::default(); cs.len()];
         let mut eligible = 0usize;
         for n in nodes {
             if !has_all_keys(n, &cs) {
@@ -289,7 +370,7 @@ impl PreScorePlugin for PodTopologySpread {
                 if c.key != HOSTNAME
                     && let Some(v) = label(n, &c.key)
                 {
-                    counts[i].entry(v.to_owned()).or_insert(0);
+                    present[i].insert(v);
                 }
             }
         }
@@ -300,30 +381,13 @@ impl PreScorePlugin for PodTopologySpread {
                 let size = if c.key == HOSTNAME {
                     eligible
                 } else {
-                    counts[i].len()
+                    present[i].len()
                 };
                 ((size + 2) as f64).ln()
             })
             .collect();
-        let ns = pod.pod().metadata.namespace.as_deref();
-        if cs.iter().any(|c| c.key != HOSTNAME) {
-            for node in snapshot.nodes() {
-                if !has_all_keys(node, &cs) {
-                    continue;
-                }
-                for (i, c) in cs.iter().enumerate() {
-                    if c.key == HOSTNAME || !included(c, pod, node) {
-                        continue;
-                    }
-                    let Some(v) = label(node, &c.key) else {
-                        continue;
-                    };
-                    if let Some(x) = counts[i].get_mut(v) {
-                        *x += count_matching(node, c, ns);
-                    }
-                }
-            }
-        }
+        // Matching pods per domain over every node that counts.
+        let counts = domain_counts(&self.soft, pod, false, &cs, snapshot);
         state.write(ScoreState {
             constraints: cs,
             counts,
@@ -336,24 +400,20 @@ impl PreScorePlugin for PodTopologySpread {
 impl ScorePlugin for PodTopologySpread {
     /// A node lacking a constraint's label scores -1: [`ScorePlugin::normalize`] turns it
     /// into 0 and leaves it out of the range.
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> i64 {
+    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeRef<'_>) -> i64 {
         let Some(s) = state.read::<ScoreState>() else {
             return 0;
         };
         if !has_all_keys(node, &s.constraints) {
             return -1;
         }
-        let ns = pod.pod().metadata.namespace.as_deref();
         let mut score = 0f64;
         for (i, c) in s.constraints.iter().enumerate() {
-            let count = if c.key == HOSTNAME {
-                count_matching(node, c, ns)
-            } else {
-                label(node, &c.key)
-                    .and_then(|v| s.counts[i].get(v))
-                    .copied()
-                    .unwrap_or(0)
-            };
+            // A hostname domain is the node itself: its count is the node's matching
+            // pods, kept with the other domains' counts.
+            let count = label(node, &c.key)
+                .and_then(|v| domain(&s.counts[i], &c.key, v))
+                .map_or(0, |d| d.pods);
             score += count as f64 * s.weights[i] + (c.max_skew - 1) as f64;
         }
         score.round() as i64
@@ -393,12 +453,16 @@ mod tests {
     fn feasible(snap: &Snapshot, p: &PodInfo) -> Vec<String> {
         let mut s = CycleState::new();
         assert_eq!(
-            PodTopologySpread.pre_filter(&mut s, p, snap),
+            PodTopologySpread::default().pre_filter(&mut s, p, snap),
             Ok(PreFilterResult::Proceed)
         );
         snap.nodes()
             .iter()
-            .filter(|n| PodTopologySpread.filter(&s, p, &NodeRef::of(n)).is_ok())
+            .filter(|n| {
+                PodTopologySpread::default()
+                    .filter(&s, p, &NodeRef::of(n))
+                    .is_ok()
+            })
             .map(|n| n.name().to_owned())
             .collect()
     }
@@ -431,9 +495,11 @@ mod tests {
             .spread(1, "zone", "DoNotSchedule", "app", "web")
             .info();
         let mut s = CycleState::new();
-        PodTopologySpread.pre_filter(&mut s, &p, &snap).unwrap();
+        PodTopologySpread::default()
+            .pre_filter(&mut s, &p, &snap)
+            .unwrap();
         assert_eq!(
-            PodTopologySpread.filter(&s, &p, &NodeRef::of(&snap.nodes()[0])),
+            PodTopologySpread::default().filter(&s, &p, &NodeRef::of(&snap.nodes()[0])),
             Err(Rejection::unresolvable(REASON_MISSING_LABEL))
         );
     }
@@ -446,12 +512,22 @@ mod tests {
             .spread(1, "zone", "DoNotSchedule", "app", "web")
             .info();
         let mut s = CycleState::new();
-        PodTopologySpread.pre_filter(&mut s, &p, &snap).unwrap();
+        PodTopologySpread::default()
+            .pre_filter(&mut s, &p, &snap)
+            .unwrap();
         let n1 = &snap.nodes()[0];
-        assert!(PodTopologySpread.filter(&s, &p, &NodeRef::of(n1)).is_err());
+        assert!(
+            PodTopologySpread::default()
+                .filter(&s, &p, &NodeRef::of(n1))
+                .is_err()
+        );
         let victim = std::sync::Arc::clone(&n1.pods()[0]);
-        PodTopologySpread.remove_pod(&mut s, &p, &victim, n1);
-        assert!(PodTopologySpread.filter(&s, &p, &NodeRef::of(n1)).is_ok());
+        PodTopologySpread::default().remove_pod(&mut s, &p, &victim, n1);
+        assert!(
+            PodTopologySpread::default()
+                .filter(&s, &p, &NodeRef::of(n1))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -464,16 +540,16 @@ mod tests {
         let nodes: Vec<NodeRef<'_>> = snap.nodes().iter().map(|n| NodeRef::of(n)).collect();
         let mut s = CycleState::new();
         assert_eq!(
-            PodTopologySpread.pre_score(&mut s, &p, &snap, &nodes),
+            PodTopologySpread::default().pre_score(&mut s, &p, &snap, &nodes),
             PreScoreResult::Proceed
         );
         let mut scores: Vec<i64> = nodes
             .iter()
-            .map(|n| PodTopologySpread.score(&s, &p, n))
+            .map(|n| PodTopologySpread::default().score(&s, &p, n))
             .collect();
         // weight ln(3 + 2) = 1.609: counts 3, 1, 0 -> 5, 2, 0.
         assert_eq!(scores, vec![5, 2, 0]);
-        PodTopologySpread.normalize(&s, &p, &mut scores);
+        PodTopologySpread::default().normalize(&s, &p, &mut scores);
         // 100 * (5 + 0 - s) / 5.
         assert_eq!(scores, vec![0, 60, 100]);
     }

@@ -26,7 +26,7 @@ mod thread;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use kube_api::client::Client;
@@ -74,6 +74,8 @@ impl Default for RunnerConfig {
 /// What the loop has done so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunnerStats {
+    /// The informers delivered their first complete lists: scheduling has begun.
+    pub synced: bool,
     /// Scheduling cycles run (one per pod attempt).
     pub cycles: u64,
     /// Pods bound.
@@ -88,6 +90,7 @@ pub struct RunnerStats {
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    synced: AtomicBool,
     cycles: AtomicU64,
     bound: AtomicU64,
     unschedulable: AtomicU64,
@@ -98,6 +101,7 @@ pub(crate) struct Counters {
 impl Counters {
     fn stats(&self) -> RunnerStats {
         RunnerStats {
+            synced: self.synced.load(Ordering::Relaxed),
             cycles: self.cycles.load(Ordering::Relaxed),
             bound: self.bound.load(Ordering::Relaxed),
             unschedulable: self.unschedulable.load(Ordering::Relaxed),

@@ -153,8 +153,8 @@ impl LoopThread {
                 }
                 self.engine.delete_pod(&key, now);
             }
-            Msg::NodesSynced => self.nodes_synced = true,
-            Msg::PodsSynced => self.pods_synced = true,
+            Msg::NodesSynced => self.synced(true, self.pods_synced),
+            Msg::PodsSynced => self.synced(self.nodes_synced, true),
             Msg::Bound {
                 queued,
                 node,
@@ -163,6 +163,19 @@ impl LoopThread {
             Msg::Shutdown => return Flow::Stop,
         }
         Flow::Continue
+    }
+
+    fn synced(&mut self, nodes: bool, pods: bool) {
+        self.nodes_synced = nodes;
+        self.pods_synced = pods;
+        if nodes && pods {
+            self.counters.synced.store(true, Ordering::Relaxed);
+            tracing::info!(
+                nodes = self.engine.cache().node_count(),
+                pending = self.engine.queue().len(),
+                "informers synced, scheduling"
+            );
+        }
     }
 
     fn bound(&mut self, queued: QueuedPod, node: &str, result: crate::Result<()>, now: Instant) {
