@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for script in install-etcd.sh install-kubectl.sh install-python-client.sh; do
+for script in install-etcd.sh install-kubectl.sh install-python-client.sh install-net-tools.sh; do
     if [ -f "scripts/$script" ]; then
         bash "scripts/$script"
     fi

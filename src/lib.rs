@@ -1,13 +1,39 @@
 //! kube-sdk: build your own orchestrator from Kubernetes' parts.
 //!
-//! This root package will hold the builders (`ControlPlane::builder()`,
-//! `NodeAgent::builder()`) and a prelude; for now it re-exports the crates of the SDK.
+//! The parts live in their own crates, re-exported here: [`core`] (the object model and
+//! the traits a platform implements), [`store`] (versioned stores), [`api`] (the API
+//! server, its client and informers), [`sched`] (the scheduler), [`ctrl`] (controllers),
+//! [`node`] (the node agent and container runtimes) and [`net`] (the service proxy). This
+//! package assembles them: [`ControlPlane::builder`] puts a store, the API server and its
+//! layers together and runs them.
 //!
 //! ```
-//! use kube_sdk::core::{ObjectMeta, ResourceExt};
-//! # let _ = std::any::type_name::<ObjectMeta>();
+//! use kube_sdk::prelude::*;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let cluster = ControlPlane::builder().build().await?.start().await?;
+//! let namespaces: Api<Namespace> = Api::all(cluster.client());
+//! let names: Vec<String> = namespaces
+//!     .list(&ListParams::default())
+//!     .await?
+//!     .into_iter()
+//!     .filter_map(|ns| ns.metadata.name)
+//!     .collect();
+//! assert!(names.contains(&"kube-system".to_owned()));
+//! cluster.shutdown().await;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
 //! ```
 #![warn(missing_docs)]
+
+mod control_plane;
+mod error;
+pub mod prelude;
+mod store_choice;
+
+pub use control_plane::{ControlPlane, ControlPlaneBuilder, RunningControlPlane};
+pub use error::BuildError;
+pub use store_choice::StoreChoice;
 
 pub use kube_api as api;
 pub use kube_core as core;

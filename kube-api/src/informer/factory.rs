@@ -188,6 +188,26 @@ impl SharedInformerFactory {
         futures::future::join_all(waits).await;
     }
 
+    /// Stops every informer and handler, and waits until their tasks have ended (so that
+    /// nothing they held, such as the client, outlives this call).
+    pub async fn stop(&self) {
+        let tasks: Vec<JoinHandle<()>> = {
+            let mut state = self.state.lock();
+            let mut tasks = Vec::new();
+            for entry in state.entries.values_mut() {
+                tasks.extend(entry.task.take());
+                tasks.extend(entry.handlers.lock().drain(..));
+            }
+            tasks
+        };
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
     /// Stops every informer and handler now (dropping the last clone does the same).
     pub fn shutdown(&self) {
         let mut state = self.state.lock();

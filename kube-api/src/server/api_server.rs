@@ -178,6 +178,13 @@ impl ApiServerBuilder {
 }
 
 impl ApiServer {
+    /// Stops the server's background work (the watch caches' store watches), so that
+    /// nothing holds the store once every clone of the server is dropped. Requests after
+    /// this still work, each cache starting again on first use.
+    pub async fn shutdown(&self) {
+        self.inner.registry.caches.shutdown().await;
+    }
+
     /// A builder over a store.
     pub fn builder(store: Arc<dyn Store>) -> ApiServerBuilder {
         ApiServerBuilder {

@@ -218,7 +218,7 @@ where
             service: BoxCloneSyncService::new(service),
             pki,
             kubeconfig_path: self.kubeconfig_path,
-            _informers: factory,
+            informers: factory,
         })
     }
 }
@@ -228,7 +228,7 @@ pub struct Stack {
     service: StackService,
     pki: Option<Pki>,
     kubeconfig_path: Option<PathBuf>,
-    _informers: Option<SharedInformerFactory>,
+    informers: Option<SharedInformerFactory>,
 }
 
 impl fmt::Debug for Stack {
@@ -240,6 +240,14 @@ impl fmt::Debug for Stack {
 }
 
 impl Stack {
+    /// Stops the stack's own informers (the RBAC caches). Serving endpoints stop with
+    /// their [`RunningServer`].
+    pub async fn shutdown(&self) {
+        if let Some(factory) = &self.informers {
+            factory.stop().await;
+        }
+    }
+
     /// The served service, every layer included.
     pub fn service(&self) -> StackService {
         self.service.clone()

@@ -18,6 +18,8 @@ use kube_core::BoxError;
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::{Service, ServiceExt as _};
 
@@ -92,7 +94,7 @@ pub async fn serve_tls<S, E>(
     E: Into<BoxError>,
 {
     let acceptor = TlsAcceptor::from(tls);
-    accept_loop(listener, shutdown, move |tcp, peer| {
+    accept_loop(listener, shutdown, move |tcp, peer, stop| {
         let acceptor = acceptor.clone();
         let service = service.clone();
         async move {
@@ -111,7 +113,7 @@ pub async fn serve_tls<S, E>(
                 .map(|certs| {
                     PeerCertificates(certs.iter().map(|c| c.clone().into_owned()).collect())
                 });
-            serve_connection(TokioIo::new(stream), service, peer_certs, peer).await;
+            serve_connection(TokioIo::new(stream), service, peer_certs, peer, stop).await;
         }
     })
     .await;
@@ -137,29 +139,37 @@ where
     if !addr.ip().is_loopback() {
         return Err(TlsError::NotLoopback(addr));
     }
-    accept_loop(listener, shutdown, move |tcp, peer| {
+    accept_loop(listener, shutdown, move |tcp, peer, stop| {
         let service = service.clone();
-        async move { serve_connection(TokioIo::new(tcp), service, None, peer).await }
+        async move { serve_connection(TokioIo::new(tcp), service, None, peer, stop).await }
     })
     .await;
     Ok(())
 }
 
+/// How long open connections get to finish their requests after shutdown begins; then
+/// they are closed (long-lived watches never finish by themselves).
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn accept_loop<F, Fut>(listener: TcpListener, shutdown: impl Future<Output = ()>, handle: F)
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+    F: Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut shutdown = std::pin::pin!(shutdown);
+    let (stop, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
-            () = &mut shutdown => return,
+            () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
+        // Reap the connections that ended, so the set stays the size of the open ones.
+        while connections.try_join_next().is_some() {}
         match accepted {
             Ok((tcp, peer)) => {
                 let _ = tcp.set_nodelay(true);
-                tokio::spawn(handle(tcp, peer));
+                connections.spawn(handle(tcp, peer, stopped.clone()));
             }
             Err(err) => {
                 // Out of file descriptors and the like: wait a little, then go on.
@@ -168,6 +178,21 @@ where
             }
         }
     }
+    // Stop accepting (the listener closes here), ask every connection to finish what it
+    // is doing, and close the ones still open after the drain time.
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(DRAIN + std::time::Duration::from_secs(1), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::debug!(
+            open = connections.len(),
+            "closing connections still open after the drain time"
+        );
+        connections.shutdown().await;
+    }
 }
 
 async fn serve_connection<I, S, E>(
@@ -175,6 +200,7 @@ async fn serve_connection<I, S, E>(
     service: S,
     peer_certs: Option<PeerCertificates>,
     peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: Service<Request<ApiBody>, Response = ApiResponse, Error = E> + Clone + Send + 'static,
@@ -204,10 +230,19 @@ async fn serve_connection<I, S, E>(
             }
         }
     });
-    if let Err(err) = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(io, hyper_service)
-        .await
-    {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(io, hyper_service);
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {
+            // Finish the requests in flight, take no new ones; the accept loop closes
+            // what is still open after the drain time.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
         tracing::debug!(%peer, error = %err, "connection ended with an error");
     }
 }

@@ -106,6 +106,14 @@ pub(crate) struct WatchCache {
     sender: broadcast::Sender<Arc<CacheEvent>>,
     progress: watch::Sender<Revision>,
     history_len: usize,
+    /// The task that follows the store, stopped with the cache.
+    follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for WatchCache {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
 }
 
 impl WatchCache {
@@ -123,10 +131,11 @@ impl WatchCache {
             sender,
             progress,
             history_len,
+            follower: Mutex::new(None),
         });
         let revision = cache.resync(&*store, &prefix).await?;
         let weak = Arc::downgrade(&cache);
-        tokio::spawn(async move {
+        let follower = tokio::spawn(async move {
             let mut after = revision;
             loop {
                 let stream = store.watch(prefix.clone().into(), after).await;
@@ -153,7 +162,17 @@ impl WatchCache {
                 }
             }
         });
+        *cache.follower.lock() = Some(follower);
         Ok(cache)
+    }
+
+    /// Stops following the store; the returned task ends soon after (await it to be sure).
+    fn stop(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let task = self.follower.lock().take();
+        if let Some(task) = &task {
+            task.abort();
+        }
+        task
     }
 
     /// Lists the prefix and replaces the objects, emitting the differences as events.
@@ -416,6 +435,19 @@ impl WatchCaches {
     /// The last revision this server wrote under a prefix.
     pub(crate) fn last_write(&self, prefix: &str) -> Revision {
         self.written.lock().get(prefix).copied().unwrap_or(0)
+    }
+
+    /// Stops every cache's store watch and forgets the caches (the server is shutting
+    /// down: nothing may keep the store open after it).
+    pub(crate) async fn shutdown(&self) {
+        let caches: Vec<_> = self.caches.lock().drain().map(|(_, c)| c).collect();
+        let tasks: Vec<_> = caches
+            .iter()
+            .filter_map(|cell| cell.get().and_then(|cache| cache.stop()))
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
     }
 
     /// The number of watchers over every cache.

@@ -1,0 +1,424 @@
+//! [`ControlPlane`]: the API server over a store, served over HTTPS, with the components
+//! that act on it, built from one [`ControlPlaneBuilder`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube_api::client::Client;
+use kube_api::server::ratelimit::RateLimitConfig;
+use kube_api::server::stack::{AuthorizationMode, RunningServer, Stack, StackBuilder};
+use kube_api::server::{
+    ApiServer, ApiServerBuilder, ApiServerConfig, KindSpec, MutatingAdmission, ServiceRanges,
+    UserInfo, ValidatingAdmission,
+};
+use kube_core::Store;
+
+use crate::error::BuildError;
+use crate::store_choice::StoreChoice;
+
+/// A change to the API server's builder, kept until `build()`.
+type ApiCustomization = Box<dyn FnOnce(ApiServerBuilder) -> ApiServerBuilder + Send>;
+
+/// Builds a [`ControlPlane`]. Start from [`ControlPlane::builder`].
+///
+/// Every setting has a default that runs a development cluster on loopback: the in-memory
+/// store, RBAC, HTTPS on `127.0.0.1:6443` once a PKI directory is given. Combinations that
+/// cannot work are refused by [`build`](Self::build) with a [`BuildError::Config`].
+#[must_use]
+pub struct ControlPlaneBuilder {
+    store: StoreChoice,
+    api_config: ApiServerConfig,
+    api_customizations: Vec<ApiCustomization>,
+    listen: Option<SocketAddr>,
+    plain_http: Option<SocketAddr>,
+    pki_dir: Option<PathBuf>,
+    hosts: Vec<String>,
+    kubeconfig_path: Option<PathBuf>,
+    token_file: Option<PathBuf>,
+    client_certificates: bool,
+    authorization: AuthorizationMode,
+    rate_limit: RateLimitConfig,
+}
+
+impl fmt::Debug for ControlPlaneBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ControlPlaneBuilder")
+            .field("store", &self.store)
+            .field("listen", &self.listen)
+            .field("plain_http", &self.plain_http)
+            .field("pki_dir", &self.pki_dir)
+            .field("authorization", &self.authorization)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ControlPlaneBuilder {
+    fn default() -> Self {
+        Self {
+            store: StoreChoice::Memory,
+            api_config: ApiServerConfig::default(),
+            api_customizations: Vec::new(),
+            listen: None,
+            plain_http: None,
+            pki_dir: None,
+            hosts: Vec::new(),
+            kubeconfig_path: None,
+            token_file: None,
+            client_certificates: true,
+            authorization: AuthorizationMode::Rbac,
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+impl ControlPlaneBuilder {
+    /// Where the cluster state lives (default: [`StoreChoice::Memory`]).
+    pub fn store(mut self, store: StoreChoice) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Keeps the state in a user's own [`Store`] implementation.
+    pub fn custom_store(mut self, store: impl Store + 'static) -> Self {
+        self.store = StoreChoice::Custom(Arc::new(store));
+        self
+    }
+
+    /// Keeps the state in a durable embedded store in `dir` (created if missing).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.store = StoreChoice::Durable(dir.into());
+        self
+    }
+
+    /// The API server's settings (watch cache sizes, timeouts, body limit, ...).
+    pub fn api_config(mut self, config: ApiServerConfig) -> Self {
+        self.api_config = config;
+        self
+    }
+
+    /// The ClusterIP range and NodePort range services get addresses from.
+    pub fn service_ranges(mut self, ranges: ServiceRanges) -> Self {
+        self.api_config.service_ranges = ranges;
+        self
+    }
+
+    /// Serves an extra kind (a custom resource known when the cluster is built).
+    pub fn kind(mut self, kind: KindSpec) -> Self {
+        self.api_customizations
+            .push(Box::new(move |b| b.kind(kind)));
+        self
+    }
+
+    /// Adds a mutating admission plugin; plugins run in the order added, before the
+    /// validating ones.
+    pub fn mutating_admission(mut self, plugin: impl MutatingAdmission) -> Self {
+        self.api_customizations
+            .push(Box::new(move |b| b.mutating_admission(plugin)));
+        self
+    }
+
+    /// Adds a validating admission plugin; plugins run in the order added.
+    pub fn validating_admission(mut self, plugin: impl ValidatingAdmission) -> Self {
+        self.api_customizations
+            .push(Box::new(move |b| b.validating_admission(plugin)));
+        self
+    }
+
+    /// Serves HTTPS on `addr` (needs [`pki_dir`](Self::pki_dir)). Port 0 picks a free port.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Also serves plain HTTP on `addr`, which must be a loopback address. For local
+    /// development only: plain HTTP carries no credentials, so every request is anonymous
+    /// unless the authorizer is [`AuthorizationMode::AllowAll`].
+    pub fn plain_http(mut self, addr: SocketAddr) -> Self {
+        self.plain_http = Some(addr);
+        self
+    }
+
+    /// Where the CA, the serving certificate and the admin credentials are kept (created on
+    /// first start, reused after).
+    pub fn pki_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.pki_dir = Some(dir.into());
+        self
+    }
+
+    /// Extra host names and IPs the serving certificate is valid for (loopback and the
+    /// machine's host name always are).
+    pub fn hosts<I: IntoIterator<Item = H>, H: Into<String>>(mut self, hosts: I) -> Self {
+        self.hosts.extend(hosts.into_iter().map(Into::into));
+        self
+    }
+
+    /// Where the admin kubeconfig is written (default: `admin.kubeconfig` in the PKI
+    /// directory).
+    pub fn kubeconfig_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.kubeconfig_path = Some(path.into());
+        self
+    }
+
+    /// Bearer tokens from a Kubernetes static token file (`token,user,uid,"group1,group2"`).
+    pub fn token_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.token_file = Some(path.into());
+        self
+    }
+
+    /// Whether x509 client certificates authenticate (default: yes).
+    pub fn client_certificates(mut self, enabled: bool) -> Self {
+        self.client_certificates = enabled;
+        self
+    }
+
+    /// RBAC (default) or allow-all.
+    pub fn authorization(mut self, mode: AuthorizationMode) -> Self {
+        self.authorization = mode;
+        self
+    }
+
+    /// The in-flight request limits (429 past them).
+    pub fn rate_limit(mut self, config: RateLimitConfig) -> Self {
+        self.rate_limit = config;
+        self
+    }
+
+    /// Checks the settings, opens the store and builds the API server and its layers.
+    /// Nothing is served and no component runs until [`ControlPlane::start`].
+    pub async fn build(self) -> Result<ControlPlane, BuildError> {
+        self.validate()?;
+        let store = self.store.open().await?;
+        let mut api = ApiServer::builder(store.clone()).config(self.api_config);
+        for customize in self.api_customizations {
+            api = customize(api);
+        }
+        let api = api.build().await.map_err(BuildError::ApiServer)?;
+
+        let mut stack = StackBuilder::new(api.clone())
+            .authorization(self.authorization)
+            .rate_limit(self.rate_limit)
+            .client_certificates(self.client_certificates)
+            .hosts(self.hosts);
+        if let Some(dir) = &self.pki_dir {
+            stack = stack.pki_dir(dir.clone());
+        }
+        if let Some(path) = &self.token_file {
+            stack = stack.token_file(path.clone());
+        }
+        if let Some(path) = &self.kubeconfig_path {
+            stack = stack.kubeconfig_path(path.clone());
+        }
+        let stack = stack.build().await?;
+        Ok(ControlPlane {
+            store,
+            api,
+            stack,
+            listen: self.listen,
+            plain_http: self.plain_http,
+        })
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
+        if self.listen.is_some() && self.pki_dir.is_none() {
+            return Err(BuildError::Config(
+                "serving HTTPS (listen) needs a PKI directory (pki_dir) for its certificates"
+                    .into(),
+            ));
+        }
+        if let Some(addr) = self.plain_http
+            && !addr.ip().is_loopback()
+        {
+            return Err(BuildError::Config(format!(
+                "plain HTTP is only served on loopback addresses, not {addr}: use listen() for HTTPS"
+            )));
+        }
+        if self.kubeconfig_path.is_some() && self.listen.is_none() {
+            return Err(BuildError::Config(
+                "a kubeconfig is written for the HTTPS endpoint: kubeconfig_path needs listen"
+                    .into(),
+            ));
+        }
+        if let Some(dir) = &self.pki_dir
+            && dir.exists()
+            && !dir.is_dir()
+        {
+            return Err(BuildError::Config(format!(
+                "the PKI directory {} is not a directory",
+                dir.display()
+            )));
+        }
+        if self.rate_limit.max_mutating_in_flight == 0
+            || self.rate_limit.max_read_only_in_flight == 0
+        {
+            return Err(BuildError::Config(
+                "rate limits of 0 requests in flight would refuse every request".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A built control plane: the store, the API server and its served stack.
+///
+/// ```
+/// use kube_sdk::ControlPlane;
+/// use kube_sdk::api::client::{Api, PostParams};
+/// use kube_sdk::core::{ConfigMap, ObjectMeta};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cluster = ControlPlane::builder().build().await?.start().await?;
+/// let config_maps: Api<ConfigMap> = Api::default_namespaced(cluster.client());
+/// let cm = ConfigMap {
+///     metadata: ObjectMeta { name: Some("settings".into()), ..ObjectMeta::default() },
+///     ..ConfigMap::default()
+/// };
+/// config_maps.create(&PostParams::default(), &cm).await?;
+/// assert_eq!(config_maps.get("settings").await?.metadata.name.as_deref(), Some("settings"));
+/// cluster.shutdown().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct ControlPlane {
+    store: Arc<dyn Store>,
+    api: ApiServer,
+    stack: Stack,
+    listen: Option<SocketAddr>,
+    plain_http: Option<SocketAddr>,
+}
+
+impl fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ControlPlane")
+            .field("listen", &self.listen)
+            .field("plain_http", &self.plain_http)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlPlane {
+    /// A builder with the defaults.
+    pub fn builder() -> ControlPlaneBuilder {
+        ControlPlaneBuilder::default()
+    }
+
+    /// The API server itself (a `tower::Service`).
+    pub fn api_server(&self) -> &ApiServer {
+        &self.api
+    }
+
+    /// The store the API server runs on.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Serves the API and starts every component.
+    pub async fn start(self) -> Result<RunningControlPlane, BuildError> {
+        let https = match self.listen {
+            Some(addr) => Some(self.stack.serve(addr).await?),
+            None => None,
+        };
+        let plain = match self.plain_http {
+            Some(addr) => Some(self.stack.serve_plain(addr).await?),
+            None => None,
+        };
+        Ok(RunningControlPlane {
+            store: self.store,
+            api: self.api,
+            stack: self.stack,
+            https,
+            plain,
+        })
+    }
+}
+
+/// A running control plane: its endpoints and clients, and a clean shutdown.
+pub struct RunningControlPlane {
+    store: Arc<dyn Store>,
+    api: ApiServer,
+    stack: Stack,
+    https: Option<RunningServer>,
+    plain: Option<RunningServer>,
+}
+
+impl fmt::Debug for RunningControlPlane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningControlPlane")
+            .field("url", &self.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningControlPlane {
+    /// An in-process client acting as the cluster admin (through every layer).
+    pub fn client(&self) -> Client {
+        self.stack.admin_client()
+    }
+
+    /// An in-process client acting as `user` (authorization applies as over the network).
+    pub fn client_as(&self, user: UserInfo) -> Client {
+        self.stack.client_as(user)
+    }
+
+    /// The API server.
+    pub fn api_server(&self) -> &ApiServer {
+        &self.api
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The HTTPS URL, when serving HTTPS; else the plain HTTP one; else `None`.
+    pub fn url(&self) -> Option<&str> {
+        self.https
+            .as_ref()
+            .or(self.plain.as_ref())
+            .map(RunningServer::url)
+    }
+
+    /// The address HTTPS is served on.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https.as_ref().map(RunningServer::local_addr)
+    }
+
+    /// The address plain HTTP is served on.
+    pub fn plain_http_addr(&self) -> Option<SocketAddr> {
+        self.plain.as_ref().map(RunningServer::local_addr)
+    }
+
+    /// The admin kubeconfig written for the HTTPS endpoint.
+    pub fn kubeconfig_path(&self) -> Option<&Path> {
+        self.https.as_ref().and_then(RunningServer::kubeconfig_path)
+    }
+
+    /// Stops serving and stops every component, waiting for each (at most `grace` for
+    /// the open connections to finish). Once this returns, nothing of the control plane
+    /// holds the store, except clients the application still holds: drop those too
+    /// before reopening a durable store in the same process.
+    pub async fn shutdown_within(self, grace: Duration) {
+        let stop = async {
+            if let Some(server) = self.https {
+                server.shutdown().await;
+            }
+            if let Some(server) = self.plain {
+                server.shutdown().await;
+            }
+        };
+        if tokio::time::timeout(grace, stop).await.is_err() {
+            tracing::warn!(?grace, "the control plane did not stop in time");
+        }
+        // Components first (they are clients of the server), then the server's own
+        // background work, so that nothing holds the store once this returns.
+        self.stack.shutdown().await;
+        self.api.shutdown().await;
+    }
+
+    /// Stops with the default grace of 30 seconds.
+    pub async fn shutdown(self) {
+        self.shutdown_within(Duration::from_secs(30)).await;
+    }
+}

@@ -1,0 +1,34 @@
+//! Why a control plane or a node agent could not be built or started.
+
+/// Why [`ControlPlaneBuilder::build`](crate::ControlPlaneBuilder::build) or
+/// [`ControlPlane::start`](crate::ControlPlane::start) failed.
+///
+/// Every wrong combination of settings is one of these at `build()`, never a panic later.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The settings do not fit together; the message says which and why.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The durable store's data directory could not be used.
+    #[error("opening the durable store")]
+    DataDir(#[from] kube_store::OpenError),
+    /// etcd could not be reached.
+    #[cfg(feature = "etcd")]
+    #[error("connecting to etcd at {endpoints}")]
+    Etcd {
+        /// The endpoints tried.
+        endpoints: String,
+        /// What the store said.
+        #[source]
+        source: kube_core::StoreError,
+    },
+    /// The API server could not start over the store.
+    #[error("starting the API server")]
+    ApiServer(#[source] kube_core::Error),
+    /// The PKI, token file, TLS or RBAC setup of the served API failed.
+    #[error("setting up the served API")]
+    Stack(#[from] kube_api::server::stack::StackError),
+    /// A background task could not run.
+    #[error("a start-up task failed: {0}")]
+    Task(String),
+}
