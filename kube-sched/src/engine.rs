@@ -151,7 +151,7 @@ pub struct Engine {
     queue: SchedulingQueue,
     cache: Cache,
     snapshot: Snapshot,
-    summaries: SummaryTable,
+    pub(crate) summaries: SummaryTable,
     changed: Vec<usize>,
     nominated: NominatedPods,
 }

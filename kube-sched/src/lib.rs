@@ -46,6 +46,8 @@ mod error;
 pub mod events;
 pub mod framework;
 pub mod plugins;
+#[cfg(test)]
+mod properties;
 pub mod queue;
 pub mod runner;
 pub mod testing;
