@@ -653,4 +653,60 @@ mod tests {
         InterPodAffinity::default().normalize(&st, &p, &mut scores);
         assert_eq!(scores, vec![100, 100, 0]);
     }
+
+    #[test]
+    fn terms_apply_to_their_namespaces() {
+        let mut n1 = node("n1").label("zone", "a").info();
+        n1.add_pod(pod("db").namespace("data").label("app", "db").arc());
+        let n2 = node("n2").label("zone", "b").info();
+        let s = Snapshot::from_nodes([n1, n2]);
+        // Same namespace by default: the pod in "data" is not seen from "default".
+        let p = pod("p").anti_affinity("app", "db", "zone").info();
+        assert_eq!(feasible(&s, &p), ["n1", "n2"]);
+        let mut listed = pod("p").anti_affinity("app", "db", "zone").pod();
+        if let Some(anti) = listed
+            .spec
+            .affinity
+            .as_mut()
+            .and_then(|a| a.pod_anti_affinity.as_mut())
+        {
+            anti.required_during_scheduling_ignored_during_execution[0].namespaces =
+                vec!["data".into()];
+        }
+        assert_eq!(feasible(&s, &PodInfo::new(Arc::new(listed))), ["n2"]);
+        // An empty namespace selector means every namespace.
+        let mut all = pod("p").anti_affinity("app", "db", "zone").pod();
+        if let Some(anti) = all
+            .spec
+            .affinity
+            .as_mut()
+            .and_then(|a| a.pod_anti_affinity.as_mut())
+        {
+            anti.required_during_scheduling_ignored_during_execution[0].namespace_selector =
+                Some(kube_core::LabelSelector::default());
+        }
+        assert_eq!(feasible(&s, &PodInfo::new(Arc::new(all))), ["n2"]);
+    }
+
+    #[test]
+    fn existing_pods_preferred_terms_score_the_incoming_pod() {
+        let mut n1 = node("n1").label("zone", "a").info();
+        n1.add_pod(
+            pod("likes-web")
+                .preferred_affinity(8, "app", "web", "zone")
+                .arc(),
+        );
+        let n2 = node("n2").label("zone", "b").info();
+        let s = Snapshot::from_nodes([n1, n2]);
+        let web = pod("w").label("app", "web").info();
+        let nodes: Vec<NodeRef<'_>> = s.nodes().iter().map(|n| NodeRef::of(n)).collect();
+        let plugin = InterPodAffinity::default();
+        let mut st = CycleState::new();
+        assert_eq!(
+            plugin.pre_score(&mut st, &web, &s, &nodes),
+            PreScoreResult::Proceed
+        );
+        let scores: Vec<i64> = nodes.iter().map(|n| plugin.score(&st, &web, n)).collect();
+        assert_eq!(scores, [8, 0]);
+    }
 }

@@ -340,4 +340,84 @@ mod tests {
         NodeAffinity::default().normalize(&s, &p, &mut scores);
         assert_eq!(scores, vec![100, 62, 37, 0]);
     }
+
+    #[test]
+    fn match_fields_pin_nodes_and_terms_are_ored() {
+        use kube_core::{NodeSelectorTerm, Snapshot};
+        let mut p = pod("p").pod();
+        let sel = NodeSelector {
+            node_selector_terms: vec![
+                NodeSelectorTerm {
+                    match_expressions: vec![],
+                    match_fields: vec![node_requirement("metadata.name", "In", &["n2"])],
+                },
+                NodeSelectorTerm {
+                    match_expressions: vec![],
+                    match_fields: vec![node_requirement("metadata.name", "In", &["n3"])],
+                },
+            ],
+        };
+        p.spec.affinity = Some(kube_core::Affinity {
+            node_affinity: Some(kube_core::NodeAffinity {
+                required_during_scheduling_ignored_during_execution: Some(sel),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let p = PodInfo::new(Arc::new(p));
+        let snap = Snapshot::from_nodes([node("n1").info(), node("n2").info(), node("n3").info()]);
+        let plugin = NodeAffinity::default();
+        let mut s = CycleState::new();
+        let Ok(PreFilterResult::Nodes(names)) = plugin.pre_filter(&mut s, &p, &snap) else {
+            panic!("pinned terms narrow the nodes");
+        };
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        assert_eq!(names, ["n2", "n3"]);
+        let fits: Vec<bool> = snap
+            .nodes()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let summary = crate::framework::NodeSummary::of(n);
+                plugin.filter(&s, &p, &NodeRef::at(n, summary, i)).is_ok()
+            })
+            .collect();
+        assert_eq!(fits, [false, true, true]);
+        // An empty term matches nothing; a NotIn field term excludes.
+        let empty = NodeSelectorTerm::default();
+        assert!(!term_matches(&empty, &BTreeMap::new(), "n1"));
+        let not_n1 = NodeSelectorTerm {
+            match_expressions: vec![],
+            match_fields: vec![node_requirement("metadata.name", "NotIn", &["n1"])],
+        };
+        assert!(!term_matches(&not_n1, &BTreeMap::new(), "n1"));
+        assert!(term_matches(&not_n1, &BTreeMap::new(), "n2"));
+    }
+
+    #[test]
+    fn remembered_answers_follow_node_changes() {
+        use kube_core::Snapshot;
+        let p = pod("p").node_selector("disk", "ssd").info();
+        let plugin = NodeAffinity::default();
+        let check = |snap: &Snapshot| -> Vec<bool> {
+            let mut s = CycleState::new();
+            plugin.pre_filter(&mut s, &p, snap).unwrap();
+            snap.nodes()
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let summary = crate::framework::NodeSummary::of(n);
+                    plugin.filter(&s, &p, &NodeRef::at(n, summary, i)).is_ok()
+                })
+                .collect()
+        };
+        let mut snap =
+            Snapshot::from_nodes([node("a").label("disk", "ssd").info(), node("b").info()]);
+        assert_eq!(check(&snap), [true, false]);
+        snap.upsert(Arc::new(node("b").label("disk", "ssd").info()));
+        assert_eq!(check(&snap), [true, true]);
+        snap.upsert(Arc::new(node("a").info()));
+        assert_eq!(check(&snap), [false, true]);
+    }
 }

@@ -376,4 +376,59 @@ mod tests {
         assert_eq!(broken_linear(&shape, 90), 10);
         assert_eq!(broken_linear(&[], 90), 0);
     }
+
+    #[test]
+    fn extended_resources_and_ephemeral_storage_must_fit_too() {
+        let n = node("n").scalar("example.com/gpu", 2).info();
+        let f = NodeResourcesFit::default();
+        let cases: &[(i64, &[&str])] =
+            &[(1, &[]), (2, &[]), (3, &["Insufficient example.com/gpu"])];
+        for (gpus, want) in cases {
+            let p = pod("p").scalar("example.com/gpu", *gpus).info();
+            let got = match f.filter(&CycleState::new(), &p, &NodeRef::of(&n)) {
+                Ok(()) => vec![],
+                Err(r) => r.reasons.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            };
+            assert_eq!(got, *want, "{gpus} gpus");
+        }
+        let missing = pod("p").scalar("example.com/fpga", 1).info();
+        assert!(
+            f.filter(&CycleState::new(), &missing, &NodeRef::of(&n))
+                .is_err()
+        );
+    }
+
+    proptest::proptest! {
+        /// Scoring many nodes at once gives what scoring them one by one gives.
+        #[test]
+        fn batch_scores_equal_single_scores(
+            nodes in proptest::collection::vec((0i64..8000, 0i64..(16 << 30), 0i64..8000, 0i64..(16 << 30)), 1..20),
+            want in (0i64..4000, 0i64..(8 << 30)),
+        ) {
+            use crate::plugins::BalancedAllocation;
+            let infos: Vec<NodeInfo> = nodes
+                .iter()
+                .map(|(cap_cpu, cap_mem, used_cpu, used_mem)| {
+                    let mut n = node("n").cpu(&format!("{cap_cpu}m")).memory(&cap_mem.to_string()).info();
+                    n.add_pod(pod("u").requests(&format!("{used_cpu}m"), &used_mem.to_string()).arc());
+                    n
+                })
+                .collect();
+            let refs: Vec<NodeRef<'_>> = infos.iter().map(NodeRef::of).collect();
+            let p = pod("p").requests(&format!("{}m", want.0), &want.1.to_string()).info();
+            let s = CycleState::new();
+            let scorers: Vec<Box<dyn ScorePlugin>> = vec![
+                Box::new(NodeResourcesFit::default()),
+                Box::new(NodeResourcesFit::new(ScoringStrategy::MostAllocated)),
+                Box::new(NodeResourcesFit::new(ScoringStrategy::RequestedToCapacityRatio(vec![(0, 10), (100, 0)]))),
+                Box::new(BalancedAllocation::default()),
+            ];
+            for scorer in scorers {
+                let mut batch = vec![0; refs.len()];
+                scorer.score_nodes(&s, &p, &refs, &mut batch);
+                let single: Vec<i64> = refs.iter().map(|n| scorer.score(&s, &p, n)).collect();
+                proptest::prop_assert_eq!(batch, single, "{}", scorer.name());
+            }
+        }
+    }
 }

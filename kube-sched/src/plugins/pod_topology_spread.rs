@@ -553,4 +553,53 @@ mod tests {
         // 100 * (5 + 0 - s) / 5.
         assert_eq!(scores, vec![0, 60, 100]);
     }
+
+    #[test]
+    fn min_domains_counts_missing_domains_as_empty() {
+        // Two zones with one pod each: skew 0. With minDomains 3, fewer domains than asked
+        // make the global minimum 0, so a pod matching its own selector cannot be added
+        // to a zone that already has maxSkew pods.
+        let snap = snapshot(&[("n1", "a", 1), ("n2", "b", 1)]);
+        let mut p = pod("p")
+            .label("app", "web")
+            .spread(1, "zone", "DoNotSchedule", "app", "web")
+            .pod();
+        assert_eq!(
+            feasible(&snap, &PodInfo::new(Arc::new(p.clone()))),
+            ["n1", "n2"]
+        );
+        p.spec.topology_spread_constraints[0].min_domains = Some(3);
+        assert!(feasible(&snap, &PodInfo::new(Arc::new(p))).is_empty());
+    }
+
+    #[test]
+    fn node_affinity_policy_decides_which_nodes_count() {
+        // Zone b holds two matching pods but only on a node the pod's selector excludes.
+        let snap = Snapshot::from_nodes([
+            node("n1").label("zone", "a").label("pool", "x").info(),
+            {
+                let mut n = node("n2").label("zone", "b").label("pool", "y").info();
+                n.add_pod(pod("w1").label("app", "web").arc());
+                n.add_pod(pod("w2").label("app", "web").arc());
+                n
+            },
+            node("n3").label("zone", "b").label("pool", "x").info(),
+        ]);
+        let honor = pod("p")
+            .label("app", "web")
+            .node_selector("pool", "x")
+            .spread(1, "zone", "DoNotSchedule", "app", "web")
+            .pod();
+        // Honored (the default): n2 does not count, zone b is as empty as zone a, so
+        // spreading rejects no node (NodeAffinity rejects n2 on its own).
+        assert_eq!(
+            feasible(&snap, &PodInfo::new(Arc::new(honor.clone()))),
+            ["n1", "n2", "n3"]
+        );
+        let mut ignore = honor;
+        ignore.spec.topology_spread_constraints[0].node_affinity_policy =
+            Some(NodeInclusionPolicy::Ignore);
+        // Ignored: zone b has 2, zone a 0: only zone a's node.
+        assert_eq!(feasible(&snap, &PodInfo::new(Arc::new(ignore))), ["n1"]);
+    }
 }

@@ -186,4 +186,31 @@ mod tests {
         TaintToleration.normalize(&s, &p, &mut scores);
         assert_eq!(scores, vec![100, 0, 0]);
     }
+
+    #[test]
+    fn no_execute_filters_and_prefer_no_schedule_does_not() {
+        let cases = [
+            (taint("k", "v", "NoExecute"), None, false),
+            (
+                taint("k", "v", "NoExecute"),
+                Some(toleration("k", "Exists", "", "NoExecute")),
+                true,
+            ),
+            (
+                taint("k", "v", "NoExecute"),
+                Some(toleration("k", "Exists", "", "NoSchedule")),
+                false,
+            ),
+            (taint("k", "v", "PreferNoSchedule"), None, true),
+        ];
+        for (t, tol, fits) in cases {
+            let n = node("n").taint(t.clone()).info();
+            let mut p = pod("p");
+            if let Some(tol) = tol.clone() {
+                p = p.toleration(tol);
+            }
+            let got = TaintToleration.filter(&CycleState::new(), &p.info(), &NodeRef::of(&n));
+            assert_eq!(got.is_ok(), fits, "{t:?} with {tol:?}");
+        }
+    }
 }
