@@ -23,6 +23,11 @@ pub struct QueueConfig {
     pub max_backoff: Duration,
     /// How long a pod may stay unschedulable before it is retried anyway (Kubernetes: 5 min).
     pub max_unschedulable_duration: Duration,
+    /// When the active queue is empty, take a pod from the backoff queue before its
+    /// backoff ends, if a cluster event moved it there (not a failure of its own): an
+    /// idle scheduler has no reason to wait (Kubernetes: `SchedulerPopFromBackoffQ`, on
+    /// by default since 1.33). Pods backing off after an error always wait it out.
+    pub pop_from_backoff_when_idle: bool,
 }
 
 impl Default for QueueConfig {
@@ -31,6 +36,7 @@ impl Default for QueueConfig {
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
             max_unschedulable_duration: Duration::from_secs(300),
+            pop_from_backoff_when_idle: true,
         }
     }
 }
@@ -262,7 +268,10 @@ impl SchedulingQueue {
     /// queue, after moving expired backoffs in. `None` when the active queue is empty.
     pub fn pop(&mut self, now: Instant) -> Option<QueuedPod> {
         self.flush(now);
-        let (_, key) = self.active.pop_first()?;
+        let key = match self.active.pop_first() {
+            Some((_, key)) => key,
+            None => self.pop_backoff_early()?,
+        };
         let (queued, _) = self.pods.get_mut(&key)?;
         let queued = queued.clone();
         if let Some(entry) = self.pods.get_mut(&key) {
@@ -271,6 +280,25 @@ impl SchedulingQueue {
         self.cycle += 1;
         self.popped_cycle.insert(key, self.cycle);
         Some(queued)
+    }
+
+    /// Takes, when allowed, the backing-off pod that an event moved and whose backoff ends
+    /// first.
+    fn pop_backoff_early(&mut self) -> Option<ObjectKey> {
+        if !self.config.pop_from_backoff_when_idle {
+            return None;
+        }
+        let entry = self
+            .backoff
+            .iter()
+            .find(|(_, _, k)| {
+                self.pods
+                    .get(k)
+                    .is_some_and(|(q, _)| !q.unschedulable_plugins.is_empty())
+            })
+            .cloned()?;
+        self.backoff.remove(&entry);
+        Some(entry.2)
     }
 
     /// The earliest instant at which a backoff expires, for the loop to sleep until.
@@ -440,9 +468,16 @@ mod tests {
         );
     }
 
+    fn strict() -> QueueConfig {
+        QueueConfig {
+            pop_from_backoff_when_idle: false,
+            ..QueueConfig::default()
+        }
+    }
+
     #[test]
     fn unschedulable_pods_wait_for_an_event_their_plugins_care_about() {
-        let mut q = SchedulingQueue::new(QueueConfig::default());
+        let mut q = SchedulingQueue::new(strict());
         let t0 = Instant::now();
         q.add(pod("p").arc(), t0);
         let p = q.pop(t0).unwrap();
@@ -462,7 +497,7 @@ mod tests {
 
     #[test]
     fn an_event_during_the_attempt_sends_the_pod_to_backoff() {
-        let mut q = SchedulingQueue::new(QueueConfig::default());
+        let mut q = SchedulingQueue::new(strict());
         let t0 = Instant::now();
         q.add(pod("p").arc(), t0);
         let p = q.pop(t0).unwrap();
@@ -474,7 +509,7 @@ mod tests {
 
     #[test]
     fn errors_back_off_and_long_unschedulable_pods_are_retried() {
-        let mut q = SchedulingQueue::new(QueueConfig::default());
+        let mut q = SchedulingQueue::new(strict());
         let t0 = Instant::now();
         q.add(pod("err").arc(), t0);
         q.add(pod("stuck").arc(), t0);
@@ -508,8 +543,25 @@ mod tests {
     }
 
     #[test]
-    fn a_spec_change_retries_an_unschedulable_pod() {
+    fn an_idle_queue_takes_pods_an_event_moved_before_their_backoff_ends() {
         let mut q = SchedulingQueue::new(QueueConfig::default());
+        let t0 = Instant::now();
+        q.add(pod("moved").arc(), t0);
+        q.add(pod("failed").arc(), t0);
+        let m = q.pop(t0).unwrap();
+        let f = q.pop(t0).unwrap();
+        q.requeue_unschedulable(m, HashSet::from(["NodeResourcesFit".to_owned()]), t0);
+        q.requeue_unschedulable(f, HashSet::new(), t0);
+        q.on_event(ClusterEvent::POD_DELETE, ALL, t0);
+        assert_eq!(q.backoff_len(), 2);
+        // The moved pod goes at once; the one that failed with an error waits.
+        assert_eq!(names(&mut q, t0), ["moved"]);
+        assert_eq!(names(&mut q, t0 + Duration::from_secs(1)), ["failed"]);
+    }
+
+    #[test]
+    fn a_spec_change_retries_an_unschedulable_pod() {
+        let mut q = SchedulingQueue::new(strict());
         let t0 = Instant::now();
         q.add(pod("p").requests("8", "0").arc(), t0);
         let p = q.pop(t0).unwrap();
