@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use kube_core::{NodeInfo, PodInfo, Resources};
+use kube_core::{PodInfo, Resources};
 
 use crate::events::ClusterEvent;
 use crate::framework::{
@@ -182,28 +182,31 @@ impl Plugin for NodeResourcesFit {
 }
 
 /// The reasons a pod does not fit a node's free resources, or none.
-pub fn insufficient_resources(pod: &PodInfo, node: &NodeInfo) -> Vec<Cow<'static, str>> {
-    let mut reasons = Vec::new();
-    let alloc = node.allocatable();
-    let used = node.requested();
-    if node.pods().len() as i64 + 1 > alloc.pods {
+pub fn insufficient_resources(pod: &PodInfo, node: &NodeRef<'_>) -> Vec<Cow<'static, str>> {
+    let mut reasons = Vec::with_capacity(1);
+    let s = node.summary();
+    if s.pod_count + 1 > s.allocatable_pods {
         reasons.push(Cow::Borrowed("Too many pods"));
     }
     let want = pod.requests();
-    if want.milli_cpu > 0 && want.milli_cpu > alloc.milli_cpu - used.milli_cpu {
+    if want.milli_cpu > 0 && want.milli_cpu > s.allocatable_milli_cpu - s.requested_milli_cpu {
         reasons.push(Cow::Borrowed("Insufficient cpu"));
     }
-    if want.memory > 0 && want.memory > alloc.memory - used.memory {
+    if want.memory > 0 && want.memory > s.allocatable_memory - s.requested_memory {
         reasons.push(Cow::Borrowed("Insufficient memory"));
     }
     if want.ephemeral_storage > 0
-        && want.ephemeral_storage > alloc.ephemeral_storage - used.ephemeral_storage
+        && want.ephemeral_storage
+            > s.allocatable_ephemeral_storage - s.requested_ephemeral_storage
     {
         reasons.push(Cow::Borrowed("Insufficient ephemeral-storage"));
     }
-    for (name, v) in &want.scalar {
-        if *v > 0 && *v > alloc.scalar(name) - used.scalar(name) {
-            reasons.push(Cow::Owned(format!("Insufficient {name}")));
+    if !want.scalar.is_empty() {
+        let (alloc, used) = (node.allocatable(), node.requested());
+        for (name, v) in &want.scalar {
+            if *v > 0 && *v > alloc.scalar(name) - used.scalar(name) {
+                reasons.push(Cow::Owned(format!("Insufficient {name}")));
+            }
         }
     }
     reasons
@@ -287,6 +290,7 @@ impl ScorePlugin for NodeResourcesFit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube_core::NodeInfo;
     use crate::framework::NodeRef;
     use crate::testing::{node, pod};
 
