@@ -7,26 +7,51 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kube_core::{FitCode, NodeInfo, NodeRejection, PodInfo};
+use kube_core::{NodeInfo, NodeRejection, PodInfo};
 
 use super::node_ref::{NodeRef, NodeSummary};
 use super::nominator::NominatedPods;
-use super::plugin::{FilterRunner, Rejection};
+use super::plugin::FilterRunner;
 use super::profile::Profile;
+use super::rejection::Rejection;
 use super::state::CycleState;
 
 /// The feasible nodes of a cycle and the rejections of the others.
 pub(crate) struct Filtered<'s> {
     pub(crate) feasible: Vec<NodeRef<'s>>,
-    pub(crate) rejections: Vec<NodeRejection>,
+    /// Kept as found, without touching the nodes again: made into [`NodeRejection`]s
+    /// only when no node fits (most cycles drop them).
+    pub(crate) rejected: Vec<Rejected<'s>>,
     pub(crate) processed: usize,
+}
+
+/// A node a plugin rejected.
+pub(crate) struct Rejected<'s> {
+    node: &'s NodeInfo,
+    plugin: &'static str,
+    rejection: Rejection,
+}
+
+impl Filtered<'_> {
+    /// The rejections, as the scheduling contract reports them.
+    pub(crate) fn into_rejections(self) -> Vec<NodeRejection> {
+        self.rejected
+            .into_iter()
+            .map(|r| NodeRejection {
+                node: Arc::clone(r.node.name_arc()),
+                code: r.rejection.code,
+                plugin: Cow::Borrowed(r.plugin),
+                reasons: r.rejection.reasons.into_vec(),
+            })
+            .collect()
+    }
 }
 
 impl Filtered<'_> {
     fn with_capacity(n: usize) -> Self {
         Self {
             feasible: Vec::with_capacity(n),
-            rejections: Vec::new(),
+            rejected: Vec::new(),
             processed: 0,
         }
     }
@@ -82,7 +107,11 @@ impl Filtering<'_> {
         out.processed += 1;
         match self.node(&node) {
             Ok(()) => out.feasible.push(node),
-            Err((plugin, r)) => out.rejections.push(rejection(&node, plugin, r)),
+            Err((plugin, rejection)) => out.rejected.push(Rejected {
+                node: node.info(),
+                plugin,
+                rejection,
+            }),
         }
     }
 
@@ -99,11 +128,12 @@ impl Filtering<'_> {
                 self.check(NodeRef::at(node, *row, i), &mut out);
             } else {
                 out.processed += 1;
-                out.rejections.push(NodeRejection {
-                    node: Arc::clone(node.name_arc()),
-                    code: FitCode::UnschedulableAndUnresolvable,
-                    plugin: Cow::Borrowed("PreFilter"),
-                    reasons: vec![Cow::Borrowed("node(s) didn't satisfy plugin(s) pre-filter")],
+                out.rejected.push(Rejected {
+                    node,
+                    plugin: "PreFilter",
+                    rejection: Rejection::unresolvable(
+                        "node(s) didn't satisfy plugin(s) pre-filter",
+                    ),
                 });
             }
         }
@@ -174,7 +204,7 @@ impl Filtering<'_> {
         let mut out = Filtered::with_capacity(to_find);
         for part in parts {
             out.processed += part.processed;
-            out.rejections.extend(part.rejections);
+            out.rejected.extend(part.rejected);
             for f in part.feasible {
                 if out.feasible.len() < to_find {
                     out.feasible.push(f);
@@ -228,15 +258,6 @@ impl FilterRunner for NominatedFilters<'_> {
     }
 }
 
-fn rejection(node: &NodeInfo, plugin: &'static str, r: Rejection) -> NodeRejection {
-    NodeRejection {
-        node: Arc::clone(node.name_arc()),
-        code: r.code,
-        plugin: Cow::Borrowed(plugin),
-        reasons: r.reasons,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,7 +285,7 @@ mod tests {
                 nominated,
             }
             .node(&NodeRef::of(&n))
-            .map_err(|(_, r)| r.reasons)
+            .map_err(|(_, r)| r.reasons.into_vec())
         };
         let low = pod("low").priority(5).requests("2", "0").info();
         assert_eq!(run(&low, &nominated), Err(vec!["Insufficient cpu".into()]));

@@ -7,6 +7,7 @@ mod node_ref;
 mod nominator;
 mod plugin;
 mod profile;
+mod rejection;
 mod scheduler;
 mod state;
 mod waiting;
@@ -18,10 +19,11 @@ pub use nominator::{NominatedNode, NominatedPods};
 pub use plugin::{
     ALL_EVENTS, BindPlugin, BindResult, FilterPlugin, FilterRunner, MAX_NODE_SCORE, Permit,
     PermitContext, PermitPlugin, Plugin, PostBindPlugin, PostFilterPlugin, PreBindPlugin,
-    PreFilterPlugin, PreFilterResult, PreScorePlugin, PreScoreResult, Rejection, ReservePlugin,
-    ScorePlugin, default_normalize_score,
+    PreFilterPlugin, PreFilterResult, PreScorePlugin, PreScoreResult, ReservePlugin, ScorePlugin,
+    default_normalize_score,
 };
 pub use profile::{Profile, ProfileBuilder};
+pub use rejection::{Reasons, Rejection};
 pub use scheduler::{
     DEFAULT_SCHEDULER_NAME, FrameworkConfig, FrameworkScheduler, num_feasible_nodes_to_find,
     scheduler_name,

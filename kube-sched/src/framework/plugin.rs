@@ -6,16 +6,16 @@
 //! and Score run once per node per pod: they must not allocate on success and should read
 //! what PreFilter / PreScore computed from the [`CycleState`].
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kube_core::{BoxError, FitCode, NodeInfo, NodeRejection, Nomination, PodInfo, Snapshot};
+use kube_core::{BoxError, NodeInfo, NodeRejection, Nomination, PodInfo, Snapshot};
 
 use super::node_ref::NodeRef;
+use super::rejection::Rejection;
 use super::state::CycleState;
 use super::waiting::WaitingPods;
 use crate::events::ClusterEvent;
@@ -45,33 +45,6 @@ pub const ALL_EVENTS: &[ClusterEvent] = &[
     ClusterEvent::POD_DELETE,
     ClusterEvent::UNASSIGNED_POD_ADD,
 ];
-
-/// Why a plugin rejects a pod (on one node, or on every node at PreFilter).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rejection {
-    /// Whether evicting pods could help.
-    pub code: FitCode,
-    /// The reasons, as Kubernetes words them.
-    pub reasons: Vec<Cow<'static, str>>,
-}
-
-impl Rejection {
-    /// The pod does not fit now; preemption may make room.
-    pub fn unschedulable(reason: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code: FitCode::Unschedulable,
-            reasons: vec![reason.into()],
-        }
-    }
-
-    /// The pod cannot fit this node whatever is evicted.
-    pub fn unresolvable(reason: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code: FitCode::UnschedulableAndUnresolvable,
-            reasons: vec![reason.into()],
-        }
-    }
-}
 
 /// What a PreFilter plugin decided for the cycle.
 #[derive(Clone, Debug, PartialEq, Eq)]

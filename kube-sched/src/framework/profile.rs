@@ -9,8 +9,9 @@ use kube_core::{NodeInfo, PodInfo};
 use super::node_ref::NodeRef;
 use super::plugin::{
     BindPlugin, FilterPlugin, FilterRunner, PermitPlugin, PostBindPlugin, PostFilterPlugin,
-    PreBindPlugin, PreFilterPlugin, PreScorePlugin, Rejection, ReservePlugin, ScorePlugin,
+    PreBindPlugin, PreFilterPlugin, PreScorePlugin, ReservePlugin, ScorePlugin,
 };
+use super::rejection::Rejection;
 use super::state::CycleState;
 use crate::events::ClusterEvent;
 

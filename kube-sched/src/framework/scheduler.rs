@@ -259,7 +259,7 @@ impl FrameworkScheduler {
                         pre_filter: Some(Box::new(NodeRejectionAll {
                             code: r.code,
                             plugin: Cow::Borrowed(p.name()),
-                            reason: r.reasons.into_iter().next().unwrap_or_default(),
+                            reason: r.reasons.into_vec().into_iter().next().unwrap_or_default(),
                         })),
                         plugins: vec![Cow::Borrowed(p.name())],
                         ..Unschedulable::default()
@@ -308,8 +308,9 @@ impl FrameworkScheduler {
             }
         };
         if filtered.feasible.is_empty() {
+            let rejections = filtered.into_rejections();
             let mut plugins: Vec<Cow<'static, str>> = Vec::new();
-            for r in &filtered.rejections {
+            for r in &rejections {
                 if !plugins.contains(&r.plugin) {
                     plugins.push(r.plugin.clone());
                 }
@@ -318,7 +319,7 @@ impl FrameworkScheduler {
             let filters = NominatedFilters { profile, nominated };
             for p in &profile.post_filter {
                 nomination = p
-                    .post_filter(state, pod, snapshot, &filtered.rejections, &filters)
+                    .post_filter(state, pod, snapshot, &rejections, &filters)
                     .map(Box::new);
                 if nomination.is_some() {
                     break;
@@ -326,14 +327,14 @@ impl FrameworkScheduler {
             }
             return Err(Unschedulable {
                 num_nodes,
-                rejections: filtered.rejections,
+                rejections,
                 pre_filter: None,
                 plugins,
                 nomination,
                 error: None,
             });
         }
-        let evaluated_nodes = filtered.feasible.len() + filtered.rejections.len();
+        let evaluated_nodes = filtered.feasible.len() + filtered.rejected.len();
         let feasible_nodes = filtered.feasible.len();
         if feasible_nodes == 1 {
             return Ok(Decision {

@@ -16,6 +16,7 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_selector;
 pub mod pod_topology_spread;
+mod spread_counts;
 pub mod taint_toleration;
 
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use kube_core::{PodInfo, Resources};
 
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, FilterPlugin, MAX_NODE_SCORE, NodeRef, Plugin, Rejection, ScorePlugin,
+    CycleState, FilterPlugin, MAX_NODE_SCORE, NodeRef, Plugin, Reasons, Rejection, ScorePlugin,
 };
 
 /// The plugin's name.
@@ -182,8 +182,8 @@ impl Plugin for NodeResourcesFit {
 }
 
 /// The reasons a pod does not fit a node's free resources, or none.
-pub fn insufficient_resources(pod: &PodInfo, node: &NodeRef<'_>) -> Vec<Cow<'static, str>> {
-    let mut reasons = Vec::with_capacity(1);
+pub fn insufficient_resources(pod: &PodInfo, node: &NodeRef<'_>) -> Reasons {
+    let mut reasons = Reasons::default();
     let s = node.summary();
     if s.pod_count + 1 > s.allocatable_pods {
         reasons.push(Cow::Borrowed("Too many pods"));
@@ -196,8 +196,7 @@ pub fn insufficient_resources(pod: &PodInfo, node: &NodeRef<'_>) -> Vec<Cow<'sta
         reasons.push(Cow::Borrowed("Insufficient memory"));
     }
     if want.ephemeral_storage > 0
-        && want.ephemeral_storage
-            > s.allocatable_ephemeral_storage - s.requested_ephemeral_storage
+        && want.ephemeral_storage > s.allocatable_ephemeral_storage - s.requested_ephemeral_storage
     {
         reasons.push(Cow::Borrowed("Insufficient ephemeral-storage"));
     }
@@ -290,9 +289,9 @@ impl ScorePlugin for NodeResourcesFit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube_core::NodeInfo;
     use crate::framework::NodeRef;
     use crate::testing::{node, pod};
+    use kube_core::NodeInfo;
 
     #[test]
     fn filter_reports_every_insufficient_resource() {

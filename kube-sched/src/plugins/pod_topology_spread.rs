@@ -2,18 +2,15 @@
 //! nodes), as the pod's `topologySpreadConstraints` ask: `DoNotSchedule` constraints
 //! filter, `ScheduleAnyway` constraints score.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use kube_core::{
     NodeInclusionPolicy, NodeInfo, PodInfo, Snapshot, TaintEffect, TopologySpreadConstraint,
     UnsatisfiableConstraintAction,
 };
 use parking_lot::Mutex;
 
-use super::domain_memo::{DomainMemos, Domains, bump, domain};
 use super::node_affinity::pod_matches_node;
 use super::pod_selector::PodSelector;
+use super::spread_counts::{SpreadMemos, SpreadTables};
 use super::taint_toleration::tolerates;
 use crate::events::ClusterEvent;
 use crate::framework::{
@@ -160,43 +157,29 @@ impl Signature {
 }
 
 /// Matching pods per domain of every node that counts for the constraints: constraint
-/// `i` is counter `i`. Kept across cycles for pods of the same signature.
-fn domain_counts(
-    memo: &Mutex<DomainMemos<Signature>>,
+/// `i` is table `i`. Kept across cycles for pods of the same signature.
+fn spread_tables(
+    memos: &Mutex<SpreadMemos<Signature>>,
     pod: &PodInfo,
     hard: bool,
     cs: &[Constraint],
     snapshot: &Snapshot,
-) -> Arc<Vec<Domains>> {
+) -> SpreadTables {
     let ns = pod.pod().metadata.namespace.as_deref();
-    memo.lock().totals(
-        Signature::of(pod, hard),
-        cs.len(),
-        snapshot,
-        |node, interner, out| {
-            if !has_all_keys(node, cs) {
-                return;
-            }
-            for (i, c) in cs.iter().enumerate() {
-                if !included(c, pod, node) {
-                    continue;
-                }
-                let Some(v) = label(node, &c.key) else {
-                    continue;
-                };
-                let n = count_matching(node, c, ns);
-                out.0
-                    .push((i as u32, interner.get(&c.key), interner.get(v), n));
-            }
-        },
-    )
+    let keys: Vec<&str> = cs.iter().map(|c| c.key.as_str()).collect();
+    memos
+        .lock()
+        .tables(Signature::of(pod, hard), &keys, snapshot, |i, node| {
+            let c = &cs[i];
+            (has_all_keys(node, cs) && included(c, pod, node)).then(|| count_matching(node, c, ns))
+        })
 }
 
 /// Per hard constraint: matching pods per domain and the smallest count.
 #[derive(Clone, Debug)]
 struct FilterState {
     constraints: Vec<Constraint>,
-    counts: Arc<Vec<Domains>>,
+    tables: SpreadTables,
     mins: Vec<i64>,
     domains: Vec<usize>,
     /// Whether the pod matches each constraint's own selector (it then counts itself).
@@ -205,11 +188,14 @@ struct FilterState {
 
 impl FilterState {
     fn recompute(&mut self, i: usize) {
-        let by_value = self.counts[i].get(self.constraints[i].key.as_str());
-        self.domains[i] = by_value.map_or(0, HashMap::len);
-        self.mins[i] = by_value
-            .and_then(|m| m.values().map(|d| d.pods).min())
-            .unwrap_or(0);
+        let mut count = 0;
+        let mut min = i64::MAX;
+        for d in self.tables.domains(i) {
+            count += 1;
+            min = min.min(d.pods);
+        }
+        self.domains[i] = count;
+        self.mins[i] = if count == 0 { 0 } else { min };
     }
 
     fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeInfo, delta: i64) {
@@ -224,14 +210,7 @@ impl FilterState {
                 continue;
             }
             if let Some(v) = label(node, &c.key) {
-                let (key, value): (Arc<str>, Arc<str>) = (Arc::from(c.key.as_str()), Arc::from(v));
-                bump(
-                    &mut Arc::make_mut(&mut self.counts)[i],
-                    &key,
-                    &value,
-                    delta,
-                    0,
-                );
+                self.tables.add_pods(i, v, delta);
                 self.recompute(i);
             }
         }
@@ -241,8 +220,8 @@ impl FilterState {
 /// Filter and Score by the pod's topology spread constraints.
 #[derive(Debug, Default)]
 pub struct PodTopologySpread {
-    hard: Mutex<DomainMemos<Signature>>,
-    soft: Mutex<DomainMemos<Signature>>,
+    hard: Mutex<SpreadMemos<Signature>>,
+    soft: Mutex<SpreadMemos<Signature>>,
 }
 
 impl Plugin for PodTopologySpread {
@@ -273,7 +252,7 @@ impl PreFilterPlugin for PodTopologySpread {
         if cs.is_empty() {
             return Ok(PreFilterResult::Skip);
         }
-        let counts = domain_counts(&self.hard, pod, true, &cs, snapshot);
+        let tables = spread_tables(&self.hard, pod, true, &cs, snapshot);
         let n = cs.len();
         let labels = &pod.pod().metadata.labels;
         let self_match = cs
@@ -282,7 +261,7 @@ impl PreFilterPlugin for PodTopologySpread {
             .collect();
         let mut s = FilterState {
             constraints: cs,
-            counts,
+            tables,
             mins: vec![0; n],
             domains: vec![0; n],
             self_match,
@@ -319,11 +298,11 @@ impl FilterPlugin for PodTopologySpread {
             return Ok(());
         };
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(v) = label(node, &c.key) else {
+            let Some(id) = s.tables.domain_of(i, &c.key, node) else {
                 return Err(Rejection::unresolvable(REASON_MISSING_LABEL));
             };
             let self_match = s.self_match[i];
-            let matching = domain(&s.counts[i], &c.key, v).map_or(0, |d| d.pods);
+            let matching = s.tables.pods(i, id);
             let min = if s.domains[i] < c.min_domains {
                 0
             } else {
@@ -342,7 +321,7 @@ impl FilterPlugin for PodTopologySpread {
 #[derive(Clone, Debug)]
 struct ScoreState {
     constraints: Vec<Constraint>,
-    counts: Arc<Vec<Domains>>,
+    tables: SpreadTables,
     weights: Vec<f64>,
 }
 
@@ -387,10 +366,10 @@ impl PreScorePlugin for PodTopologySpread {
             })
             .collect();
         // Matching pods per domain over every node that counts.
-        let counts = domain_counts(&self.soft, pod, false, &cs, snapshot);
+        let tables = spread_tables(&self.soft, pod, false, &cs, snapshot);
         state.write(ScoreState {
             constraints: cs,
-            counts,
+            tables,
             weights,
         });
         PreScoreResult::Proceed
@@ -411,9 +390,10 @@ impl ScorePlugin for PodTopologySpread {
         for (i, c) in s.constraints.iter().enumerate() {
             // A hostname domain is the node itself: its count is the node's matching
             // pods, kept with the other domains' counts.
-            let count = label(node, &c.key)
-                .and_then(|v| domain(&s.counts[i], &c.key, v))
-                .map_or(0, |d| d.pods);
+            let count = s
+                .tables
+                .domain_of(i, &c.key, node)
+                .map_or(0, |id| s.tables.pods(i, id));
             score += count as f64 * s.weights[i] + (c.max_skew - 1) as f64;
         }
         score.round() as i64
@@ -439,6 +419,7 @@ mod tests {
     use super::*;
     use crate::framework::NodeRef;
     use crate::testing::{node, pod};
+    use std::sync::Arc;
 
     fn snapshot(nodes: &[(&str, &str, usize)]) -> Snapshot {
         Snapshot::from_nodes(nodes.iter().map(|(name, zone, pods)| {
@@ -521,7 +502,7 @@ mod tests {
                 .filter(&s, &p, &NodeRef::of(n1))
                 .is_err()
         );
-        let victim = std::sync::Arc::clone(&n1.pods()[0]);
+        let victim = Arc::clone(&n1.pods()[0]);
         PodTopologySpread::default().remove_pod(&mut s, &p, &victim, n1);
         assert!(
             PodTopologySpread::default()
