@@ -11,6 +11,7 @@ use kube_core::{NodeInfo, NodeRejection, PodInfo};
 
 use super::node_ref::{NodeRef, NodeSummary};
 use super::nominator::NominatedPods;
+use super::parallel::Parallelizer;
 use super::plugin::FilterRunner;
 use super::profile::Profile;
 use super::rejection::Rejection;
@@ -221,6 +222,7 @@ impl Filtering<'_> {
 pub(crate) struct NominatedFilters<'a> {
     pub(crate) profile: &'a Profile,
     pub(crate) nominated: &'a NominatedPods,
+    pub(crate) pool: Option<&'a rayon::ThreadPool>,
 }
 
 impl FilterRunner for NominatedFilters<'_> {
@@ -255,6 +257,10 @@ impl FilterRunner for NominatedFilters<'_> {
         node: &NodeInfo,
     ) {
         self.profile.remove_pod(state, pod, removed, node);
+    }
+
+    fn parallelizer(&self) -> Parallelizer<'_> {
+        Parallelizer::new(self.pool)
     }
 }
 

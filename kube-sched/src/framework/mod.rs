@@ -5,6 +5,7 @@ mod binding;
 mod filter;
 mod node_ref;
 mod nominator;
+mod parallel;
 mod plugin;
 mod profile;
 mod rejection;
@@ -16,6 +17,7 @@ pub use binding::PermitOutcome;
 pub(crate) use node_ref::SummaryTable;
 pub use node_ref::{NodeRef, NodeSummary};
 pub use nominator::{NominatedNode, NominatedPods};
+pub use parallel::Parallelizer;
 pub use plugin::{
     ALL_EVENTS, BindPlugin, BindResult, FilterPlugin, FilterRunner, MAX_NODE_SCORE, Permit,
     PermitContext, PermitPlugin, Plugin, PostBindPlugin, PostFilterPlugin, PreBindPlugin,

@@ -7,15 +7,20 @@
 //! to whichever pod came next in the queue, and the preemptor would preempt again.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use kube_core::{ObjectKey, PodInfo};
 
+use crate::plugins::FxHasher;
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
 /// The pods nominated to each node. Kept by the scheduling loop; read by every cycle.
 #[derive(Clone, Debug, Default)]
 pub struct NominatedPods {
-    by_node: HashMap<String, Vec<Arc<PodInfo>>>,
-    by_pod: HashMap<ObjectKey, String>,
+    by_node: FxMap<String, Vec<Arc<PodInfo>>>,
+    by_pod: FxMap<ObjectKey, String>,
 }
 
 /// The node a pod was nominated to, as the framework hands it to its plugins through the

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use kube_core::{BoxError, NodeInfo, NodeRejection, Nomination, PodInfo, Snapshot};
 
 use super::node_ref::NodeRef;
+use super::parallel::Parallelizer;
 use super::rejection::Rejection;
 use super::state::CycleState;
 use super::waiting::WaitingPods;
@@ -108,6 +109,11 @@ pub trait FilterRunner: Send + Sync {
     fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &PodInfo, node: &NodeInfo);
     /// Tells every PreFilter plugin that `removed` was removed from `node`.
     fn remove_pod(&self, state: &mut CycleState, pod: &PodInfo, removed: &PodInfo, node: &NodeInfo);
+
+    /// The framework's worker pool, for work spread over nodes (serial by default).
+    fn parallelizer(&self) -> Parallelizer<'_> {
+        Parallelizer::serial()
+    }
 }
 
 /// PostFilter: runs when no node fits, to make room (preemption).

@@ -316,7 +316,11 @@ impl FrameworkScheduler {
                 }
             }
             let mut nomination = None;
-            let filters = NominatedFilters { profile, nominated };
+            let filters = NominatedFilters {
+                profile,
+                nominated,
+                pool: self.pool.as_ref(),
+            };
             for p in &profile.post_filter {
                 nomination = p
                     .post_filter(state, pod, snapshot, &rejections, &filters)

@@ -205,19 +205,18 @@ impl PostFilterPlugin for DefaultPreemption {
             .min(potential);
         let n = rejections.len();
         let offset = self.offset.fetch_add(1, Ordering::Relaxed) % n;
+        // Candidate nodes in rotation order, dry-run until `wanted` have victims: one by
+        // one on one thread, or a chunk at a time over the framework's pool (in the same
+        // order, so the answer does not depend on the pool; the last chunk may run a few
+        // dry runs for nothing).
+        let order: Vec<&NodeRejection> = (0..n)
+            .map(|i| &rejections[(offset + i) % n])
+            .filter(|r| r.code == FitCode::Unschedulable)
+            .collect();
+        let par = filters.parallelizer();
         let mut best: Option<Candidate> = None;
         let mut found = 0;
-        for i in 0..n {
-            let r = &rejections[(offset + i) % n];
-            if r.code != FitCode::Unschedulable {
-                continue;
-            }
-            let Some(node) = snapshot.get(&r.node) else {
-                continue;
-            };
-            let Some(victims) = select_victims(state, pod, node, filters) else {
-                continue;
-            };
+        let mut consider = |node: &NodeInfo, victims: Vec<Arc<PodInfo>>| {
             let c = Candidate {
                 node: node.name().to_owned(),
                 victims,
@@ -226,8 +225,32 @@ impl PostFilterPlugin for DefaultPreemption {
                 best = Some(c);
             }
             found += 1;
-            if found >= wanted {
-                break;
+            found >= wanted
+        };
+        if par.threads() == 1 {
+            for r in order {
+                if let Some(node) = snapshot.get(&r.node)
+                    && let Some(victims) = select_victims(state, pod, node, filters)
+                    && consider(node, victims)
+                {
+                    break;
+                }
+            }
+        } else {
+            let chunk = par.threads() * 64;
+            'chunks: for part in order.chunks(chunk) {
+                let nodes: Vec<&Arc<NodeInfo>> =
+                    part.iter().filter_map(|r| snapshot.get(&r.node)).collect();
+                let results = par.map(nodes.len(), |i| {
+                    select_victims(state, pod, nodes[i], filters)
+                });
+                for (node, victims) in nodes.iter().zip(results) {
+                    if let Some(victims) = victims
+                        && consider(node, victims)
+                    {
+                        break 'chunks;
+                    }
+                }
             }
         }
         best.map(|c| Nomination {

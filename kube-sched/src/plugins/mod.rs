@@ -5,6 +5,7 @@ pub mod coscheduling;
 pub mod default_binder;
 pub mod default_preemption;
 mod domain_memo;
+pub(crate) use domain_memo::FxHasher;
 pub mod image_locality;
 pub mod inter_pod_affinity;
 pub mod node_affinity;
