@@ -393,7 +393,7 @@ mod tests {
                 let mut n = node(&format!("n{i:03}")).cpu("2").memory("8Gi").info();
                 n.add_pod(
                     pod(&format!("v{i:03}"))
-                        .priority((i * 7 % 13) as i32)
+                        .priority(i * 7 % 13)
                         .requests("2", "0")
                         .arc(),
                 );
