@@ -125,8 +125,8 @@ def table(stats):
 
 
 def svg(results):
-    width, height = 920, 560
-    left, right, top, bottom = 80, 250, 40, 60
+    width, height = 1000, 560
+    left, right, top, bottom = 80, 330, 40, 60
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for (f, _, _), v in results.items() if f != "baseline"] + [v for _, v, _ in FLOORS]
     lo = 10 ** math.floor(math.log10(min(values) * 0.8))
@@ -174,13 +174,19 @@ def svg(results):
             f'<line x1="{left}" y1="{yy:.1f}" x2="{left + plot_w}" y2="{yy:.1f}" '
             'stroke="#b00" stroke-width="1.5" stroke-dasharray="2,3"/>'
         )
-    floor_label = ", ".join(f"{name} {v}" for name, v, _ in FLOORS)
-    out.append(
-        f'<text x="{left + 6}" y="{y(max(v for _, v, _ in FLOORS)) - 6:.1f}" fill="#b00">'
-        f"Kubernetes scheduler_perf floors, 5,000 nodes: {floor_label}</text>"
-    )
     # Series.
     legend_y = top + 10
+    lx = left + plot_w + 16
+    out.append(
+        f'<line x1="{lx}" y1="{legend_y}" x2="{lx + 26}" y2="{legend_y}" stroke="#b00" '
+        'stroke-width="1.5" stroke-dasharray="2,3"/>'
+    )
+    out.append(f'<text x="{lx + 32}" y="{legend_y + 4}" fill="#b00">Kubernetes scheduler_perf floors</text>')
+    legend_y += 16
+    for name, v, _ in sorted(FLOORS, key=lambda f: -f[1]):
+        out.append(f'<text x="{lx + 32}" y="{legend_y + 4}" fill="#b00">{v} {name} (5,000 nodes)</text>')
+        legend_y += 16
+    legend_y += 10
     for workload in WORKLOADS:
         color = COLORS[workload]
         for family, dash, label in (("framework", "", "framework, 1 core"), ("end_to_end", "6,4", "end to end")):
