@@ -28,18 +28,23 @@ pub(crate) struct Filtered<'s> {
 
 /// A node a plugin rejected.
 pub(crate) struct Rejected<'s> {
-    node: &'s NodeInfo,
+    node: NodeRef<'s>,
     plugin: &'static str,
     rejection: Rejection,
 }
 
 impl Filtered<'_> {
-    /// The rejections, as the scheduling contract reports them.
-    pub(crate) fn into_rejections(self) -> Vec<NodeRejection> {
+    /// The rejections, as the scheduling contract reports them; `names` are the snapshot
+    /// nodes' names by position.
+    pub(crate) fn into_rejections(self, names: &[Arc<str>]) -> Vec<NodeRejection> {
         self.rejected
             .into_iter()
             .map(|r| NodeRejection {
-                node: Arc::clone(r.node.name_arc()),
+                node: r
+                    .node
+                    .position()
+                    .and_then(|at| names.get(at))
+                    .map_or_else(|| Arc::clone(r.node.name_arc()), Arc::clone),
                 code: r.rejection.code,
                 plugin: Cow::Borrowed(r.plugin),
                 reasons: r.rejection.reasons.into_vec(),
@@ -109,7 +114,7 @@ impl Filtering<'_> {
         match self.node(&node) {
             Ok(()) => out.feasible.push(node),
             Err((plugin, rejection)) => out.rejected.push(Rejected {
-                node: node.info(),
+                node,
                 plugin,
                 rejection,
             }),
@@ -125,8 +130,9 @@ impl Filtering<'_> {
     ) -> Filtered<'s> {
         let mut out = Filtered::with_capacity(names.len().min(nodes.len()));
         for (i, (node, row)) in nodes.iter().zip(rows).enumerate() {
+            let node = NodeRef::at(node, *row, i);
             if names.contains(node.name()) {
-                self.check(NodeRef::at(node, *row, i), &mut out);
+                self.check(node, &mut out);
             } else {
                 out.processed += 1;
                 out.rejected.push(Rejected {

@@ -159,6 +159,9 @@ impl Deref for NodeRef<'_> {
 pub(crate) struct SummaryTable {
     nodes: Vec<Arc<NodeInfo>>,
     rows: Vec<NodeSummary>,
+    /// The nodes' names, allocated together: rejections clone them without reaching into
+    /// the scattered node infos.
+    names: Vec<Arc<str>>,
 }
 
 impl SummaryTable {
@@ -168,16 +171,25 @@ impl SummaryTable {
         if nodes.len() != self.nodes.len() {
             self.nodes.clear();
             self.rows.clear();
+            self.names.clear();
             self.nodes.extend(nodes.iter().cloned());
             self.rows.extend(nodes.iter().map(|n| NodeSummary::of(n)));
+            self.names.extend(nodes.iter().map(|n| Arc::from(n.name())));
             return;
         }
         for (i, n) in nodes.iter().enumerate() {
             if !Arc::ptr_eq(&self.nodes[i], n) {
-                self.nodes[i] = Arc::clone(n);
-                self.rows[i] = NodeSummary::of(n);
+                self.replace(i, n);
             }
         }
+    }
+
+    fn replace(&mut self, i: usize, n: &Arc<NodeInfo>) {
+        if *self.names[i] != *n.name() {
+            self.names[i] = Arc::from(n.name());
+        }
+        self.nodes[i] = Arc::clone(n);
+        self.rows[i] = NodeSummary::of(n);
     }
 
     /// Brings the table in line with `snapshot` when only the nodes at `positions` may
@@ -193,8 +205,7 @@ impl SummaryTable {
             if let Some(n) = nodes.get(i)
                 && !Arc::ptr_eq(&self.nodes[i], n)
             {
-                self.nodes[i] = Arc::clone(n);
-                self.rows[i] = NodeSummary::of(n);
+                self.replace(i, n);
             }
         }
     }
@@ -202,6 +213,11 @@ impl SummaryTable {
     /// The summaries, in snapshot order.
     pub(crate) fn rows(&self) -> &[NodeSummary] {
         &self.rows
+    }
+
+    /// The names, in snapshot order.
+    pub(crate) fn names(&self) -> &[Arc<str>] {
+        &self.names
     }
 }
 

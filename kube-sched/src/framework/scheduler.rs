@@ -11,7 +11,7 @@ use kube_core::{Decision, NodeRejectionAll, PodInfo, Scheduler, Snapshot, Unsche
 use parking_lot::Mutex;
 
 use super::filter::{Filtering, NominatedFilters};
-use super::node_ref::{NodeRef, NodeSummary, SummaryTable};
+use super::node_ref::{NodeRef, SummaryTable};
 use super::nominator::{NominatedNode, NominatedPods};
 use super::plugin::{PreFilterResult, PreScoreResult};
 use super::profile::Profile;
@@ -175,14 +175,7 @@ impl FrameworkScheduler {
         };
         let mut summaries = self.summaries.lock();
         summaries.refresh(snapshot);
-        let result = self.run_cycle(
-            profile,
-            &mut state,
-            pod,
-            snapshot,
-            summaries.rows(),
-            nominated,
-        );
+        let result = self.run_cycle(profile, &mut state, pod, snapshot, &summaries, nominated);
         (state, result)
     }
 
@@ -206,14 +199,7 @@ impl FrameworkScheduler {
                 )),
             );
         };
-        let result = self.run_cycle(
-            profile,
-            &mut state,
-            pod,
-            snapshot,
-            summaries.rows(),
-            nominated,
-        );
+        let result = self.run_cycle(profile, &mut state, pod, snapshot, summaries, nominated);
         (state, result)
     }
 
@@ -223,9 +209,11 @@ impl FrameworkScheduler {
         state: &mut CycleState,
         pod: &Arc<PodInfo>,
         snapshot: &Snapshot,
-        rows: &[NodeSummary],
+        summaries: &SummaryTable,
         nominated: &NominatedPods,
     ) -> Result<Decision, Unschedulable> {
+        let rows = summaries.rows();
+        let names = summaries.names();
         let num_nodes = snapshot.len();
         if num_nodes == 0 {
             return Err(Unschedulable {
@@ -308,7 +296,7 @@ impl FrameworkScheduler {
             }
         };
         if filtered.feasible.is_empty() {
-            let rejections = filtered.into_rejections();
+            let rejections = filtered.into_rejections(names);
             let mut plugins: Vec<Cow<'static, str>> = Vec::new();
             for r in &rejections {
                 if !plugins.contains(&r.plugin) {
