@@ -277,6 +277,86 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Preemption over many cycles, with answers remembered from cycle to cycle: every
+    /// nomination evicts exactly what a fresh dry run on that node, with the pods
+    /// nominated so far, would evict.
+    #[test]
+    fn remembered_dry_runs_match_fresh_ones(
+        nodes in prop::collection::vec(prop::collection::vec((0i32..5, 1u32..3), 1..5), 2..12),
+        preemptors in prop::collection::vec((5i32..9, 1u32..4), 1..25),
+    ) {
+        let fw = FrameworkScheduler::new(
+            [plugins::default_plugins("default-scheduler").build()],
+            FrameworkConfig { parallelism: 1, ..FrameworkConfig::default() },
+        );
+        let mut e = Engine::new(Arc::new(fw), QueueConfig::default(), Cache::default());
+        let now = Instant::now();
+        for (i, running) in nodes.iter().enumerate() {
+            let name = format!("n{i}");
+            e.add_node(Arc::new(node(&name).cpu("4").memory("64Gi").node()), now);
+            for (j, (prio, cpu)) in running.iter().enumerate() {
+                let p = pod(&format!("r{i}-{j}")).priority(*prio).requests(&cpu.to_string(), "0").node_name(&name);
+                e.upsert_pod(p.arc_pod(), now);
+            }
+        }
+        for (k, (prio, cpu)) in preemptors.iter().enumerate() {
+            // Two shapes at most, so answers get reused.
+            let p = pod(&format!("p{k}")).priority(*prio).requests(&cpu.to_string(), "0");
+            e.upsert_pod(p.arc_pod(), now);
+        }
+        let mut clock = now;
+        for _ in 0..200 {
+            let Some(outcome) = e.schedule_next(clock) else {
+                match e.queue().next_backoff_expiry() {
+                    Some(at) => { clock = at; continue; }
+                    None => break,
+                }
+            };
+            match outcome {
+                Outcome::Assumed(b) => {
+                    let (_, _, _, _, queued) = b.into_parts();
+                    e.binding_finished(queued, true, clock);
+                }
+                Outcome::Unschedulable(preemptor, why) => {
+                    let Some(n) = why.nomination.as_deref() else { continue };
+                    let info = e.snapshot().get(&n.node).expect("a nominated node");
+                    let single = Snapshot::from_nodes([(**info).clone()]);
+                    let profile = plugins::default_plugins("default-scheduler").build();
+                    let mut state = CycleState::new();
+                    for p in &profile.pre_filter {
+                        if let Ok(PreFilterResult::Skip) = p.pre_filter(&mut state, &preemptor, &single) {
+                            state.skip_filter.push(p.name());
+                        }
+                    }
+                    // The engine nominated the preemptor already: fresh runs must not count
+                    // it against itself, which the filters ensure by key.
+                    let filters = crate::framework::NominatedFilters {
+                        profile: &profile,
+                        nominated: e.nominated(),
+                        pool: None,
+                    };
+                    let rejection = [NodeRejection {
+                        node: Arc::from(n.node.as_str()),
+                        code: FitCode::Unschedulable,
+                        plugin: "NodeResourcesFit".into(),
+                        reasons: vec!["Insufficient cpu".into()],
+                    }];
+                    let fresh = DefaultPreemption::default()
+                        .post_filter(&state, &preemptor, &single, &rejection, &filters);
+                    prop_assert_eq!(fresh.map(|f| f.victims), Some(n.victims.clone()));
+                    for v in &n.victims {
+                        e.delete_pod(v, clock);
+                    }
+                }
+                Outcome::Rejected(p, err) => prop_assert!(false, "{} rejected: {err}", p.key()),
+            }
+        }
+    }
+}
+
 #[test]
 fn the_message_counts_reasons_per_node_as_kubernetes_writes_it() {
     let fw = FrameworkScheduler::new(

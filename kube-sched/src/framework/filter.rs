@@ -268,6 +268,17 @@ impl FilterRunner for NominatedFilters<'_> {
     fn parallelizer(&self) -> Parallelizer<'_> {
         Parallelizer::new(self.pool)
     }
+
+    fn node_local_state(&self, state: &CycleState) -> bool {
+        self.profile.node_local_state(state)
+    }
+
+    fn counts_nominated(&self, pod: &PodInfo, node: &NodeInfo) -> bool {
+        self.nominated
+            .on_node(node.name())
+            .iter()
+            .any(|p| p.priority() >= pod.priority() && p.key() != pod.key())
+    }
 }
 
 #[cfg(test)]

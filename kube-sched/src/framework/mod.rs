@@ -14,6 +14,7 @@ mod state;
 mod waiting;
 
 pub use binding::PermitOutcome;
+pub(crate) use filter::NominatedFilters;
 pub(crate) use node_ref::SummaryTable;
 pub use node_ref::{NodeRef, NodeSummary};
 pub use nominator::{NominatedNode, NominatedPods};

@@ -82,6 +82,14 @@ pub trait PreFilterPlugin: Plugin {
         _node: &NodeInfo,
     ) {
     }
+
+    /// True when what this plugin writes into the cycle state depends on the pod alone
+    /// (or on each node separately), never on other nodes: a filter verdict for one
+    /// node then depends only on the pod and that node, and may be reused. The default
+    /// is the safe answer, false.
+    fn node_local(&self) -> bool {
+        false
+    }
 }
 
 /// Filter: can the pod run on this node?
@@ -113,6 +121,18 @@ pub trait FilterRunner: Send + Sync {
     /// The framework's worker pool, for work spread over nodes (serial by default).
     fn parallelizer(&self) -> Parallelizer<'_> {
         Parallelizer::serial()
+    }
+
+    /// True when every PreFilter plugin that ran into `state` is
+    /// [node-local](PreFilterPlugin::node_local): filter verdicts then depend only on
+    /// the pod, the node and the pods nominated to it. False by default.
+    fn node_local_state(&self, _state: &CycleState) -> bool {
+        false
+    }
+
+    /// True when pods nominated to `node` count when filtering `pod` there.
+    fn counts_nominated(&self, _pod: &PodInfo, _node: &NodeInfo) -> bool {
+        false
     }
 }
 

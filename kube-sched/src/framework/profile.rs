@@ -112,6 +112,12 @@ impl Profile {
 }
 
 impl FilterRunner for Profile {
+    fn node_local_state(&self, state: &CycleState) -> bool {
+        self.pre_filter
+            .iter()
+            .all(|p| p.node_local() || state.skips_filter(p.name()))
+    }
+
     fn run_filters(
         &self,
         state: &CycleState,

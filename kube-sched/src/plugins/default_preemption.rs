@@ -2,12 +2,14 @@
 //! lowest-priority pods makes room, and nominate it.
 
 use std::cmp::Ordering as CmpOrdering;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kube_core::{
     FitCode, NodeInfo, NodeRejection, Nomination, PodInfo, PreemptionPolicy, Snapshot, Time,
 };
+use parking_lot::Mutex;
 
 use crate::events::ClusterEvent;
 use crate::framework::{CycleState, FilterRunner, NominatedNode, Plugin, PostFilterPlugin};
@@ -30,6 +32,30 @@ const MIN_CANDIDATES_PERCENT: usize = 10;
 #[derive(Debug, Default)]
 pub struct DefaultPreemption {
     offset: AtomicUsize,
+    dry_runs: Mutex<DryRuns>,
+}
+
+/// Dry-run answers kept for the last preemptor's shape: preemptors of one workload try
+/// the same candidate nodes one after the other, and most of those nodes did not change
+/// in between. An answer is reused only for the same node info (pointer, held), a pod of
+/// the same namespace, labels and spec, a cycle state that depends on the pod alone, and
+/// no pod nominated to the node.
+#[derive(Debug, Default)]
+struct DryRuns {
+    shape: Option<Arc<kube_core::Pod>>,
+    by_node: HashMap<Arc<str>, (Arc<NodeInfo>, Victims)>,
+}
+
+/// A dry run's answer: the victims on the node, or `None` when eviction cannot help.
+type Victims = Option<Vec<Arc<PodInfo>>>;
+
+/// At most this many answers are kept (a cluster's worth of candidates).
+const MAX_DRY_RUNS: usize = 20_000;
+
+fn same_shape(a: &kube_core::Pod, b: &kube_core::Pod) -> bool {
+    a.metadata.namespace == b.metadata.namespace
+        && a.metadata.labels == b.metadata.labels
+        && a.spec == b.spec
 }
 
 /// One node's victims and how they rank.
@@ -214,6 +240,19 @@ impl PostFilterPlugin for DefaultPreemption {
             .filter(|r| r.code == FitCode::Unschedulable)
             .collect();
         let par = filters.parallelizer();
+        let reuse = filters.node_local_state(state);
+        let mut memo = self.dry_runs.lock();
+        if !memo
+            .shape
+            .as_ref()
+            .is_some_and(|s| reuse && same_shape(s, pod.pod()))
+        {
+            memo.by_node.clear();
+            memo.shape = reuse.then(|| Arc::clone(pod.pod_arc()));
+        }
+        if memo.by_node.len() > MAX_DRY_RUNS {
+            memo.by_node.clear();
+        }
         let mut best: Option<Candidate> = None;
         let mut found = 0;
         let mut consider = |node: &NodeInfo, victims: Vec<Arc<PodInfo>>| {
@@ -227,29 +266,48 @@ impl PostFilterPlugin for DefaultPreemption {
             found += 1;
             found >= wanted
         };
-        if par.threads() == 1 {
-            for r in order {
-                if let Some(node) = snapshot.get(&r.node)
-                    && let Some(victims) = select_victims(state, pod, node, filters)
+        let chunk = if par.threads() == 1 {
+            1
+        } else {
+            par.threads() * 64
+        };
+        'chunks: for part in order.chunks(chunk) {
+            let nodes: Vec<&Arc<NodeInfo>> =
+                part.iter().filter_map(|r| snapshot.get(&r.node)).collect();
+            // Known answers first; the others dry-run (over the pool when there is one).
+            let cacheable: Vec<bool> = nodes
+                .iter()
+                .map(|n| reuse && !filters.counts_nominated(pod, n))
+                .collect();
+            let known: Vec<Option<Victims>> = nodes
+                .iter()
+                .zip(&cacheable)
+                .map(|(n, &c)| {
+                    c.then(|| memo.by_node.get(n.name_arc()))
+                        .flatten()
+                        .filter(|(info, _)| Arc::ptr_eq(info, n))
+                        .map(|(_, v)| v.clone())
+                })
+                .collect();
+            let missing: Vec<usize> = (0..nodes.len()).filter(|&i| known[i].is_none()).collect();
+            let computed = par.map(missing.len(), |j| {
+                select_victims(state, pod, nodes[missing[j]], filters)
+            });
+            let mut results = known;
+            for (i, v) in missing.into_iter().zip(computed) {
+                if cacheable[i] {
+                    memo.by_node.insert(
+                        Arc::clone(nodes[i].name_arc()),
+                        (Arc::clone(nodes[i]), v.clone()),
+                    );
+                }
+                results[i] = Some(v);
+            }
+            for (node, victims) in nodes.iter().zip(results) {
+                if let Some(Some(victims)) = victims
                     && consider(node, victims)
                 {
-                    break;
-                }
-            }
-        } else {
-            let chunk = par.threads() * 64;
-            'chunks: for part in order.chunks(chunk) {
-                let nodes: Vec<&Arc<NodeInfo>> =
-                    part.iter().filter_map(|r| snapshot.get(&r.node)).collect();
-                let results = par.map(nodes.len(), |i| {
-                    select_victims(state, pod, nodes[i], filters)
-                });
-                for (node, victims) in nodes.iter().zip(results) {
-                    if let Some(victims) = victims
-                        && consider(node, victims)
-                    {
-                        break 'chunks;
-                    }
+                    break 'chunks;
                 }
             }
         }

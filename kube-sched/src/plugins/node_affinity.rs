@@ -159,6 +159,11 @@ impl Plugin for NodeAffinity {
 }
 
 impl PreFilterPlugin for NodeAffinity {
+    /// Its answer for a node depends on that node alone.
+    fn node_local(&self) -> bool {
+        true
+    }
+
     fn pre_filter(
         &self,
         state: &mut CycleState,

@@ -36,6 +36,11 @@ impl Plugin for NodeName {
 }
 
 impl PreFilterPlugin for NodeName {
+    /// Its answer for a node depends on that node alone.
+    fn node_local(&self) -> bool {
+        true
+    }
+
     fn pre_filter(
         &self,
         _: &mut CycleState,

@@ -29,6 +29,11 @@ impl Plugin for NodePorts {
 }
 
 impl PreFilterPlugin for NodePorts {
+    /// Its answer for a node depends on that node alone.
+    fn node_local(&self) -> bool {
+        true
+    }
+
     fn pre_filter(
         &self,
         _: &mut CycleState,
