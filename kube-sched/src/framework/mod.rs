@@ -14,6 +14,7 @@ mod state;
 mod waiting;
 
 pub use binding::PermitOutcome;
+#[cfg(test)]
 pub(crate) use filter::NominatedFilters;
 pub(crate) use node_ref::SummaryTable;
 pub use node_ref::{NodeRef, NodeSummary};
