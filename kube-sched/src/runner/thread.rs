@@ -208,7 +208,7 @@ impl LoopThread {
         self.counters.cycles.fetch_add(1, Ordering::Relaxed);
         match outcome {
             Outcome::Assumed(binding) => self.start_binding(binding),
-            Outcome::Unschedulable(pod, why) => self.unschedulable(pod, &why),
+            Outcome::Unschedulable(pod, why) => self.unschedulable(pod, why),
             Outcome::Rejected(pod, err) => {
                 self.counters.unschedulable.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(pod = %pod.key(), error = %err, "rejected before binding");
@@ -246,42 +246,54 @@ impl LoopThread {
         self.tasks.spawn_on(task.instrument(span), &self.runtime);
     }
 
-    fn unschedulable(&mut self, pod: Arc<PodInfo>, why: &Unschedulable) {
+    /// Records why `pod` found no node and, after preemption, evicts the victims. The
+    /// message (which counts every node's reasons) is written, and the rejections
+    /// dropped, on the async runtime: a pod rejected by thousands of nodes would
+    /// otherwise hold the scheduling thread for it.
+    fn unschedulable(&mut self, pod: Arc<PodInfo>, why: Box<Unschedulable>) {
         self.counters.unschedulable.fetch_add(1, Ordering::Relaxed);
-        let message = why.message();
-        tracing::debug!(pod = %pod.key(), %message, "unschedulable");
         let reason = if why.error.is_some() {
             REASON_SCHEDULER_ERROR
         } else {
             REASON_UNSCHEDULABLE
         };
-        let Some(nomination) = why.nomination.as_deref() else {
-            self.write_failure(pod, reason, message);
-            return;
-        };
-        // Preemption: evict the victims, record the nomination.
-        let victims: Vec<_> = nomination
-            .victims
-            .iter()
-            .map(|key| {
-                let uid = self
-                    .engine
-                    .snapshot()
-                    .get(&nomination.node)
-                    .and_then(|n| n.pods().iter().find(|p| p.key() == key))
-                    .and_then(|p| p.pod().metadata.uid.clone());
-                (key.clone(), uid)
-            })
-            .collect();
-        self.counters
-            .victims
-            .fetch_add(victims.len() as u64, Ordering::Relaxed);
+        // Preemption: the victims (with their uids, so that a newer pod of the same name
+        // is never deleted), and the node.
+        let preemption = why.nomination.as_deref().map(|nomination| {
+            let victims: Vec<_> = nomination
+                .victims
+                .iter()
+                .map(|key| {
+                    let uid = self
+                        .engine
+                        .snapshot()
+                        .get(&nomination.node)
+                        .and_then(|n| n.pods().iter().find(|p| p.key() == key))
+                        .and_then(|p| p.pod().metadata.uid.clone());
+                    (key.clone(), uid)
+                })
+                .collect();
+            (nomination.node.clone(), victims)
+        });
         let client = self.client.clone();
-        let node = nomination.node.clone();
         let profile = scheduler_name(&pod).to_owned();
-        let span = tracing::info_span!("preempt", pod = %pod.key(), node = %node);
+        let span = tracing::debug_span!("unschedulable", pod = %pod.key());
+        if let Some((_, victims)) = &preemption {
+            self.counters
+                .victims
+                .fetch_add(victims.len() as u64, Ordering::Relaxed);
+        }
         let task = async move {
-            tracing::info!(victims = victims.len(), "preempting");
+            let message = why.message();
+            drop(why);
+            tracing::debug!(%message, "unschedulable");
+            let Some((node, victims)) = preemption else {
+                if let Err(e) = record_failure(&client, &pod, reason, &message, None).await {
+                    tracing::warn!(error = %e, "cannot record the scheduling failure");
+                }
+                return;
+            };
+            tracing::info!(node = %node, victims = victims.len(), "preempting");
             if let Err(e) = record_failure(&client, &pod, reason, &message, Some(&node)).await {
                 tracing::warn!(error = %e, "cannot record the nomination");
             }
