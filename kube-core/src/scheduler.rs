@@ -134,7 +134,8 @@ impl Unschedulable {
 
     /// The message of the pod's `PodScheduled=False` condition, as Kubernetes writes it:
     /// `"0/5000 nodes are available: 1 node(s) had untolerated taint {a: b}, 4999
-    /// Insufficient cpu."`, the counts sorted by reason.
+    /// Insufficient cpu."`, the `"<count> <reason>"` entries sorted as strings (Kubernetes'
+    /// `sort.Strings`).
     pub fn message(&self) -> String {
         if let Some(e) = &self.error {
             return format!("scheduling failed: {e}");
@@ -152,11 +153,7 @@ impl Unschedulable {
             .into_iter()
             .map(|(r, n)| format!("{n} {r}"))
             .collect();
-        parts.sort_by(|a, b| {
-            let ra = a.split_once(' ').map_or("", |x| x.1);
-            let rb = b.split_once(' ').map_or("", |x| x.1);
-            ra.cmp(rb)
-        });
+        parts.sort();
         let mut msg = format!("0/{} nodes are available", self.num_nodes);
         if !parts.is_empty() {
             msg.push_str(": ");

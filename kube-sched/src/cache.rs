@@ -224,12 +224,27 @@ impl Cache {
     /// snapshot's generation and drops deleted nodes. Nodes known only through their pods
     /// are left out.
     pub fn update_snapshot(&mut self, snapshot: &mut Snapshot) {
+        let mut changed = Vec::new();
+        self.update_snapshot_tracked(snapshot, &mut changed);
+    }
+
+    /// Like [`update_snapshot`](Self::update_snapshot), reporting the positions of the
+    /// nodes replaced in place into `changed`; returns true when nodes were added or
+    /// removed (positions moved).
+    pub(crate) fn update_snapshot_tracked(
+        &mut self,
+        snapshot: &mut Snapshot,
+        changed: &mut Vec<usize>,
+    ) -> bool {
+        changed.clear();
         let since = snapshot.generation();
         let mut newest = since;
+        let before = snapshot.len();
+        let mut structural = false;
         for (&generation, name) in self.removed.range(since + 1..) {
             newest = newest.max(generation);
             if self.nodes.get(name).is_none_or(|n| n.node().is_none()) {
-                snapshot.remove(name);
+                structural |= snapshot.remove(name);
             }
         }
         for (&generation, name) in self.by_generation.range(since + 1..) {
@@ -237,13 +252,175 @@ impl Cache {
             if let Some(info) = self.nodes.get(name) {
                 if info.node().is_some() {
                     snapshot.upsert(Arc::clone(info));
+                    if let Some(at) = snapshot.position(name) {
+                        changed.push(at);
+                    }
                 } else {
-                    snapshot.remove(name);
+                    structural |= snapshot.remove(name);
                 }
             }
         }
         snapshot.set_generation(newest);
         // Tombstones older than what this snapshot saw are no longer needed by it.
         self.removed = self.removed.split_off(&(newest + 1));
+        structural || snapshot.len() != before
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{node, pod};
+    use proptest::prelude::*;
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey::namespaced("default", name)
+    }
+
+    #[test]
+    fn assumed_pods_count_until_forgotten_confirmed_or_expired() {
+        let mut c = Cache::new(Duration::from_secs(30));
+        let t0 = Instant::now();
+        c.upsert_node(node("n1").cpu("2").arc_node());
+        let p = pod("p").requests("1", "0").arc();
+        c.assume(Arc::clone(&p), "n1").unwrap();
+        assert_eq!(
+            c.assume(Arc::clone(&p), "n1"),
+            Err(CacheError::AlreadyPresent(key("p")))
+        );
+        assert_eq!(c.node("n1").unwrap().requested().milli_cpu, 1000);
+        c.forget(&key("p")).unwrap();
+        assert_eq!(c.node("n1").unwrap().requested().milli_cpu, 0);
+        assert_eq!(c.forget(&key("p")), Err(CacheError::NotFound(key("p"))));
+
+        // Confirmed by the informer: no longer assumed, never expires.
+        c.assume(Arc::clone(&p), "n1").unwrap();
+        c.finish_binding(&key("p"), t0);
+        c.add_pod(pod("p").requests("1", "0").node_name("n1").arc(), "n1");
+        assert!(!c.is_assumed(&key("p")));
+        assert_eq!(c.forget(&key("p")), Err(CacheError::NotAssumed(key("p"))));
+        assert!(c.cleanup_expired(t0 + Duration::from_secs(60)).is_empty());
+
+        // Never confirmed: expires `ttl` after its binding finished.
+        let q = pod("q").requests("1", "0").arc();
+        c.assume(q, "n1").unwrap();
+        assert!(c.cleanup_expired(t0 + Duration::from_secs(60)).is_empty());
+        c.finish_binding(&key("q"), t0);
+        assert!(c.cleanup_expired(t0 + Duration::from_secs(29)).is_empty());
+        assert_eq!(c.cleanup_expired(t0 + Duration::from_secs(30)), [key("q")]);
+        assert_eq!(c.node("n1").unwrap().requested().milli_cpu, 1000);
+    }
+
+    #[test]
+    fn a_pod_bound_elsewhere_than_assumed_moves() {
+        let mut c = Cache::default();
+        c.upsert_node(node("a").arc_node());
+        c.upsert_node(node("b").arc_node());
+        c.assume(pod("p").requests("1", "0").arc(), "a").unwrap();
+        c.add_pod(pod("p").requests("1", "0").node_name("b").arc(), "b");
+        assert_eq!(c.node("a").unwrap().requested().milli_cpu, 0);
+        assert_eq!(c.node("b").unwrap().requested().milli_cpu, 1000);
+        assert_eq!(c.pod_node(&key("p")), Some("b"));
+    }
+
+    #[test]
+    fn nodes_known_only_through_pods_stay_out_of_the_snapshot() {
+        let mut c = Cache::default();
+        let mut snap = Snapshot::new();
+        c.add_pod(pod("early").node_name("late").arc(), "late");
+        c.update_snapshot(&mut snap);
+        assert!(snap.is_empty());
+        c.upsert_node(node("late").arc_node());
+        c.update_snapshot(&mut snap);
+        assert_eq!(snap.get("late").unwrap().pods().len(), 1);
+        // Deleted while it still has pods: out of the snapshot, its pods still counted.
+        c.remove_node("late");
+        c.update_snapshot(&mut snap);
+        assert!(snap.is_empty());
+        assert_eq!(c.node("late").unwrap().pods().len(), 1);
+        c.remove_pod(&key("early"));
+        assert!(c.node("late").is_none());
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Node(u8, u8),
+        RemoveNode(u8),
+        Assume(u8, u8),
+        Bind(u8, u8),
+        Remove(u8),
+        Forget(u8),
+        Snapshot,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..6, 1u8..8).prop_map(|(n, cpu)| Op::Node(n, cpu)),
+            (0u8..6).prop_map(Op::RemoveNode),
+            (0u8..20, 0u8..6).prop_map(|(p, n)| Op::Assume(p, n)),
+            (0u8..20, 0u8..6).prop_map(|(p, n)| Op::Bind(p, n)),
+            (0u8..20).prop_map(Op::Remove),
+            (0u8..20).prop_map(Op::Forget),
+            Just(Op::Snapshot),
+        ]
+    }
+
+    /// What a snapshot must say: per node with an object, its pods and requests.
+    fn view(snap: &Snapshot) -> Vec<(String, i64, i64, Vec<String>)> {
+        let mut v: Vec<_> = snap
+            .nodes()
+            .iter()
+            .map(|n| {
+                let mut pods: Vec<String> = n.pods().iter().map(|p| p.key().name.clone()).collect();
+                pods.sort();
+                (
+                    n.name().to_owned(),
+                    n.allocatable().milli_cpu,
+                    n.requested().milli_cpu,
+                    pods,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    proptest! {
+        /// The snapshot refreshed incrementally, at any points, always equals one built
+        /// from scratch from the cache.
+        #[test]
+        fn incremental_snapshots_equal_fresh_ones(ops in proptest::collection::vec(op(), 1..120)) {
+            let mut c = Cache::default();
+            let mut snap = Snapshot::new();
+            for op in ops {
+                match op {
+                    Op::Node(n, cpu) => {
+                        c.upsert_node(node(&format!("n{n}")).cpu(&cpu.to_string()).arc_node());
+                    }
+                    Op::RemoveNode(n) => c.remove_node(&format!("n{n}")),
+                    Op::Assume(p, n) => {
+                        let _ = c.assume(pod(&format!("p{p}")).requests("1", "0").arc(), &format!("n{n}"));
+                    }
+                    Op::Bind(p, n) => {
+                        let name = format!("n{n}");
+                        c.add_pod(pod(&format!("p{p}")).requests("1", "0").node_name(&name).arc(), &name);
+                    }
+                    Op::Remove(p) => {
+                        c.remove_pod(&key(&format!("p{p}")));
+                    }
+                    Op::Forget(p) => {
+                        let _ = c.forget(&key(&format!("p{p}")));
+                    }
+                    Op::Snapshot => c.update_snapshot(&mut snap),
+                }
+            }
+            c.update_snapshot(&mut snap);
+            let mut fresh = Snapshot::new();
+            let mut rebuilt = Cache::default();
+            std::mem::swap(&mut rebuilt.nodes, &mut c.nodes);
+            rebuilt.by_generation = c.by_generation.clone();
+            rebuilt.update_snapshot(&mut fresh);
+            prop_assert_eq!(view(&snap), view(&fresh));
+        }
     }
 }

@@ -6,15 +6,17 @@
 //! and Score run once per node per pod: they must not allocate on success and should read
 //! what PreFilter / PreScore computed from the [`CycleState`].
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kube_core::{BoxError, FitCode, NodeInfo, NodeRejection, Nomination, PodInfo, Snapshot};
+use kube_core::{BoxError, NodeInfo, NodeRejection, Nomination, PodInfo, Snapshot};
 
+use super::node_ref::NodeRef;
+use super::parallel::Parallelizer;
+use super::rejection::Rejection;
 use super::state::CycleState;
 use super::waiting::WaitingPods;
 use crate::events::ClusterEvent;
@@ -44,33 +46,6 @@ pub const ALL_EVENTS: &[ClusterEvent] = &[
     ClusterEvent::POD_DELETE,
     ClusterEvent::UNASSIGNED_POD_ADD,
 ];
-
-/// Why a plugin rejects a pod (on one node, or on every node at PreFilter).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rejection {
-    /// Whether evicting pods could help.
-    pub code: FitCode,
-    /// The reasons, as Kubernetes words them.
-    pub reasons: Vec<Cow<'static, str>>,
-}
-
-impl Rejection {
-    /// The pod does not fit now; preemption may make room.
-    pub fn unschedulable(reason: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code: FitCode::Unschedulable,
-            reasons: vec![reason.into()],
-        }
-    }
-
-    /// The pod cannot fit this node whatever is evicted.
-    pub fn unresolvable(reason: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code: FitCode::UnschedulableAndUnresolvable,
-            reasons: vec![reason.into()],
-        }
-    }
-}
 
 /// What a PreFilter plugin decided for the cycle.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,12 +82,25 @@ pub trait PreFilterPlugin: Plugin {
         _node: &NodeInfo,
     ) {
     }
+
+    /// True when what this plugin writes into the cycle state depends on the pod alone
+    /// (or on each node separately), never on other nodes: a filter verdict for one
+    /// node then depends only on the pod and that node, and may be reused. The default
+    /// is the safe answer, false.
+    fn node_local(&self) -> bool {
+        false
+    }
 }
 
 /// Filter: can the pod run on this node?
 pub trait FilterPlugin: Plugin {
     /// `Ok` when the node fits, as far as this plugin is concerned.
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection>;
+    fn filter(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeRef<'_>,
+    ) -> Result<(), Rejection>;
 }
 
 /// Runs a profile's filters on one node, for PostFilter plugins that simulate changes
@@ -129,6 +117,23 @@ pub trait FilterRunner: Send + Sync {
     fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &PodInfo, node: &NodeInfo);
     /// Tells every PreFilter plugin that `removed` was removed from `node`.
     fn remove_pod(&self, state: &mut CycleState, pod: &PodInfo, removed: &PodInfo, node: &NodeInfo);
+
+    /// The framework's worker pool, for work spread over nodes (serial by default).
+    fn parallelizer(&self) -> Parallelizer<'_> {
+        Parallelizer::serial()
+    }
+
+    /// True when every PreFilter plugin that ran into `state` is
+    /// [node-local](PreFilterPlugin::node_local): filter verdicts then depend only on
+    /// the pod, the node and the pods nominated to it. False by default.
+    fn node_local_state(&self, _state: &CycleState) -> bool {
+        false
+    }
+
+    /// True when pods nominated to `node` count when filtering `pod` there.
+    fn counts_nominated(&self, _pod: &PodInfo, _node: &NodeInfo) -> bool {
+        false
+    }
 }
 
 /// PostFilter: runs when no node fits, to make room (preemption).
@@ -161,14 +166,30 @@ pub trait PreScorePlugin: Plugin {
         state: &mut CycleState,
         pod: &PodInfo,
         snapshot: &Snapshot,
-        nodes: &[&Arc<NodeInfo>],
+        nodes: &[NodeRef<'_>],
     ) -> PreScoreResult;
 }
 
 /// Score: ranks a feasible node.
 pub trait ScorePlugin: Plugin {
     /// The node's raw score.
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64;
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> i64;
+
+    /// The raw scores of many nodes at once, into `out` (same order, same length); what
+    /// the framework calls. The default calls [`ScorePlugin::score`] for each node; a
+    /// plugin overrides it to do its per-pod work once and keep the loop tight. Both must
+    /// give the same scores.
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[NodeRef<'_>],
+        out: &mut [i64],
+    ) {
+        for (o, n) in out.iter_mut().zip(nodes) {
+            *o = self.score(state, pod, n);
+        }
+    }
 
     /// Maps the raw scores of every feasible node into `0..=MAX_NODE_SCORE`, in place.
     /// The default leaves them as they are (the plugin already scores in range).

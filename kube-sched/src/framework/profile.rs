@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use kube_core::{NodeInfo, PodInfo};
 
+use super::node_ref::NodeRef;
 use super::plugin::{
     BindPlugin, FilterPlugin, FilterRunner, PermitPlugin, PostBindPlugin, PostFilterPlugin,
-    PreBindPlugin, PreFilterPlugin, PreScorePlugin, Rejection, ReservePlugin, ScorePlugin,
+    PreBindPlugin, PreFilterPlugin, PreScorePlugin, ReservePlugin, ScorePlugin,
 };
+use super::rejection::Rejection;
 use super::state::CycleState;
 use crate::events::ClusterEvent;
 
@@ -82,10 +84,25 @@ impl Profile {
         &self,
         state: &CycleState,
         pod: &PodInfo,
-        node: &NodeInfo,
+        node: &NodeRef<'_>,
     ) -> Result<(), (&'static str, Rejection)> {
-        for f in &self.filter {
-            if !state.skip_filter.is_empty() && state.skips_filter(f.name()) {
+        let n = self.filter.len();
+        if let Some(skipped) = state.filter_mask
+            && n <= 64
+        {
+            // Only the active plugins, by their bits: no test per skipped plugin.
+            let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+            let mut active = all & !skipped;
+            while active != 0 {
+                let i = active.trailing_zeros() as usize;
+                active &= active - 1;
+                let f = &self.filter[i];
+                f.filter(state, pod, node).map_err(|r| (f.name(), r))?;
+            }
+            return Ok(());
+        }
+        for (i, f) in self.filter.iter().enumerate() {
+            if state.skips_filter_at(i, || f.name()) {
                 continue;
             }
             f.filter(state, pod, node).map_err(|r| (f.name(), r))?;
@@ -95,6 +112,12 @@ impl Profile {
 }
 
 impl FilterRunner for Profile {
+    fn node_local_state(&self, state: &CycleState) -> bool {
+        self.pre_filter
+            .iter()
+            .all(|p| p.node_local() || state.skips_filter(p.name()))
+    }
+
     fn run_filters(
         &self,
         state: &CycleState,
@@ -104,7 +127,8 @@ impl FilterRunner for Profile {
         if node.node().is_none() {
             return Err(Rejection::unresolvable("node not found"));
         }
-        self.filter_node(state, pod, node).map_err(|(_, r)| r)
+        self.filter_node(state, pod, &NodeRef::of(node))
+            .map_err(|(_, r)| r)
     }
 
     fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &PodInfo, node: &NodeInfo) {

@@ -3,16 +3,17 @@
 //! profile's plugins. It implements kube-core's [`Scheduler`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use kube_core::{
-    Decision, NodeInfo, NodeRejection, NodeRejectionAll, PodInfo, Scheduler, Snapshot,
-    Unschedulable,
-};
+use kube_core::{Decision, NodeRejectionAll, PodInfo, Scheduler, Snapshot, Unschedulable};
+use parking_lot::Mutex;
 
-use super::plugin::{PreFilterResult, PreScoreResult, Rejection};
+use super::filter::{Filtering, NominatedFilters};
+use super::node_ref::{NodeRef, SummaryTable};
+use super::nominator::{NominatedNode, NominatedPods};
+use super::plugin::{PreFilterResult, PreScoreResult};
 use super::profile::Profile;
 use super::state::CycleState;
 use super::waiting::WaitingPods;
@@ -23,10 +24,11 @@ pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
 /// Settings of a [`FrameworkScheduler`].
 #[derive(Clone, Debug)]
 pub struct FrameworkConfig {
-    /// Threads for filtering and scoring one pod; 1 keeps everything on the calling thread.
+    /// Threads of the pool that filters and scores one pod's nodes; 1 keeps everything on
+    /// the calling thread (and starts no pool).
     pub parallelism: usize,
-    /// Below this many nodes to examine, a cycle stays on one thread even with
-    /// `parallelism > 1`: spreading costs more than it saves.
+    /// A cycle spreads over the pool only when it looks for at least this many feasible
+    /// nodes (or scores that many): below, handing the work over costs more than it saves.
     pub parallel_threshold: usize,
     /// Percentage of nodes to find feasible before scoring (1 to 100); 0 for Kubernetes'
     /// adaptive default (50% minus 1% per 125 nodes, at least 5%, at least 100 nodes).
@@ -39,7 +41,7 @@ impl Default for FrameworkConfig {
     fn default() -> Self {
         Self {
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            parallel_threshold: 2_000,
+            parallel_threshold: 1_000,
             percentage_of_nodes_to_score: 0,
             seed: 0x9E37_79B9_7F4A_7C15,
         }
@@ -70,25 +72,35 @@ pub struct FrameworkScheduler {
     next_start: AtomicUsize,
     rng: AtomicU64,
     waiting: WaitingPods,
-}
-
-/// The feasible nodes of a cycle and the rejections of the others.
-struct Filtered<'s> {
-    feasible: Vec<&'s Arc<NodeInfo>>,
-    rejections: Vec<NodeRejection>,
-    processed: usize,
+    summaries: Mutex<SummaryTable>,
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl FrameworkScheduler {
-    /// A scheduler with these profiles.
+    /// A scheduler with these profiles. With `parallelism > 1` it starts a pool of that
+    /// many threads for the cycles that examine many nodes.
     pub fn new(profiles: impl IntoIterator<Item = Profile>, config: FrameworkConfig) -> Self {
         let rng = config.seed | 1;
+        let pool = (config.parallelism > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(config.parallelism)
+                    .thread_name(|i| format!("kube-sched-filter-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "cannot start the filter pool, scheduling on one thread");
+                    })
+                    .ok()
+            })
+            .flatten();
         Self {
+            pool,
             profiles: profiles.into_iter().map(|p| (p.name.clone(), p)).collect(),
             config,
             next_start: AtomicUsize::new(0),
             rng: AtomicU64::new(rng),
             waiting: WaitingPods::new(),
+            summaries: Mutex::new(SummaryTable::default()),
         }
     }
 
@@ -137,6 +149,19 @@ impl FrameworkScheduler {
         pod: &Arc<PodInfo>,
         snapshot: &Snapshot,
     ) -> (CycleState, Result<Decision, Unschedulable>) {
+        self.schedule_nominated(pod, snapshot, &NominatedPods::new())
+    }
+
+    /// Like [`schedule_with_state`](Self::schedule_with_state), keeping room for the pods
+    /// preemption nominated to nodes: a pod of lower or equal priority fits a node only if
+    /// it also fits with the node's nominated pods of higher or equal priority. A pod that
+    /// is itself nominated tries its node first.
+    pub fn schedule_nominated(
+        &self,
+        pod: &Arc<PodInfo>,
+        snapshot: &Snapshot,
+        nominated: &NominatedPods,
+    ) -> (CycleState, Result<Decision, Unschedulable>) {
         let mut state = CycleState::new();
         let Some(profile) = self.profile_for(pod) else {
             let name = scheduler_name(pod).to_owned();
@@ -148,7 +173,33 @@ impl FrameworkScheduler {
                 )),
             );
         };
-        let result = self.run_cycle(profile, &mut state, pod, snapshot);
+        let mut summaries = self.summaries.lock();
+        summaries.refresh(snapshot);
+        let result = self.run_cycle(profile, &mut state, pod, snapshot, &summaries, nominated);
+        (state, result)
+    }
+
+    /// Like [`schedule_nominated`](Self::schedule_nominated), with the node summaries of
+    /// `snapshot` kept by the caller (who knows which nodes changed between cycles).
+    pub(crate) fn schedule_summarized(
+        &self,
+        pod: &Arc<PodInfo>,
+        snapshot: &Snapshot,
+        summaries: &SummaryTable,
+        nominated: &NominatedPods,
+    ) -> (CycleState, Result<Decision, Unschedulable>) {
+        let mut state = CycleState::new();
+        let Some(profile) = self.profile_for(pod) else {
+            let name = scheduler_name(pod).to_owned();
+            return (
+                state,
+                Err(Unschedulable::error(
+                    snapshot.len(),
+                    format!("no profile for scheduler name {name:?}"),
+                )),
+            );
+        };
+        let result = self.run_cycle(profile, &mut state, pod, snapshot, summaries, nominated);
         (state, result)
     }
 
@@ -158,7 +209,11 @@ impl FrameworkScheduler {
         state: &mut CycleState,
         pod: &Arc<PodInfo>,
         snapshot: &Snapshot,
+        summaries: &SummaryTable,
+        nominated: &NominatedPods,
     ) -> Result<Decision, Unschedulable> {
+        let rows = summaries.rows();
+        let names = summaries.names();
         let num_nodes = snapshot.len();
         if num_nodes == 0 {
             return Err(Unschedulable {
@@ -167,8 +222,15 @@ impl FrameworkScheduler {
                 ..Unschedulable::default()
             });
         }
+        let nominated_node = nominated
+            .node_of(pod.key())
+            .or(pod.pod().status.nominated_node_name.as_deref())
+            .filter(|n| !n.is_empty());
+        if let Some(node) = nominated_node {
+            state.write(NominatedNode(node.to_owned()));
+        }
         // PreFilter.
-        let mut allowed: Option<std::collections::HashSet<String>> = None;
+        let mut allowed: Option<HashSet<String>> = None;
         for p in &profile.pre_filter {
             match p.pre_filter(state, pod, snapshot) {
                 Ok(PreFilterResult::Proceed) => {}
@@ -185,7 +247,7 @@ impl FrameworkScheduler {
                         pre_filter: Some(Box::new(NodeRejectionAll {
                             code: r.code,
                             plugin: Cow::Borrowed(p.name()),
-                            reason: r.reasons.into_iter().next().unwrap_or_default(),
+                            reason: r.reasons.into_vec().into_iter().next().unwrap_or_default(),
                         })),
                         plugins: vec![Cow::Borrowed(p.name())],
                         ..Unschedulable::default()
@@ -193,32 +255,63 @@ impl FrameworkScheduler {
                 }
             }
         }
+        state.freeze_filter_skips(profile.filter.iter().map(|p| p.name()));
+        let filtering = Filtering {
+            profile,
+            state,
+            pod,
+            nominated,
+        };
+        // A nominated pod goes to its node when it fits there now (the victims are gone).
+        if let Some(name) = nominated_node
+            && allowed.as_ref().is_none_or(|a| a.contains(name))
+            && let Some(at) = snapshot.position(name)
+            && filtering
+                .node(&NodeRef::at(&snapshot.nodes()[at], rows[at], at))
+                .is_ok()
+        {
+            return Ok(Decision {
+                node: name.to_owned(),
+                evaluated_nodes: 1,
+                feasible_nodes: 1,
+            });
+        }
         // Filter.
         let percentage = profile
             .percentage_of_nodes_to_score
             .unwrap_or(self.config.percentage_of_nodes_to_score);
         let filtered = match &allowed {
-            Some(names) => self.filter_listed(profile, state, pod, snapshot, names),
+            Some(names) => filtering.listed(snapshot.nodes(), rows, names),
             None => {
                 let to_find = num_feasible_nodes_to_find(percentage, num_nodes);
                 let start = self.next_start.load(Ordering::Relaxed) % num_nodes;
-                let f = self.filter_rotating(profile, state, pod, snapshot, start, to_find);
+                let pool = self
+                    .pool
+                    .as_ref()
+                    .filter(|_| to_find >= self.config.parallel_threshold);
+                let f = filtering.rotating(snapshot.nodes(), rows, start, to_find, pool);
                 self.next_start
                     .store((start + f.processed) % num_nodes, Ordering::Relaxed);
                 f
             }
         };
         if filtered.feasible.is_empty() {
+            let rejections = filtered.into_rejections(names);
             let mut plugins: Vec<Cow<'static, str>> = Vec::new();
-            for r in &filtered.rejections {
+            for r in &rejections {
                 if !plugins.contains(&r.plugin) {
                     plugins.push(r.plugin.clone());
                 }
             }
             let mut nomination = None;
+            let filters = NominatedFilters {
+                profile,
+                nominated,
+                pool: self.pool.as_ref(),
+            };
             for p in &profile.post_filter {
                 nomination = p
-                    .post_filter(state, pod, snapshot, &filtered.rejections, profile)
+                    .post_filter(state, pod, snapshot, &rejections, &filters)
                     .map(Box::new);
                 if nomination.is_some() {
                     break;
@@ -226,14 +319,14 @@ impl FrameworkScheduler {
             }
             return Err(Unschedulable {
                 num_nodes,
-                rejections: filtered.rejections,
+                rejections,
                 pre_filter: None,
                 plugins,
                 nomination,
                 error: None,
             });
         }
-        let evaluated_nodes = filtered.feasible.len() + filtered.rejections.len();
+        let evaluated_nodes = filtered.feasible.len() + filtered.rejected.len();
         let feasible_nodes = filtered.feasible.len();
         if feasible_nodes == 1 {
             return Ok(Decision {
@@ -248,6 +341,7 @@ impl FrameworkScheduler {
                 state.skip_score.push(p.name());
             }
         }
+        state.freeze_score_skips(profile.score.iter().map(|(p, _)| p.name()));
         let totals = self.score(profile, state, pod, &filtered.feasible);
         let best = self.select(&totals);
         Ok(Decision {
@@ -257,96 +351,35 @@ impl FrameworkScheduler {
         })
     }
 
-    fn filter_listed<'s>(
-        &self,
-        profile: &Profile,
-        state: &CycleState,
-        pod: &PodInfo,
-        snapshot: &'s Snapshot,
-        names: &std::collections::HashSet<String>,
-    ) -> Filtered<'s> {
-        let mut out = Filtered {
-            feasible: Vec::new(),
-            rejections: Vec::new(),
-            processed: 0,
-        };
-        for node in snapshot.nodes() {
-            out.processed += 1;
-            if !names.contains(node.name()) {
-                out.rejections.push(NodeRejection {
-                    node: Arc::clone(node.name_arc()),
-                    code: kube_core::FitCode::UnschedulableAndUnresolvable,
-                    plugin: Cow::Borrowed("PreFilter"),
-                    reasons: vec![Cow::Borrowed("node(s) didn't satisfy plugin(s) pre-filter")],
-                });
-                continue;
-            }
-            check(profile, state, pod, node, &mut out);
-        }
-        out
-    }
-
-    fn filter_rotating<'s>(
-        &self,
-        profile: &Profile,
-        state: &CycleState,
-        pod: &PodInfo,
-        snapshot: &'s Snapshot,
-        start: usize,
-        to_find: usize,
-    ) -> Filtered<'s> {
-        let nodes = snapshot.nodes();
-        let n = nodes.len();
-        let threads = self.config.parallelism.max(1);
-        if threads > 1 && n >= self.config.parallel_threshold {
-            return filter_parallel(profile, state, pod, nodes, start, to_find, threads);
-        }
-        let mut out = Filtered {
-            feasible: Vec::with_capacity(to_find.min(n)),
-            rejections: Vec::new(),
-            processed: 0,
-        };
-        for i in 0..n {
-            let node = &nodes[(start + i) % n];
-            out.processed += 1;
-            check(profile, state, pod, node, &mut out);
-            if out.feasible.len() >= to_find {
-                break;
-            }
-        }
-        out
-    }
-
     fn score(
         &self,
         profile: &Profile,
         state: &CycleState,
         pod: &PodInfo,
-        nodes: &[&Arc<NodeInfo>],
+        nodes: &[NodeRef<'_>],
     ) -> Vec<i64> {
         let mut totals = vec![0i64; nodes.len()];
         let mut scores = vec![0i64; nodes.len()];
-        let threads = self.config.parallelism.max(1);
-        let parallel = threads > 1 && nodes.len() >= self.config.parallel_threshold;
-        for (p, weight) in &profile.score {
-            if !state.skip_score.is_empty() && state.skips_score(p.name()) {
+        let pool = self
+            .pool
+            .as_ref()
+            .filter(|_| nodes.len() >= self.config.parallel_threshold);
+        for (i, (p, weight)) in profile.score.iter().enumerate() {
+            if state.skips_score_at(i, || p.name()) {
                 continue;
             }
-            if parallel {
-                let chunk = nodes.len().div_ceil(threads);
-                std::thread::scope(|s| {
-                    for (out, ns) in scores.chunks_mut(chunk).zip(nodes.chunks(chunk)) {
-                        s.spawn(move || {
-                            for (o, n) in out.iter_mut().zip(ns) {
-                                *o = p.score(state, pod, n);
-                            }
-                        });
-                    }
-                });
-            } else {
-                for (o, n) in scores.iter_mut().zip(nodes) {
-                    *o = p.score(state, pod, n);
+            match pool {
+                Some(pool) => {
+                    use rayon::prelude::*;
+                    let chunk = nodes.len().div_ceil(pool.current_num_threads().max(1));
+                    pool.install(|| {
+                        scores
+                            .par_chunks_mut(chunk)
+                            .zip(nodes.par_chunks(chunk))
+                            .for_each(|(out, ns)| p.score_nodes(state, pod, ns, out));
+                    });
                 }
+                None => p.score_nodes(state, pod, nodes, &mut scores),
             }
             p.normalize(state, pod, &mut scores);
             for (t, s) in totals.iter_mut().zip(&scores) {
@@ -384,90 +417,6 @@ impl FrameworkScheduler {
         self.rng.store(x, Ordering::Relaxed);
         x
     }
-}
-
-#[inline]
-fn check<'s>(
-    profile: &Profile,
-    state: &CycleState,
-    pod: &PodInfo,
-    node: &'s Arc<NodeInfo>,
-    out: &mut Filtered<'s>,
-) {
-    match profile.filter_node(state, pod, node) {
-        Ok(()) => out.feasible.push(node),
-        Err((plugin, r)) => out.rejections.push(rejection(node, plugin, r)),
-    }
-}
-
-fn rejection(node: &NodeInfo, plugin: &'static str, r: Rejection) -> NodeRejection {
-    NodeRejection {
-        node: Arc::clone(node.name_arc()),
-        code: r.code,
-        plugin: Cow::Borrowed(plugin),
-        reasons: r.reasons,
-    }
-}
-
-/// Filters from `start` in `threads` contiguous slices at once, stopping every slice once
-/// `to_find` nodes are feasible in total; then keeps the first `to_find` in rotation order.
-fn filter_parallel<'s>(
-    profile: &Profile,
-    state: &CycleState,
-    pod: &PodInfo,
-    nodes: &'s [Arc<NodeInfo>],
-    start: usize,
-    to_find: usize,
-    threads: usize,
-) -> Filtered<'s> {
-    let n = nodes.len();
-    let found = AtomicUsize::new(0);
-    let chunk = n.div_ceil(threads);
-    let parts: Vec<Filtered<'s>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let found = &found;
-                s.spawn(move || {
-                    let mut out = Filtered {
-                        feasible: Vec::new(),
-                        rejections: Vec::new(),
-                        processed: 0,
-                    };
-                    for i in (t * chunk)..((t + 1) * chunk).min(n) {
-                        if found.load(Ordering::Relaxed) >= to_find {
-                            break;
-                        }
-                        let node = &nodes[(start + i) % n];
-                        out.processed += 1;
-                        match profile.filter_node(state, pod, node) {
-                            Ok(()) => {
-                                out.feasible.push(node);
-                                found.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err((plugin, r)) => out.rejections.push(rejection(node, plugin, r)),
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let mut out = Filtered {
-        feasible: Vec::with_capacity(to_find),
-        rejections: Vec::new(),
-        processed: 0,
-    };
-    for part in parts {
-        out.processed += part.processed;
-        out.rejections.extend(part.rejections);
-        for f in part.feasible {
-            if out.feasible.len() < to_find {
-                out.feasible.push(f);
-            }
-        }
-    }
-    out
 }
 
 /// The scheduler name of a pod: `spec.schedulerName`, or `default-scheduler`.

@@ -36,6 +36,11 @@ pub struct CycleState {
     entries: Vec<(TypeId, Box<dyn StateData>)>,
     pub(crate) skip_filter: Vec<&'static str>,
     pub(crate) skip_score: Vec<&'static str>,
+    /// The skipped Filter plugins as a bit per position in the profile, computed once
+    /// after PreFilter so the per-node loop compares no names.
+    pub(crate) filter_mask: Option<u64>,
+    /// The same for Score plugins, after PreScore.
+    pub(crate) score_mask: Option<u64>,
 }
 
 impl CycleState {
@@ -80,6 +85,52 @@ impl CycleState {
     pub fn skips_score(&self, plugin: &str) -> bool {
         self.skip_score.contains(&plugin)
     }
+
+    /// True when the Filter plugin at `index` in its profile, named by `plugin`, is skipped.
+    #[inline]
+    pub(crate) fn skips_filter_at<'a>(
+        &self,
+        index: usize,
+        plugin: impl FnOnce() -> &'a str,
+    ) -> bool {
+        match self.filter_mask {
+            Some(mask) if index < 64 => mask & (1 << index) != 0,
+            _ => !self.skip_filter.is_empty() && self.skips_filter(plugin()),
+        }
+    }
+
+    /// True when the Score plugin at `index` in its profile, named by `plugin`, is skipped.
+    #[inline]
+    pub(crate) fn skips_score_at<'a>(
+        &self,
+        index: usize,
+        plugin: impl FnOnce() -> &'a str,
+    ) -> bool {
+        match self.score_mask {
+            Some(mask) if index < 64 => mask & (1 << index) != 0,
+            _ => !self.skip_score.is_empty() && self.skips_score(plugin()),
+        }
+    }
+
+    /// Freezes the skipped Filter plugins of `names` (a profile's, in order) into a mask.
+    pub(crate) fn freeze_filter_skips<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
+        self.filter_mask = Some(mask(&self.skip_filter, names));
+    }
+
+    /// Freezes the skipped Score plugins of `names` into a mask.
+    pub(crate) fn freeze_score_skips<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
+        self.score_mask = Some(mask(&self.skip_score, names));
+    }
+}
+
+fn mask<'a>(skipped: &[&'static str], names: impl Iterator<Item = &'a str>) -> u64 {
+    let mut mask = 0;
+    for (i, name) in names.take(64).enumerate() {
+        if skipped.contains(&name) {
+            mask |= 1 << i;
+        }
+    }
+    mask
 }
 
 impl Clone for CycleState {
@@ -92,6 +143,8 @@ impl Clone for CycleState {
                 .collect(),
             skip_filter: self.skip_filter.clone(),
             skip_score: self.skip_score.clone(),
+            filter_mask: self.filter_mask,
+            score_mask: self.score_mask,
         }
     }
 }

@@ -119,3 +119,81 @@ impl ReservePlugin for Coscheduling {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kube_core::Snapshot;
+
+    use super::*;
+    use crate::testing::{node, pod};
+
+    fn member(name: &str, size: usize) -> Arc<PodInfo> {
+        pod(name)
+            .label(POD_GROUP_LABEL, "g")
+            .annotation(MIN_AVAILABLE_ANNOTATION, &size.to_string())
+            .arc()
+    }
+
+    #[test]
+    fn members_wait_until_the_gang_is_placed_then_go_together() {
+        let waiting = WaitingPods::new();
+        let plugin = Coscheduling::new(Duration::from_secs(5), waiting.clone());
+        let state = CycleState::new();
+        let alone = pod("alone").arc();
+        let empty = Snapshot::new();
+        let ctx = PermitContext {
+            snapshot: &empty,
+            waiting: &waiting,
+        };
+        assert_eq!(plugin.permit(&state, &alone, "n", &ctx), Permit::Allow);
+
+        // The first member: nothing else placed yet, it waits.
+        let a = member("a", 3);
+        assert_eq!(
+            plugin.permit(&state, &a, "n", &ctx),
+            Permit::Wait(Duration::from_secs(5))
+        );
+        let mut a_rx = waiting.add(Arc::clone(&a), "n", vec![NAME]);
+        // The third member sees two others assumed on nodes (in the snapshot): the gang is
+        // complete, it goes, and the waiting members are released.
+        let mut n = node("n").info();
+        n.add_pod(Arc::clone(&a));
+        n.add_pod(member("b", 3));
+        let snap = Snapshot::from_nodes([n]);
+        let ctx = PermitContext {
+            snapshot: &snap,
+            waiting: &waiting,
+        };
+        assert_eq!(
+            plugin.permit(&state, &member("c", 3), "n", &ctx),
+            Permit::Allow
+        );
+        assert_eq!(a_rx.try_recv(), Ok(Ok(())));
+        assert!(waiting.is_empty());
+    }
+
+    #[test]
+    fn a_failed_member_rejects_the_rest_of_its_gang() {
+        let waiting = WaitingPods::new();
+        let plugin = Coscheduling::new(Duration::from_secs(5), waiting.clone());
+        let mut a_rx = waiting.add(member("a", 3), "n", vec![NAME]);
+        let mut other_rx = waiting.add(
+            pod("x")
+                .label(POD_GROUP_LABEL, "other")
+                .annotation(MIN_AVAILABLE_ANNOTATION, "2")
+                .arc(),
+            "n",
+            vec![NAME],
+        );
+        plugin.unreserve(&mut CycleState::new(), &member("b", 3), "n");
+        let Ok(Err((plugin_name, message))) = a_rx.try_recv() else {
+            panic!("the waiting member must be rejected");
+        };
+        assert_eq!(plugin_name, NAME);
+        assert!(message.contains("gang g"), "{message}");
+        assert!(other_rx.try_recv().is_err(), "another gang is left alone");
+        assert_eq!(waiting.len(), 1);
+    }
+}

@@ -51,3 +51,46 @@ impl BindPlugin for DefaultBinder {
         Ok(BindResult::Bound)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::testing::pod;
+
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<(ObjectKey, Option<String>, String)>>);
+
+    #[async_trait]
+    impl PodBinder for Recorder {
+        async fn bind(
+            &self,
+            pod: &ObjectKey,
+            uid: Option<&str>,
+            node: &str,
+        ) -> Result<(), BoxError> {
+            self.0
+                .lock()
+                .push((pod.clone(), uid.map(str::to_owned), node.to_owned()));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn binds_every_pod_through_its_binder() {
+        let recorder = Arc::new(Recorder::default());
+        let plugin = DefaultBinder::new(recorder.clone());
+        let p = pod("web").info();
+        let got = plugin.bind(&CycleState::new(), &p, "n1").await.unwrap();
+        assert_eq!(got, BindResult::Bound);
+        assert_eq!(
+            *recorder.0.lock(),
+            [(
+                ObjectKey::namespaced("default", "web"),
+                Some("uid-web".to_owned()),
+                "n1".to_owned()
+            )]
+        );
+    }
+}

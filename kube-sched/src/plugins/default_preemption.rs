@@ -2,15 +2,17 @@
 //! lowest-priority pods makes room, and nominate it.
 
 use std::cmp::Ordering as CmpOrdering;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kube_core::{
     FitCode, NodeInfo, NodeRejection, Nomination, PodInfo, PreemptionPolicy, Snapshot, Time,
 };
+use parking_lot::Mutex;
 
 use crate::events::ClusterEvent;
-use crate::framework::{CycleState, FilterRunner, Plugin, PostFilterPlugin};
+use crate::framework::{CycleState, FilterRunner, NominatedNode, Plugin, PostFilterPlugin};
 
 /// The plugin's name.
 pub const NAME: &str = "DefaultPreemption";
@@ -30,6 +32,30 @@ const MIN_CANDIDATES_PERCENT: usize = 10;
 #[derive(Debug, Default)]
 pub struct DefaultPreemption {
     offset: AtomicUsize,
+    dry_runs: Mutex<DryRuns>,
+}
+
+/// Dry-run answers kept for the last preemptor's shape: preemptors of one workload try
+/// the same candidate nodes one after the other, and most of those nodes did not change
+/// in between. An answer is reused only for the same node info (pointer, held), a pod of
+/// the same namespace, labels and spec, a cycle state that depends on the pod alone, and
+/// no pod nominated to the node.
+#[derive(Debug, Default)]
+struct DryRuns {
+    shape: Option<Arc<kube_core::Pod>>,
+    by_node: HashMap<Arc<str>, (Arc<NodeInfo>, Victims)>,
+}
+
+/// A dry run's answer: the victims on the node, or `None` when eviction cannot help.
+type Victims = Option<Vec<Arc<PodInfo>>>;
+
+/// At most this many answers are kept (a cluster's worth of candidates).
+const MAX_DRY_RUNS: usize = 20_000;
+
+fn same_shape(a: &kube_core::Pod, b: &kube_core::Pod) -> bool {
+    a.metadata.namespace == b.metadata.namespace
+        && a.metadata.labels == b.metadata.labels
+        && a.spec == b.spec
 }
 
 /// One node's victims and how they rank.
@@ -100,13 +126,18 @@ fn more_important(a: &Arc<PodInfo>, b: &Arc<PodInfo>) -> CmpOrdering {
 }
 
 /// True when the pod may preempt: its policy allows it, and it is not already waiting for
-/// victims to leave its nominated node.
-fn eligible(pod: &PodInfo, snapshot: &Snapshot) -> bool {
+/// victims to leave its nominated node (the framework's nomination, else the pod's
+/// `status.nominatedNodeName`).
+fn eligible(state: &CycleState, pod: &PodInfo, snapshot: &Snapshot) -> bool {
     let p = pod.pod();
     if p.spec.preemption_policy == Some(PreemptionPolicy::Never) {
         return false;
     }
-    if let Some(nominated) = p.status.nominated_node_name.as_deref()
+    let nominated = state
+        .read::<NominatedNode>()
+        .map(|n| n.0.as_str())
+        .or(p.status.nominated_node_name.as_deref());
+    if let Some(nominated) = nominated
         && let Some(node) = snapshot.get(nominated)
         && node
             .pods()
@@ -155,6 +186,10 @@ fn select_victims(
             victims.push(p);
         }
     }
+    if victims.is_empty() {
+        // It fits without evicting anything: nothing for preemption to do here.
+        return None;
+    }
     // Lowest priority first.
     victims.reverse();
     Some(victims)
@@ -179,28 +214,48 @@ impl PostFilterPlugin for DefaultPreemption {
         rejections: &[NodeRejection],
         filters: &dyn FilterRunner,
     ) -> Option<Nomination> {
-        if !eligible(pod, snapshot) {
+        if !eligible(state, pod, snapshot) {
             return None;
         }
-        let potential: Vec<&Arc<NodeInfo>> = rejections
+        // Nodes rejected for reasons eviction can fix; looked up lazily, from a rotating
+        // offset, until enough candidates are found.
+        let potential = rejections
             .iter()
             .filter(|r| r.code == FitCode::Unschedulable)
-            .filter_map(|r| snapshot.get(&r.node))
-            .collect();
-        if potential.is_empty() {
+            .count();
+        if potential == 0 {
             return None;
         }
         let wanted = (snapshot.len() * MIN_CANDIDATES_PERCENT / 100)
             .max(MIN_CANDIDATES)
-            .min(potential.len());
-        let offset = self.offset.fetch_add(1, Ordering::Relaxed) % potential.len();
+            .min(potential);
+        let n = rejections.len();
+        let offset = self.offset.fetch_add(1, Ordering::Relaxed) % n;
+        // Candidate nodes in rotation order, dry-run until `wanted` have victims: one by
+        // one on one thread, or a chunk at a time over the framework's pool (in the same
+        // order, so the answer does not depend on the pool; the last chunk may run a few
+        // dry runs for nothing).
+        let order: Vec<&NodeRejection> = (0..n)
+            .map(|i| &rejections[(offset + i) % n])
+            .filter(|r| r.code == FitCode::Unschedulable)
+            .collect();
+        let par = filters.parallelizer();
+        let reuse = filters.node_local_state(state);
+        let mut memo = self.dry_runs.lock();
+        if !memo
+            .shape
+            .as_ref()
+            .is_some_and(|s| reuse && same_shape(s, pod.pod()))
+        {
+            memo.by_node.clear();
+            memo.shape = reuse.then(|| Arc::clone(pod.pod_arc()));
+        }
+        if memo.by_node.len() > MAX_DRY_RUNS {
+            memo.by_node.clear();
+        }
         let mut best: Option<Candidate> = None;
         let mut found = 0;
-        for i in 0..potential.len() {
-            let node = potential[(offset + i) % potential.len()];
-            let Some(victims) = select_victims(state, pod, node, filters) else {
-                continue;
-            };
+        let mut consider = |node: &NodeInfo, victims: Vec<Arc<PodInfo>>| {
             let c = Candidate {
                 node: node.name().to_owned(),
                 victims,
@@ -209,8 +264,51 @@ impl PostFilterPlugin for DefaultPreemption {
                 best = Some(c);
             }
             found += 1;
-            if found >= wanted {
-                break;
+            found >= wanted
+        };
+        let chunk = if par.threads() == 1 {
+            1
+        } else {
+            par.threads() * 64
+        };
+        'chunks: for part in order.chunks(chunk) {
+            let nodes: Vec<&Arc<NodeInfo>> =
+                part.iter().filter_map(|r| snapshot.get(&r.node)).collect();
+            // Known answers first; the others dry-run (over the pool when there is one).
+            let cacheable: Vec<bool> = nodes
+                .iter()
+                .map(|n| reuse && !filters.counts_nominated(pod, n))
+                .collect();
+            let known: Vec<Option<Victims>> = nodes
+                .iter()
+                .zip(&cacheable)
+                .map(|(n, &c)| {
+                    c.then(|| memo.by_node.get(n.name_arc()))
+                        .flatten()
+                        .filter(|(info, _)| Arc::ptr_eq(info, n))
+                        .map(|(_, v)| v.clone())
+                })
+                .collect();
+            let missing: Vec<usize> = (0..nodes.len()).filter(|&i| known[i].is_none()).collect();
+            let computed = par.map(missing.len(), |j| {
+                select_victims(state, pod, nodes[missing[j]], filters)
+            });
+            let mut results = known;
+            for (i, v) in missing.into_iter().zip(computed) {
+                if cacheable[i] {
+                    memo.by_node.insert(
+                        Arc::clone(nodes[i].name_arc()),
+                        (Arc::clone(nodes[i]), v.clone()),
+                    );
+                }
+                results[i] = Some(v);
+            }
+            for (node, victims) in nodes.iter().zip(results) {
+                if let Some(Some(victims)) = victims
+                    && consider(node, victims)
+                {
+                    break 'chunks;
+                }
             }
         }
         best.map(|c| Nomination {
@@ -313,5 +411,73 @@ mod tests {
             )
             .is_some()
         );
+    }
+
+    /// The profile's filters, with a pool.
+    struct Pooled<'a>(&'a Profile, &'a rayon::ThreadPool);
+
+    impl FilterRunner for Pooled<'_> {
+        fn run_filters(
+            &self,
+            state: &CycleState,
+            pod: &PodInfo,
+            node: &NodeInfo,
+        ) -> Result<(), crate::framework::Rejection> {
+            self.0.run_filters(state, pod, node)
+        }
+        fn add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &PodInfo, node: &NodeInfo) {
+            self.0.add_pod(state, pod, added, node);
+        }
+        fn remove_pod(
+            &self,
+            state: &mut CycleState,
+            pod: &PodInfo,
+            removed: &PodInfo,
+            node: &NodeInfo,
+        ) {
+            self.0.remove_pod(state, pod, removed, node);
+        }
+        fn parallelizer(&self) -> crate::framework::Parallelizer<'_> {
+            crate::framework::Parallelizer::new(Some(self.1))
+        }
+    }
+
+    #[test]
+    fn the_pool_does_not_change_the_choice() {
+        // 300 full nodes whose victims differ in priority; only 100 are dry-run (the
+        // minimum), from a rotating offset: both ways must pick the same node and pods.
+        let nodes: Vec<NodeInfo> = (0..300)
+            .map(|i| {
+                let mut n = node(&format!("n{i:03}")).cpu("2").memory("8Gi").info();
+                n.add_pod(
+                    pod(&format!("v{i:03}"))
+                        .priority(i * 7 % 13)
+                        .requests("2", "0")
+                        .arc(),
+                );
+                n
+            })
+            .collect();
+        let snap = Snapshot::from_nodes(nodes);
+        let p = pod("p").priority(100).requests("1", "0").arc();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let profile = profile();
+        let serial = DefaultPreemption::default();
+        let parallel = DefaultPreemption::default();
+        for _ in 0..3 {
+            let a = serial.post_filter(&CycleState::new(), &p, &snap, &rejections(&snap), &profile);
+            let b = parallel.post_filter(
+                &CycleState::new(),
+                &p,
+                &snap,
+                &rejections(&snap),
+                &Pooled(&profile, &pool),
+            );
+            assert!(a.is_some());
+            assert_eq!(a, b);
+        }
     }
 }

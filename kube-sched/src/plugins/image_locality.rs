@@ -2,13 +2,11 @@
 //! and by how widely the image is spread (so one node with a popular image does not
 //! attract everything).
 
-use std::sync::Arc;
-
-use kube_core::{NodeInfo, PodInfo, Snapshot};
+use kube_core::{PodInfo, Snapshot};
 
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, MAX_NODE_SCORE, Plugin, PreScorePlugin, PreScoreResult, ScorePlugin,
+    CycleState, MAX_NODE_SCORE, NodeRef, Plugin, PreScorePlugin, PreScoreResult, ScorePlugin,
 };
 
 /// The plugin's name.
@@ -45,7 +43,7 @@ impl PreScorePlugin for ImageLocality {
         state: &mut CycleState,
         pod: &PodInfo,
         snapshot: &Snapshot,
-        _: &[&Arc<NodeInfo>],
+        _: &[NodeRef<'_>],
     ) -> PreScoreResult {
         let total = snapshot.len().max(1) as f64;
         let spread: Vec<(String, f64)> = pod
@@ -66,7 +64,7 @@ impl PreScorePlugin for ImageLocality {
 }
 
 impl ScorePlugin for ImageLocality {
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> i64 {
         let Some(spread) = state.read::<Spread>() else {
             return 0;
         };
@@ -99,7 +97,7 @@ mod tests {
         let snap = Snapshot::from_nodes([a, b, c]);
         let p = pod("p").image("web:1").image("db:latest").info();
         let mut s = CycleState::new();
-        let nodes: Vec<&Arc<NodeInfo>> = snap.nodes().iter().collect();
+        let nodes: Vec<NodeRef<'_>> = snap.nodes().iter().map(|n| NodeRef::of(n)).collect();
         assert_eq!(
             ImageLocality.pre_score(&mut s, &p, &snap, &nodes),
             PreScoreResult::Proceed
@@ -107,7 +105,7 @@ mod tests {
         let scores: Vec<i64> = snap
             .nodes()
             .iter()
-            .map(|n| ImageLocality.score(&s, &p, n))
+            .map(|n| ImageLocality.score(&s, &p, &NodeRef::of(n)))
             .collect();
         // a: 500MB * 2/3 = 333MB -> 100 * (333-23) / (2000-23) = 15.
         // b: 333MB + 300MB * 1/3 = 433MB -> 20. c: below the threshold -> 0.

@@ -2,15 +2,16 @@
 //! match label selectors, per topology domain; required terms filter, preferred terms
 //! score, and existing pods' terms apply to incoming pods too.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube_core::{NodeInfo, PodAffinityTerm, PodInfo, Snapshot, WeightedPodAffinityTerm};
+use parking_lot::Mutex;
 
+use super::domain_memo::{Contribution, DomainMemos, Domains, Interner, bump, domain};
 use super::pod_selector::{PodSelector, selector_matches};
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PreFilterPlugin, PreFilterResult,
+    CycleState, FilterPlugin, MAX_NODE_SCORE, NodeRef, Plugin, PreFilterPlugin, PreFilterResult,
     PreScorePlugin, PreScoreResult, Rejection, ScorePlugin,
 };
 
@@ -28,28 +29,12 @@ pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity r
 /// `hardPodAffinityWeight`, 1).
 const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 
-/// Counts per topology key, then per value.
-type Counts = HashMap<String, HashMap<String, i64>>;
+const EXISTING_ANTI: usize = 0;
+const AFFINITY: usize = 1;
+const ANTI_AFFINITY: usize = 2;
 
-fn bump(counts: &mut Counts, key: &str, value: &str, delta: i64) {
-    let by_value = match counts.get_mut(key) {
-        Some(m) => m,
-        None => counts.entry(key.to_owned()).or_default(),
-    };
-    match by_value.get_mut(value) {
-        Some(c) => *c += delta,
-        None => {
-            by_value.insert(value.to_owned(), delta);
-        }
-    }
-}
-
-fn get(counts: &Counts, key: &str, value: &str) -> i64 {
-    counts
-        .get(key)
-        .and_then(|m| m.get(value))
-        .copied()
-        .unwrap_or(0)
+fn pods_in(counts: &Domains, key: &str, value: &str) -> i64 {
+    domain(counts, key, value).map_or(0, |d| d.pods)
 }
 
 /// A term of the incoming pod, compiled.
@@ -167,16 +152,33 @@ fn terms(pod: &PodInfo) -> PodTerms<'_> {
     }
 }
 
+/// What the prefilter counts depend on: the pod's namespace and labels (existing pods'
+/// terms select on them) and its required terms.
+#[derive(Clone, Debug, PartialEq)]
+struct FilterSignature {
+    namespace: Option<String>,
+    labels: std::collections::BTreeMap<String, String>,
+    affinity: Vec<PodAffinityTerm>,
+    anti_affinity: Vec<PodAffinityTerm>,
+}
+
+/// What the prescore weights depend on: the pod's namespace, labels and preferred terms.
+#[derive(Clone, Debug, PartialEq)]
+struct ScoreSignature {
+    namespace: Option<String>,
+    labels: std::collections::BTreeMap<String, String>,
+    affinity: Vec<WeightedPodAffinityTerm>,
+    anti_affinity: Vec<WeightedPodAffinityTerm>,
+}
+
 #[derive(Clone, Debug)]
 struct FilterState {
     affinity: Vec<Term>,
     anti_affinity: Vec<Term>,
-    /// Domains excluded by existing pods' required anti-affinity.
-    existing_anti: Counts,
-    /// Pods matching all the incoming pod's affinity terms, per domain.
-    affinity_counts: Counts,
-    /// Pods matching each of the incoming pod's anti-affinity terms, per domain.
-    anti_counts: Counts,
+    /// Per counter: domains excluded by existing pods' required anti-affinity; pods
+    /// matching all the incoming pod's affinity terms; pods matching each of its
+    /// anti-affinity terms.
+    counts: Arc<Vec<Domains>>,
 }
 
 impl FilterState {
@@ -185,17 +187,18 @@ impl FilterState {
             return;
         };
         let labels = &n.metadata.labels;
+        let mut changes: Vec<(usize, &str, &str)> = Vec::new();
         for t in terms(other).req_anti {
             if raw_matches(t, other, pod)
                 && let Some(v) = labels.get(&t.topology_key)
             {
-                bump(&mut self.existing_anti, &t.topology_key, v, delta);
+                changes.push((EXISTING_ANTI, &t.topology_key, v));
             }
         }
         if !self.affinity.is_empty() && self.affinity.iter().all(|t| t.matches(other)) {
             for t in &self.affinity {
                 if let Some(v) = labels.get(&t.key) {
-                    bump(&mut self.affinity_counts, &t.key, v, delta);
+                    changes.push((AFFINITY, &t.key, v));
                 }
             }
         }
@@ -203,15 +206,80 @@ impl FilterState {
             if t.matches(other)
                 && let Some(v) = labels.get(&t.key)
             {
-                bump(&mut self.anti_counts, &t.key, v, delta);
+                changes.push((ANTI_AFFINITY, &t.key, v));
+            }
+        }
+        if changes.is_empty() {
+            return;
+        }
+        let counts = Arc::make_mut(&mut self.counts);
+        for (counter, key, value) in changes {
+            bump(
+                &mut counts[counter],
+                &Arc::from(key),
+                &Arc::from(value),
+                delta,
+                0,
+            );
+        }
+    }
+}
+
+/// What one node adds to the prefilter's counters.
+fn filter_contribution(
+    pod: &PodInfo,
+    affinity: &[Term],
+    anti_affinity: &[Term],
+    node: &NodeInfo,
+    interner: &mut Interner,
+    out: &mut Contribution,
+) {
+    let Some(n) = node.node() else { return };
+    let labels = &n.metadata.labels;
+    for ep in node.pods() {
+        if ep.has_required_anti_affinity() {
+            for term in terms(ep).req_anti {
+                if raw_matches(term, ep, pod)
+                    && let Some(v) = labels.get(&term.topology_key)
+                {
+                    out.0.push((
+                        EXISTING_ANTI as u32,
+                        interner.get(&term.topology_key),
+                        interner.get(v),
+                        1,
+                    ));
+                }
+            }
+        }
+        if !affinity.is_empty() && affinity.iter().all(|t| t.matches(ep)) {
+            for t in affinity {
+                if let Some(v) = labels.get(&t.key) {
+                    out.0
+                        .push((AFFINITY as u32, interner.get(&t.key), interner.get(v), 1));
+                }
+            }
+        }
+        for t in anti_affinity {
+            if t.matches(ep)
+                && let Some(v) = labels.get(&t.key)
+            {
+                out.0.push((
+                    ANTI_AFFINITY as u32,
+                    interner.get(&t.key),
+                    interner.get(v),
+                    1,
+                ));
             }
         }
     }
 }
 
 /// Filter and Score by pod affinity and anti-affinity.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct InterPodAffinity;
+#[derive(Debug, Default)]
+pub struct InterPodAffinity {
+    filter_memo: Mutex<DomainMemos<FilterSignature>>,
+    score_memo: Mutex<DomainMemos<ScoreSignature>>,
+}
 
 impl Plugin for InterPodAffinity {
     fn name(&self) -> &'static str {
@@ -237,58 +305,38 @@ impl PreFilterPlugin for InterPodAffinity {
         snapshot: &Snapshot,
     ) -> Result<PreFilterResult, Rejection> {
         let t = terms(pod);
-        let mut s = FilterState {
-            affinity: t.req_aff.iter().map(|x| Term::new(x, 0, pod)).collect(),
-            anti_affinity: t.req_anti.iter().map(|x| Term::new(x, 0, pod)).collect(),
-            existing_anti: Counts::new(),
-            affinity_counts: Counts::new(),
-            anti_counts: Counts::new(),
+        if t.req_aff.is_empty()
+            && t.req_anti.is_empty()
+            && snapshot
+                .nodes_with_required_anti_affinity()
+                .next()
+                .is_none()
+        {
+            return Ok(PreFilterResult::Skip);
+        }
+        let affinity: Vec<Term> = t.req_aff.iter().map(|x| Term::new(x, 0, pod)).collect();
+        let anti_affinity: Vec<Term> = t.req_anti.iter().map(|x| Term::new(x, 0, pod)).collect();
+        let meta = &pod.pod().metadata;
+        let signature = FilterSignature {
+            namespace: meta.namespace.clone(),
+            labels: meta.labels.clone(),
+            affinity: t.req_aff.to_vec(),
+            anti_affinity: t.req_anti.to_vec(),
         };
-        for node in snapshot.nodes_with_required_anti_affinity() {
-            let Some(n) = node.node() else { continue };
-            for ep in node
-                .pods()
-                .iter()
-                .filter(|p| p.has_required_anti_affinity())
-            {
-                for term in terms(ep).req_anti {
-                    if raw_matches(term, ep, pod)
-                        && let Some(v) = n.metadata.labels.get(&term.topology_key)
-                    {
-                        bump(&mut s.existing_anti, &term.topology_key, v, 1);
-                    }
-                }
-            }
+        let counts =
+            self.filter_memo
+                .lock()
+                .totals(signature, 3, snapshot, |node, interner, out| {
+                    filter_contribution(pod, &affinity, &anti_affinity, node, interner, out);
+                });
+        if affinity.is_empty() && anti_affinity.is_empty() && counts[EXISTING_ANTI].is_empty() {
+            return Ok(PreFilterResult::Skip);
         }
-        if s.affinity.is_empty() && s.anti_affinity.is_empty() {
-            if s.existing_anti.is_empty() {
-                return Ok(PreFilterResult::Skip);
-            }
-        } else {
-            for node in snapshot.nodes() {
-                if node.pods().is_empty() {
-                    continue;
-                }
-                let Some(n) = node.node() else { continue };
-                for ep in node.pods() {
-                    if !s.affinity.is_empty() && s.affinity.iter().all(|t| t.matches(ep)) {
-                        for t in &s.affinity {
-                            if let Some(v) = n.metadata.labels.get(&t.key) {
-                                bump(&mut s.affinity_counts, &t.key, v, 1);
-                            }
-                        }
-                    }
-                    for t in &s.anti_affinity {
-                        if t.matches(ep)
-                            && let Some(v) = n.metadata.labels.get(&t.key)
-                        {
-                            bump(&mut s.anti_counts, &t.key, v, 1);
-                        }
-                    }
-                }
-            }
-        }
-        state.write(s);
+        state.write(FilterState {
+            affinity,
+            anti_affinity,
+            counts,
+        });
         Ok(PreFilterResult::Proceed)
     }
 
@@ -312,7 +360,12 @@ impl PreFilterPlugin for InterPodAffinity {
 }
 
 impl FilterPlugin for InterPodAffinity {
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
+    fn filter(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeRef<'_>,
+    ) -> Result<(), Rejection> {
         let Some(s) = state.read::<FilterState>() else {
             return Ok(());
         };
@@ -320,16 +373,16 @@ impl FilterPlugin for InterPodAffinity {
             return Err(Rejection::unresolvable("node not found"));
         };
         let labels = &n.metadata.labels;
-        for (key, by_value) in &s.existing_anti {
-            if let Some(v) = labels.get(key)
-                && by_value.get(v).copied().unwrap_or(0) > 0
+        for (key, by_value) in &s.counts[EXISTING_ANTI] {
+            if let Some(v) = labels.get(&**key)
+                && by_value.get(v.as_str()).is_some_and(|d| d.pods > 0)
             {
                 return Err(Rejection::unschedulable(REASON_EXISTING_ANTI_AFFINITY));
             }
         }
         for t in &s.anti_affinity {
             if let Some(v) = labels.get(&t.key)
-                && get(&s.anti_counts, &t.key, v) > 0
+                && pods_in(&s.counts[ANTI_AFFINITY], &t.key, v) > 0
             {
                 return Err(Rejection::unschedulable(REASON_ANTI_AFFINITY));
             }
@@ -340,7 +393,7 @@ impl FilterPlugin for InterPodAffinity {
                 match labels.get(&t.key) {
                     None => return Err(Rejection::unresolvable(REASON_AFFINITY)),
                     Some(v) => {
-                        if get(&s.affinity_counts, &t.key, v) <= 0 {
+                        if pods_in(&s.counts[AFFINITY], &t.key, v) <= 0 {
                             pods_exist = false;
                         }
                     }
@@ -348,10 +401,9 @@ impl FilterPlugin for InterPodAffinity {
             }
             if !pods_exist {
                 // The first pod of a group that selects itself may go anywhere.
-                let none_anywhere = s
-                    .affinity_counts
+                let none_anywhere = s.counts[AFFINITY]
                     .values()
-                    .all(|m| m.values().all(|c| *c <= 0));
+                    .all(|m| m.values().all(|d| d.pods <= 0));
                 if !(none_anywhere && s.affinity.iter().all(|t| t.matches(pod))) {
                     return Err(Rejection::unresolvable(REASON_AFFINITY));
                 }
@@ -362,7 +414,61 @@ impl FilterPlugin for InterPodAffinity {
 }
 
 #[derive(Clone, Debug)]
-struct ScoreState(Counts);
+struct ScoreState(Arc<Vec<Domains>>);
+
+/// What one node adds to the prescore's weights: the incoming pod's preferred terms
+/// against the node's pods, and the node's pods' terms against the incoming pod.
+fn score_contribution(
+    pod: &PodInfo,
+    pref_aff: &[Term],
+    pref_anti: &[Term],
+    node: &NodeInfo,
+    interner: &mut Interner,
+    out: &mut Contribution,
+) {
+    let Some(n) = node.node() else { return };
+    let labels = &n.metadata.labels;
+    let has_pref = !pref_aff.is_empty() || !pref_anti.is_empty();
+    let mut add = |key: &str, weight: i64| {
+        if let Some(v) = labels.get(key) {
+            out.0.push((0, interner.get(key), interner.get(v), weight));
+        }
+    };
+    for ep in node.pods() {
+        if !has_pref && !ep.has_affinity() {
+            continue;
+        }
+        for t in pref_aff {
+            if t.matches(ep) {
+                add(&t.key, t.weight);
+            }
+        }
+        for t in pref_anti {
+            if t.matches(ep) {
+                add(&t.key, -t.weight);
+            }
+        }
+        if !ep.has_affinity() {
+            continue;
+        }
+        let et = terms(ep);
+        for t in et.req_aff {
+            if raw_matches(t, ep, pod) {
+                add(&t.topology_key, HARD_POD_AFFINITY_WEIGHT);
+            }
+        }
+        for w in et.pref_aff {
+            if raw_matches(&w.pod_affinity_term, ep, pod) {
+                add(&w.pod_affinity_term.topology_key, i64::from(w.weight));
+            }
+        }
+        for w in et.pref_anti {
+            if raw_matches(&w.pod_affinity_term, ep, pod) {
+                add(&w.pod_affinity_term.topology_key, -i64::from(w.weight));
+            }
+        }
+    }
+}
 
 impl PreScorePlugin for InterPodAffinity {
     fn pre_score(
@@ -370,10 +476,13 @@ impl PreScorePlugin for InterPodAffinity {
         state: &mut CycleState,
         pod: &PodInfo,
         snapshot: &Snapshot,
-        _: &[&Arc<NodeInfo>],
+        _: &[NodeRef<'_>],
     ) -> PreScoreResult {
         let t = terms(pod);
         let has_pref = !t.pref_aff.is_empty() || !t.pref_anti.is_empty();
+        if !has_pref && snapshot.nodes_with_affinity().next().is_none() {
+            return PreScoreResult::Skip;
+        }
         let pref_aff: Vec<Term> = t
             .pref_aff
             .iter()
@@ -384,63 +493,20 @@ impl PreScorePlugin for InterPodAffinity {
             .iter()
             .map(|w| Term::new(&w.pod_affinity_term, i64::from(w.weight), pod))
             .collect();
-        let mut scores = Counts::new();
-        let mut visit = |node: &NodeInfo| {
-            let Some(n) = node.node() else { return };
-            let labels = &n.metadata.labels;
-            for ep in node.pods() {
-                if !has_pref && !ep.has_affinity() {
-                    continue;
-                }
-                for t in &pref_aff {
-                    if t.matches(ep)
-                        && let Some(v) = labels.get(&t.key)
-                    {
-                        bump(&mut scores, &t.key, v, t.weight);
-                    }
-                }
-                for t in &pref_anti {
-                    if t.matches(ep)
-                        && let Some(v) = labels.get(&t.key)
-                    {
-                        bump(&mut scores, &t.key, v, -t.weight);
-                    }
-                }
-                if !ep.has_affinity() {
-                    continue;
-                }
-                let et = terms(ep);
-                for t in et.req_aff {
-                    if raw_matches(t, ep, pod)
-                        && let Some(v) = labels.get(&t.topology_key)
-                    {
-                        bump(&mut scores, &t.topology_key, v, HARD_POD_AFFINITY_WEIGHT);
-                    }
-                }
-                for w in et.pref_aff {
-                    let t = &w.pod_affinity_term;
-                    if raw_matches(t, ep, pod)
-                        && let Some(v) = labels.get(&t.topology_key)
-                    {
-                        bump(&mut scores, &t.topology_key, v, i64::from(w.weight));
-                    }
-                }
-                for w in et.pref_anti {
-                    let t = &w.pod_affinity_term;
-                    if raw_matches(t, ep, pod)
-                        && let Some(v) = labels.get(&t.topology_key)
-                    {
-                        bump(&mut scores, &t.topology_key, v, -i64::from(w.weight));
-                    }
-                }
-            }
+        let meta = &pod.pod().metadata;
+        let signature = ScoreSignature {
+            namespace: meta.namespace.clone(),
+            labels: meta.labels.clone(),
+            affinity: t.pref_aff.to_vec(),
+            anti_affinity: t.pref_anti.to_vec(),
         };
-        if has_pref {
-            snapshot.nodes().iter().for_each(|n| visit(n));
-        } else {
-            snapshot.nodes_with_affinity().for_each(|n| visit(n));
-        }
-        if scores.is_empty() {
+        let scores =
+            self.score_memo
+                .lock()
+                .totals(signature, 1, snapshot, |node, interner, out| {
+                    score_contribution(pod, &pref_aff, &pref_anti, node, interner, out);
+                });
+        if scores[0].is_empty() {
             return PreScoreResult::Skip;
         }
         state.write(ScoreState(scores));
@@ -449,12 +515,15 @@ impl PreScorePlugin for InterPodAffinity {
 }
 
 impl ScorePlugin for InterPodAffinity {
-    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeRef<'_>) -> i64 {
         let Some(s) = state.read::<ScoreState>() else {
             return 0;
         };
-        s.0.iter()
-            .filter_map(|(key, by_value)| label(node, key).and_then(|v| by_value.get(v)))
+        s.0[0]
+            .iter()
+            .filter_map(|(key, by_value)| {
+                label(node, key).and_then(|v| by_value.get(v).map(|d| d.pods))
+            })
             .sum()
     }
 
@@ -475,6 +544,7 @@ impl ScorePlugin for InterPodAffinity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod};
 
     const HOST: &str = "kubernetes.io/hostname";
@@ -491,14 +561,19 @@ mod tests {
 
     fn feasible(s: &Snapshot, p: &PodInfo) -> Vec<String> {
         let mut st = CycleState::new();
-        match InterPodAffinity.pre_filter(&mut st, p, s) {
+        match InterPodAffinity::default().pre_filter(&mut st, p, s) {
             Ok(PreFilterResult::Skip) => st.skip_filter.push(NAME),
             Ok(_) => {}
             Err(e) => panic!("{e:?}"),
         }
         s.nodes()
             .iter()
-            .filter(|n| st.skips_filter(NAME) || InterPodAffinity.filter(&st, p, n).is_ok())
+            .filter(|n| {
+                st.skips_filter(NAME)
+                    || InterPodAffinity::default()
+                        .filter(&st, p, &NodeRef::of(n))
+                        .is_ok()
+            })
             .map(|n| n.name().to_owned())
             .collect()
     }
@@ -564,18 +639,74 @@ mod tests {
             .preferred_affinity(10, "app", "db", "zone")
             .preferred_anti_affinity(5, "app", "web", "zone")
             .info();
-        let nodes: Vec<&Arc<NodeInfo>> = s.nodes().iter().collect();
+        let nodes: Vec<NodeRef<'_>> = s.nodes().iter().map(|n| NodeRef::of(n)).collect();
         let mut st = CycleState::new();
         assert_eq!(
-            InterPodAffinity.pre_score(&mut st, &p, &s, &nodes),
+            InterPodAffinity::default().pre_score(&mut st, &p, &s, &nodes),
             PreScoreResult::Proceed
         );
         let mut scores: Vec<i64> = nodes
             .iter()
-            .map(|n| InterPodAffinity.score(&st, &p, n))
+            .map(|n| InterPodAffinity::default().score(&st, &p, n))
             .collect();
         assert_eq!(scores, vec![10, 10, -5]);
-        InterPodAffinity.normalize(&st, &p, &mut scores);
+        InterPodAffinity::default().normalize(&st, &p, &mut scores);
         assert_eq!(scores, vec![100, 100, 0]);
+    }
+
+    #[test]
+    fn terms_apply_to_their_namespaces() {
+        let mut n1 = node("n1").label("zone", "a").info();
+        n1.add_pod(pod("db").namespace("data").label("app", "db").arc());
+        let n2 = node("n2").label("zone", "b").info();
+        let s = Snapshot::from_nodes([n1, n2]);
+        // Same namespace by default: the pod in "data" is not seen from "default".
+        let p = pod("p").anti_affinity("app", "db", "zone").info();
+        assert_eq!(feasible(&s, &p), ["n1", "n2"]);
+        let mut listed = pod("p").anti_affinity("app", "db", "zone").pod();
+        if let Some(anti) = listed
+            .spec
+            .affinity
+            .as_mut()
+            .and_then(|a| a.pod_anti_affinity.as_mut())
+        {
+            anti.required_during_scheduling_ignored_during_execution[0].namespaces =
+                vec!["data".into()];
+        }
+        assert_eq!(feasible(&s, &PodInfo::new(Arc::new(listed))), ["n2"]);
+        // An empty namespace selector means every namespace.
+        let mut all = pod("p").anti_affinity("app", "db", "zone").pod();
+        if let Some(anti) = all
+            .spec
+            .affinity
+            .as_mut()
+            .and_then(|a| a.pod_anti_affinity.as_mut())
+        {
+            anti.required_during_scheduling_ignored_during_execution[0].namespace_selector =
+                Some(kube_core::LabelSelector::default());
+        }
+        assert_eq!(feasible(&s, &PodInfo::new(Arc::new(all))), ["n2"]);
+    }
+
+    #[test]
+    fn existing_pods_preferred_terms_score_the_incoming_pod() {
+        let mut n1 = node("n1").label("zone", "a").info();
+        n1.add_pod(
+            pod("likes-web")
+                .preferred_affinity(8, "app", "web", "zone")
+                .arc(),
+        );
+        let n2 = node("n2").label("zone", "b").info();
+        let s = Snapshot::from_nodes([n1, n2]);
+        let web = pod("w").label("app", "web").info();
+        let nodes: Vec<NodeRef<'_>> = s.nodes().iter().map(|n| NodeRef::of(n)).collect();
+        let plugin = InterPodAffinity::default();
+        let mut st = CycleState::new();
+        assert_eq!(
+            plugin.pre_score(&mut st, &web, &s, &nodes),
+            PreScoreResult::Proceed
+        );
+        let scores: Vec<i64> = nodes.iter().map(|n| plugin.score(&st, &web, n)).collect();
+        assert_eq!(scores, [8, 0]);
     }
 }

@@ -4,9 +4,12 @@
 pub mod coscheduling;
 pub mod default_binder;
 pub mod default_preemption;
+mod domain_memo;
+pub(crate) use domain_memo::FxHasher;
 pub mod image_locality;
 pub mod inter_pod_affinity;
 pub mod node_affinity;
+mod node_memo;
 pub mod node_name;
 pub mod node_ports;
 pub mod node_resources_balanced_allocation;
@@ -14,6 +17,7 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_selector;
 pub mod pod_topology_spread;
+mod spread_counts;
 pub mod taint_toleration;
 
 use std::sync::Arc;
@@ -43,11 +47,11 @@ pub fn default_plugins(scheduler_name: &str) -> ProfileBuilder {
     let name = Arc::new(NodeName);
     let unschedulable = Arc::new(NodeUnschedulable);
     let taints = Arc::new(TaintToleration);
-    let affinity = Arc::new(NodeAffinity);
+    let affinity = Arc::new(NodeAffinity::default());
     let ports = Arc::new(NodePorts);
     let fit = Arc::new(NodeResourcesFit::default());
-    let spread = Arc::new(PodTopologySpread);
-    let pods = Arc::new(InterPodAffinity);
+    let spread = Arc::new(PodTopologySpread::default());
+    let pods = Arc::new(InterPodAffinity::default());
     Profile::builder(scheduler_name)
         .pre_filter(name.clone())
         .pre_filter(affinity.clone())

@@ -8,10 +8,12 @@ use kube_core::{
     NodeInfo, NodeSelector, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm,
     PodInfo, PreferredSchedulingTerm, Snapshot,
 };
+use parking_lot::Mutex;
 
+use super::node_memo::NodeValues;
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, FilterPlugin, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin,
+    CycleState, FilterPlugin, NodeRef, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin,
     PreScoreResult, Rejection, ScorePlugin, default_normalize_score,
 };
 
@@ -110,10 +112,41 @@ fn preferred(pod: &PodInfo) -> &[PreferredSchedulingTerm] {
         })
 }
 
+/// What the filter's answer depends on: the node selector and the required terms.
+#[derive(Clone, Debug, PartialEq)]
+struct Required {
+    node_selector: BTreeMap<String, String>,
+    required: Option<NodeSelector>,
+}
+
+/// Whether each node of the cycle's snapshot matches the pod (by position).
+#[derive(Clone, Debug)]
+struct Matches(Arc<Vec<bool>>);
+
+/// Each node's summed preferred weights (by position).
+#[derive(Clone, Debug)]
+struct Preferred(Arc<Vec<i64>>);
+
+/// The summed weights of the preferred terms the node matches.
+fn preferred_score(pod: &PodInfo, node: &NodeInfo) -> i64 {
+    let Some(n) = node.node() else {
+        return 0;
+    };
+    preferred(pod)
+        .iter()
+        .filter(|t| t.weight != 0 && term_matches(&t.preference, &n.metadata.labels, node.name()))
+        .map(|t| i64::from(t.weight))
+        .sum()
+}
+
 /// Filter: node selector and required terms. Score: the sum of the weights of the
-/// preferred terms the node matches, scaled so the best node gets 100.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NodeAffinity;
+/// preferred terms the node matches, scaled so the best node gets 100. Both answers are
+/// kept per node from cycle to cycle for the pods that share them.
+#[derive(Debug, Default)]
+pub struct NodeAffinity {
+    matches: Mutex<NodeValues<Required, bool>>,
+    scores: Mutex<NodeValues<Vec<PreferredSchedulingTerm>, i64>>,
+}
 
 impl Plugin for NodeAffinity {
     fn name(&self) -> &'static str {
@@ -126,15 +159,29 @@ impl Plugin for NodeAffinity {
 }
 
 impl PreFilterPlugin for NodeAffinity {
+    /// Its answer for a node depends on that node alone.
+    fn node_local(&self) -> bool {
+        true
+    }
+
     fn pre_filter(
         &self,
-        _: &mut CycleState,
+        state: &mut CycleState,
         pod: &PodInfo,
-        _: &Snapshot,
+        snapshot: &Snapshot,
     ) -> Result<PreFilterResult, Rejection> {
         if pod.pod().spec.node_selector.is_empty() && required(pod).is_none() {
             return Ok(PreFilterResult::Skip);
         }
+        let signature = Required {
+            node_selector: pod.pod().spec.node_selector.clone(),
+            required: required(pod).cloned(),
+        };
+        let matches = self
+            .matches
+            .lock()
+            .values(signature, snapshot, |n| pod_matches_node(pod, n));
+        state.write(Matches(matches));
         // Terms that pin the pod to named nodes (matchFields metadata.name In [...]) in
         // every term narrow the nodes to check.
         if let Some(sel) = required(pod) {
@@ -158,8 +205,16 @@ impl PreFilterPlugin for NodeAffinity {
 }
 
 impl FilterPlugin for NodeAffinity {
-    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
-        if pod_matches_node(pod, node) {
+    fn filter(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeRef<'_>,
+    ) -> Result<(), Rejection> {
+        let known = node
+            .position()
+            .and_then(|at| state.read::<Matches>()?.0.get(at).copied());
+        if known.unwrap_or_else(|| pod_matches_node(pod, node)) {
             Ok(())
         } else {
             Err(Rejection::unresolvable(REASON))
@@ -170,31 +225,29 @@ impl FilterPlugin for NodeAffinity {
 impl PreScorePlugin for NodeAffinity {
     fn pre_score(
         &self,
-        _: &mut CycleState,
+        state: &mut CycleState,
         pod: &PodInfo,
-        _: &Snapshot,
-        _: &[&Arc<NodeInfo>],
+        snapshot: &Snapshot,
+        _: &[NodeRef<'_>],
     ) -> PreScoreResult {
-        if preferred(pod).is_empty() {
-            PreScoreResult::Skip
-        } else {
-            PreScoreResult::Proceed
+        let terms = preferred(pod);
+        if terms.is_empty() {
+            return PreScoreResult::Skip;
         }
+        let scores = self
+            .scores
+            .lock()
+            .values(terms.to_vec(), snapshot, |n| preferred_score(pod, n));
+        state.write(Preferred(scores));
+        PreScoreResult::Proceed
     }
 }
 
 impl ScorePlugin for NodeAffinity {
-    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let Some(n) = node.node() else {
-            return 0;
-        };
-        preferred(pod)
-            .iter()
-            .filter(|t| {
-                t.weight != 0 && term_matches(&t.preference, &n.metadata.labels, node.name())
-            })
-            .map(|t| i64::from(t.weight))
-            .sum()
+    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> i64 {
+        node.position()
+            .and_then(|at| state.read::<Preferred>()?.0.get(at).copied())
+            .unwrap_or_else(|| preferred_score(pod, node))
     }
 
     fn normalize(&self, _: &CycleState, _: &PodInfo, scores: &mut [i64]) {
@@ -205,6 +258,7 @@ impl ScorePlugin for NodeAffinity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, node_requirement, pod};
 
     #[test]
@@ -261,7 +315,8 @@ mod tests {
             ),
         ];
         for (i, (p, fits)) in cases.into_iter().enumerate() {
-            let got = NodeAffinity.filter(&CycleState::new(), &p.info(), &n);
+            let got =
+                NodeAffinity::default().filter(&CycleState::new(), &p.info(), &NodeRef::of(&n));
             assert_eq!(got.is_ok(), fits, "case {i}");
             if let Err(r) = got {
                 assert_eq!(r, Rejection::unresolvable(REASON));
@@ -284,10 +339,90 @@ mod tests {
         let s = CycleState::new();
         let mut scores: Vec<i64> = nodes
             .iter()
-            .map(|n| NodeAffinity.score(&s, &p, n))
+            .map(|n| NodeAffinity::default().score(&s, &p, &NodeRef::of(n)))
             .collect();
         assert_eq!(scores, vec![8, 5, 3, 0]);
-        NodeAffinity.normalize(&s, &p, &mut scores);
+        NodeAffinity::default().normalize(&s, &p, &mut scores);
         assert_eq!(scores, vec![100, 62, 37, 0]);
+    }
+
+    #[test]
+    fn match_fields_pin_nodes_and_terms_are_ored() {
+        use kube_core::{NodeSelectorTerm, Snapshot};
+        let mut p = pod("p").pod();
+        let sel = NodeSelector {
+            node_selector_terms: vec![
+                NodeSelectorTerm {
+                    match_expressions: vec![],
+                    match_fields: vec![node_requirement("metadata.name", "In", &["n2"])],
+                },
+                NodeSelectorTerm {
+                    match_expressions: vec![],
+                    match_fields: vec![node_requirement("metadata.name", "In", &["n3"])],
+                },
+            ],
+        };
+        p.spec.affinity = Some(kube_core::Affinity {
+            node_affinity: Some(kube_core::NodeAffinity {
+                required_during_scheduling_ignored_during_execution: Some(sel),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let p = PodInfo::new(Arc::new(p));
+        let snap = Snapshot::from_nodes([node("n1").info(), node("n2").info(), node("n3").info()]);
+        let plugin = NodeAffinity::default();
+        let mut s = CycleState::new();
+        let Ok(PreFilterResult::Nodes(names)) = plugin.pre_filter(&mut s, &p, &snap) else {
+            panic!("pinned terms narrow the nodes");
+        };
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        assert_eq!(names, ["n2", "n3"]);
+        let fits: Vec<bool> = snap
+            .nodes()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let summary = crate::framework::NodeSummary::of(n);
+                plugin.filter(&s, &p, &NodeRef::at(n, summary, i)).is_ok()
+            })
+            .collect();
+        assert_eq!(fits, [false, true, true]);
+        // An empty term matches nothing; a NotIn field term excludes.
+        let empty = NodeSelectorTerm::default();
+        assert!(!term_matches(&empty, &BTreeMap::new(), "n1"));
+        let not_n1 = NodeSelectorTerm {
+            match_expressions: vec![],
+            match_fields: vec![node_requirement("metadata.name", "NotIn", &["n1"])],
+        };
+        assert!(!term_matches(&not_n1, &BTreeMap::new(), "n1"));
+        assert!(term_matches(&not_n1, &BTreeMap::new(), "n2"));
+    }
+
+    #[test]
+    fn remembered_answers_follow_node_changes() {
+        use kube_core::Snapshot;
+        let p = pod("p").node_selector("disk", "ssd").info();
+        let plugin = NodeAffinity::default();
+        let check = |snap: &Snapshot| -> Vec<bool> {
+            let mut s = CycleState::new();
+            plugin.pre_filter(&mut s, &p, snap).unwrap();
+            snap.nodes()
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let summary = crate::framework::NodeSummary::of(n);
+                    plugin.filter(&s, &p, &NodeRef::at(n, summary, i)).is_ok()
+                })
+                .collect()
+        };
+        let mut snap =
+            Snapshot::from_nodes([node("a").label("disk", "ssd").info(), node("b").info()]);
+        assert_eq!(check(&snap), [true, false]);
+        snap.upsert(Arc::new(node("b").label("disk", "ssd").info()));
+        assert_eq!(check(&snap), [true, true]);
+        snap.upsert(Arc::new(node("a").info()));
+        assert_eq!(check(&snap), [false, true]);
     }
 }

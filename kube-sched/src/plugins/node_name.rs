@@ -1,10 +1,10 @@
 //! NodeName: a pod that names its node (`spec.nodeName`) fits only that node.
 
-use kube_core::{NodeInfo, PodInfo, Snapshot};
+use kube_core::{PodInfo, Snapshot};
 
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, FilterPlugin, Plugin, PreFilterPlugin, PreFilterResult, Rejection,
+    CycleState, FilterPlugin, NodeRef, Plugin, PreFilterPlugin, PreFilterResult, Rejection,
 };
 
 /// The plugin's name.
@@ -36,6 +36,11 @@ impl Plugin for NodeName {
 }
 
 impl PreFilterPlugin for NodeName {
+    /// Its answer for a node depends on that node alone.
+    fn node_local(&self) -> bool {
+        true
+    }
+
     fn pre_filter(
         &self,
         _: &mut CycleState,
@@ -50,7 +55,7 @@ impl PreFilterPlugin for NodeName {
 }
 
 impl FilterPlugin for NodeName {
-    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> Result<(), Rejection> {
         match wanted(pod) {
             Some(n) if n != node.name() => Err(Rejection::unresolvable(REASON)),
             _ => Ok(()),
@@ -61,6 +66,7 @@ impl FilterPlugin for NodeName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod};
 
     #[test]
@@ -77,7 +83,7 @@ mod tests {
             }
             let p = p.info();
             let n = node(on).info();
-            let got = NodeName.filter(&CycleState::new(), &p, &n);
+            let got = NodeName.filter(&CycleState::new(), &p, &NodeRef::of(&n));
             assert_eq!(got.is_ok(), fits, "{want:?} on {on}");
             if let Err(r) = got {
                 assert_eq!(r, Rejection::unresolvable(REASON));

@@ -1,10 +1,10 @@
 //! NodePorts: the host ports a pod asks for must be free on the node.
 
-use kube_core::{NodeInfo, PodInfo, Snapshot};
+use kube_core::{PodInfo, Snapshot};
 
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, FilterPlugin, Plugin, PreFilterPlugin, PreFilterResult, Rejection,
+    CycleState, FilterPlugin, NodeRef, Plugin, PreFilterPlugin, PreFilterResult, Rejection,
 };
 
 /// The plugin's name.
@@ -29,6 +29,11 @@ impl Plugin for NodePorts {
 }
 
 impl PreFilterPlugin for NodePorts {
+    /// Its answer for a node depends on that node alone.
+    fn node_local(&self) -> bool {
+        true
+    }
+
     fn pre_filter(
         &self,
         _: &mut CycleState,
@@ -44,7 +49,7 @@ impl PreFilterPlugin for NodePorts {
 }
 
 impl FilterPlugin for NodePorts {
-    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> Result<(), Rejection> {
         let used = node.used_ports();
         if pod
             .host_ports()
@@ -61,6 +66,7 @@ impl FilterPlugin for NodePorts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod};
 
     #[test]
@@ -79,7 +85,7 @@ mod tests {
             let mut n = node("n").info();
             n.add_pod(pod("used").host_port(uip, up, upr).arc());
             let p = pod("p").host_port(wip, wp, wpr).info();
-            let got = NodePorts.filter(&CycleState::new(), &p, &n);
+            let got = NodePorts.filter(&CycleState::new(), &p, &NodeRef::of(&n));
             assert_eq!(got.is_ok(), fits, "{uip}:{up}/{upr} vs {wip}:{wp}/{wpr}");
         }
         let none = pod("q").info();

@@ -1,11 +1,11 @@
 //! NodeResourcesBalancedAllocation: prefer nodes whose resources would be used in equal
 //! proportions once the pod is placed.
 
-use kube_core::{NodeInfo, PodInfo};
+use kube_core::PodInfo;
 
 use super::node_resources_fit::ResourceName;
 use crate::events::ClusterEvent;
-use crate::framework::{CycleState, MAX_NODE_SCORE, Plugin, ScorePlugin};
+use crate::framework::{CycleState, MAX_NODE_SCORE, NodeRef, Plugin, ScorePlugin};
 
 /// The plugin's name.
 pub const NAME: &str = "NodeResourcesBalancedAllocation";
@@ -41,7 +41,7 @@ impl Plugin for BalancedAllocation {
 
 impl ScorePlugin for BalancedAllocation {
     #[inline]
-    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> i64 {
         let mut fractions = [0f64; 8];
         let mut n = 0;
         for r in &self.resources {
@@ -68,11 +68,42 @@ impl ScorePlugin for BalancedAllocation {
         };
         ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
     }
+
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[NodeRef<'_>],
+        out: &mut [i64],
+    ) {
+        let [ResourceName::Cpu, ResourceName::Memory] = self.resources.as_slice() else {
+            for (o, n) in out.iter_mut().zip(nodes) {
+                *o = self.score(state, pod, n);
+            }
+            return;
+        };
+        let want = pod.requests();
+        let (pc, pm) = (want.milli_cpu, want.memory);
+        for (o, n) in out.iter_mut().zip(nodes) {
+            let s = n.summary();
+            let fraction =
+                |requested: i64, capacity: i64| (requested as f64 / capacity as f64).min(1.0);
+            let std = if s.allocatable_milli_cpu > 0 && s.allocatable_memory > 0 {
+                let cpu = fraction(s.requested_milli_cpu + pc, s.allocatable_milli_cpu);
+                let mem = fraction(s.requested_memory + pm, s.allocatable_memory);
+                (cpu - mem).abs() / 2.0
+            } else {
+                0.0
+            };
+            *o = ((1.0 - std) * MAX_NODE_SCORE as f64) as i64;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod};
 
     #[test]
@@ -89,7 +120,7 @@ mod tests {
             let n = node("n").cpu(nc).memory(nm).info();
             let p = pod("p").requests(pc, pm).info();
             assert_eq!(
-                BalancedAllocation::default().score(&CycleState::new(), &p, &n),
+                BalancedAllocation::default().score(&CycleState::new(), &p, &NodeRef::of(&n)),
                 want,
                 "{pc}/{pm} on {nc}/{nm}"
             );

@@ -3,10 +3,12 @@
 
 use std::borrow::Cow;
 
-use kube_core::{NodeInfo, PodInfo, Resources};
+use kube_core::{PodInfo, Resources};
 
 use crate::events::ClusterEvent;
-use crate::framework::{CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, Rejection, ScorePlugin};
+use crate::framework::{
+    CycleState, FilterPlugin, MAX_NODE_SCORE, NodeRef, Plugin, Reasons, Rejection, ScorePlugin,
+};
 
 /// The plugin's name.
 pub const NAME: &str = "NodeResourcesFit";
@@ -37,20 +39,30 @@ impl ResourceName {
 
     /// `(allocatable, requested)` on `node` once `pod` is added. With `non_zero`, CPU and
     /// memory count the defaults for pods that request none (as Kubernetes scores).
-    pub(crate) fn amounts(&self, pod: &PodInfo, node: &NodeInfo, non_zero: bool) -> (i64, i64) {
-        let alloc = node.allocatable();
+    #[inline]
+    pub(crate) fn amounts(&self, pod: &PodInfo, node: &NodeRef<'_>, non_zero: bool) -> (i64, i64) {
+        let s = node.summary();
+        let want = pod.requests();
         match self {
             Self::Cpu if non_zero => (
-                alloc.milli_cpu,
-                node.non_zero_requested().milli_cpu + pod.requests().non_zero().0,
+                s.allocatable_milli_cpu,
+                s.non_zero_milli_cpu + want.non_zero().0,
             ),
-            Self::Memory if non_zero => (
-                alloc.memory,
-                node.non_zero_requested().memory + pod.requests().non_zero().1,
+            Self::Memory if non_zero => {
+                (s.allocatable_memory, s.non_zero_memory + want.non_zero().1)
+            }
+            Self::Cpu => (
+                s.allocatable_milli_cpu,
+                s.requested_milli_cpu + want.milli_cpu,
             ),
-            _ => (
-                self.get(alloc),
-                self.get(node.requested()) + self.get(pod.requests()),
+            Self::Memory => (s.allocatable_memory, s.requested_memory + want.memory),
+            Self::EphemeralStorage => (
+                s.allocatable_ephemeral_storage,
+                s.requested_ephemeral_storage + want.ephemeral_storage,
+            ),
+            Self::Scalar(_) => (
+                self.get(node.allocatable()),
+                self.get(node.requested()) + self.get(want),
             ),
         }
     }
@@ -170,28 +182,30 @@ impl Plugin for NodeResourcesFit {
 }
 
 /// The reasons a pod does not fit a node's free resources, or none.
-pub fn insufficient_resources(pod: &PodInfo, node: &NodeInfo) -> Vec<Cow<'static, str>> {
-    let mut reasons = Vec::new();
-    let alloc = node.allocatable();
-    let used = node.requested();
-    if node.pods().len() as i64 + 1 > alloc.pods {
+pub fn insufficient_resources(pod: &PodInfo, node: &NodeRef<'_>) -> Reasons {
+    let mut reasons = Reasons::default();
+    let s = node.summary();
+    if s.pod_count + 1 > s.allocatable_pods {
         reasons.push(Cow::Borrowed("Too many pods"));
     }
     let want = pod.requests();
-    if want.milli_cpu > 0 && want.milli_cpu > alloc.milli_cpu - used.milli_cpu {
+    if want.milli_cpu > 0 && want.milli_cpu > s.allocatable_milli_cpu - s.requested_milli_cpu {
         reasons.push(Cow::Borrowed("Insufficient cpu"));
     }
-    if want.memory > 0 && want.memory > alloc.memory - used.memory {
+    if want.memory > 0 && want.memory > s.allocatable_memory - s.requested_memory {
         reasons.push(Cow::Borrowed("Insufficient memory"));
     }
     if want.ephemeral_storage > 0
-        && want.ephemeral_storage > alloc.ephemeral_storage - used.ephemeral_storage
+        && want.ephemeral_storage > s.allocatable_ephemeral_storage - s.requested_ephemeral_storage
     {
         reasons.push(Cow::Borrowed("Insufficient ephemeral-storage"));
     }
-    for (name, v) in &want.scalar {
-        if *v > 0 && *v > alloc.scalar(name) - used.scalar(name) {
-            reasons.push(Cow::Owned(format!("Insufficient {name}")));
+    if !want.scalar.is_empty() {
+        let (alloc, used) = (node.allocatable(), node.requested());
+        for (name, v) in &want.scalar {
+            if *v > 0 && *v > alloc.scalar(name) - used.scalar(name) {
+                reasons.push(Cow::Owned(format!("Insufficient {name}")));
+            }
         }
     }
     reasons
@@ -199,15 +213,15 @@ pub fn insufficient_resources(pod: &PodInfo, node: &NodeInfo) -> Vec<Cow<'static
 
 impl FilterPlugin for NodeResourcesFit {
     #[inline]
-    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
-        // Fast path, no allocation: the common case fits.
-        let alloc = node.allocatable();
-        let used = node.requested();
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> Result<(), Rejection> {
+        // Fast path on the summary, no allocation: the common case fits.
+        let s = node.summary();
         let want = pod.requests();
-        if (node.pods().len() as i64) < alloc.pods
-            && want.milli_cpu <= alloc.milli_cpu - used.milli_cpu
-            && want.memory <= alloc.memory - used.memory
-            && want.ephemeral_storage <= alloc.ephemeral_storage - used.ephemeral_storage
+        if s.pod_count < s.allocatable_pods
+            && want.milli_cpu <= s.allocatable_milli_cpu - s.requested_milli_cpu
+            && want.memory <= s.allocatable_memory - s.requested_memory
+            && want.ephemeral_storage
+                <= s.allocatable_ephemeral_storage - s.requested_ephemeral_storage
             && want.scalar.is_empty()
         {
             return Ok(());
@@ -226,7 +240,7 @@ impl FilterPlugin for NodeResourcesFit {
 
 impl ScorePlugin for NodeResourcesFit {
     #[inline]
-    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> i64 {
         let mut total = 0;
         let mut weights = 0;
         for (r, w) in &self.resources {
@@ -239,12 +253,45 @@ impl ScorePlugin for NodeResourcesFit {
         }
         if weights == 0 { 0 } else { total / weights }
     }
+
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[NodeRef<'_>],
+        out: &mut [i64],
+    ) {
+        // The default resources (CPU and memory): the pod's amounts once, then a tight
+        // loop over the summaries.
+        let [(ResourceName::Cpu, wc), (ResourceName::Memory, wm)] = self.resources.as_slice()
+        else {
+            for (o, n) in out.iter_mut().zip(nodes) {
+                *o = self.score(state, pod, n);
+            }
+            return;
+        };
+        let (wc, wm) = (*wc, *wm);
+        let weights = wc + wm;
+        if weights == 0 {
+            out.fill(0);
+            return;
+        }
+        let (pc, pm) = pod.requests().non_zero();
+        for (o, n) in out.iter_mut().zip(nodes) {
+            let s = n.summary();
+            let cpu = self.resource_score(s.non_zero_milli_cpu + pc, s.allocatable_milli_cpu);
+            let mem = self.resource_score(s.non_zero_memory + pm, s.allocatable_memory);
+            *o = (cpu * wc + mem * wm) / weights;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod};
+    use kube_core::NodeInfo;
 
     #[test]
     fn filter_reports_every_insufficient_resource() {
@@ -266,7 +313,7 @@ mod tests {
         for (pc, pm, nc, nm, want) in cases {
             let n = node("n").cpu(nc).memory(nm).info();
             let p = pod("p").requests(pc, pm).info();
-            let got = NodeResourcesFit::default().filter(&CycleState::new(), &p, &n);
+            let got = NodeResourcesFit::default().filter(&CycleState::new(), &p, &NodeRef::of(&n));
             let reasons: Vec<String> = match got {
                 Ok(()) => vec![],
                 Err(r) => r.reasons.iter().map(|s| s.to_string()).collect(),
@@ -282,13 +329,15 @@ mod tests {
         let p = pod("p").requests("600m", "100Mi").info();
         let f = NodeResourcesFit::default();
         assert_eq!(
-            f.filter(&CycleState::new(), &p, &n).unwrap_err().reasons,
+            f.filter(&CycleState::new(), &p, &NodeRef::of(&n))
+                .unwrap_err()
+                .reasons,
             vec!["Insufficient cpu"]
         );
         n.add_pod(pod("b").requests("0", "0").arc());
         let small = pod("s").requests("100m", "1Mi").info();
         assert_eq!(
-            f.filter(&CycleState::new(), &small, &n)
+            f.filter(&CycleState::new(), &small, &NodeRef::of(&n))
                 .unwrap_err()
                 .reasons,
             vec!["Too many pods"]
@@ -302,6 +351,7 @@ mod tests {
         n.add_pod(pod("a").requests("1", "2Gi").arc());
         let p = pod("p").requests("1", "2Gi").info();
         let s = CycleState::new();
+        let n = NodeRef::of(&n);
         // LeastAllocated: cpu (4-2)*100/4 = 50, mem (8-4)*100/8 = 50.
         assert_eq!(NodeResourcesFit::default().score(&s, &p, &n), 50);
         // MostAllocated: 50 and 50.
@@ -316,6 +366,7 @@ mod tests {
         // A pod without requests counts 100m and 200Mi when scoring.
         let empty = pod("e").info();
         let fresh = node("f").cpu("1").memory("1000Mi").info();
+        let fresh = NodeRef::of(&fresh);
         // cpu (1000-100)*100/1000 = 90, mem (1000-200)*100/1000 = 80 -> 85.
         assert_eq!(NodeResourcesFit::default().score(&s, &empty, &fresh), 85);
     }
@@ -327,5 +378,60 @@ mod tests {
         assert_eq!(broken_linear(&shape, 30), 6);
         assert_eq!(broken_linear(&shape, 90), 10);
         assert_eq!(broken_linear(&[], 90), 0);
+    }
+
+    #[test]
+    fn extended_resources_and_ephemeral_storage_must_fit_too() {
+        let n = node("n").scalar("example.com/gpu", 2).info();
+        let f = NodeResourcesFit::default();
+        let cases: &[(i64, &[&str])] =
+            &[(1, &[]), (2, &[]), (3, &["Insufficient example.com/gpu"])];
+        for (gpus, want) in cases {
+            let p = pod("p").scalar("example.com/gpu", *gpus).info();
+            let got = match f.filter(&CycleState::new(), &p, &NodeRef::of(&n)) {
+                Ok(()) => vec![],
+                Err(r) => r.reasons.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            };
+            assert_eq!(got, *want, "{gpus} gpus");
+        }
+        let missing = pod("p").scalar("example.com/fpga", 1).info();
+        assert!(
+            f.filter(&CycleState::new(), &missing, &NodeRef::of(&n))
+                .is_err()
+        );
+    }
+
+    proptest::proptest! {
+        /// Scoring many nodes at once gives what scoring them one by one gives.
+        #[test]
+        fn batch_scores_equal_single_scores(
+            nodes in proptest::collection::vec((0i64..8000, 0i64..(16 << 30), 0i64..8000, 0i64..(16 << 30)), 1..20),
+            want in (0i64..4000, 0i64..(8 << 30)),
+        ) {
+            use crate::plugins::BalancedAllocation;
+            let infos: Vec<NodeInfo> = nodes
+                .iter()
+                .map(|(cap_cpu, cap_mem, used_cpu, used_mem)| {
+                    let mut n = node("n").cpu(&format!("{cap_cpu}m")).memory(&cap_mem.to_string()).info();
+                    n.add_pod(pod("u").requests(&format!("{used_cpu}m"), &used_mem.to_string()).arc());
+                    n
+                })
+                .collect();
+            let refs: Vec<NodeRef<'_>> = infos.iter().map(NodeRef::of).collect();
+            let p = pod("p").requests(&format!("{}m", want.0), &want.1.to_string()).info();
+            let s = CycleState::new();
+            let scorers: Vec<Box<dyn ScorePlugin>> = vec![
+                Box::new(NodeResourcesFit::default()),
+                Box::new(NodeResourcesFit::new(ScoringStrategy::MostAllocated)),
+                Box::new(NodeResourcesFit::new(ScoringStrategy::RequestedToCapacityRatio(vec![(0, 10), (100, 0)]))),
+                Box::new(BalancedAllocation::default()),
+            ];
+            for scorer in scorers {
+                let mut batch = vec![0; refs.len()];
+                scorer.score_nodes(&s, &p, &refs, &mut batch);
+                let single: Vec<i64> = refs.iter().map(|n| scorer.score(&s, &p, n)).collect();
+                proptest::prop_assert_eq!(batch, single, "{}", scorer.name());
+            }
+        }
     }
 }

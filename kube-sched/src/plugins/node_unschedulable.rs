@@ -1,11 +1,11 @@
 //! NodeUnschedulable: cordoned nodes (`spec.unschedulable`) take only pods that tolerate
 //! the `node.kubernetes.io/unschedulable:NoSchedule` taint.
 
-use kube_core::{NodeInfo, PodInfo, Taint, TaintEffect};
+use kube_core::{PodInfo, Taint, TaintEffect};
 
 use super::taint_toleration::tolerates;
 use crate::events::ClusterEvent;
-use crate::framework::{CycleState, FilterPlugin, Plugin, Rejection};
+use crate::framework::{CycleState, FilterPlugin, NodeRef, Plugin, Rejection};
 
 /// The plugin's name.
 pub const NAME: &str = "NodeUnschedulable";
@@ -32,12 +32,12 @@ impl Plugin for NodeUnschedulable {
 
 impl FilterPlugin for NodeUnschedulable {
     #[inline]
-    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
-        let Some(n) = node.node() else {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> Result<(), Rejection> {
+        let summary = node.summary();
+        if !summary.known {
             return Err(Rejection::unresolvable("node(s) had unknown conditions"));
-        };
-        let cordoned = n.spec.unschedulable;
-        if !cordoned {
+        }
+        if !summary.unschedulable {
             return Ok(());
         }
         let taint = Taint {
@@ -57,6 +57,7 @@ impl FilterPlugin for NodeUnschedulable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod, toleration};
 
     #[test]
@@ -83,7 +84,7 @@ mod tests {
             if let Some(t) = tol.clone() {
                 p = p.toleration(t);
             }
-            let got = NodeUnschedulable.filter(&CycleState::new(), &p.info(), &n);
+            let got = NodeUnschedulable.filter(&CycleState::new(), &p.info(), &NodeRef::of(&n));
             assert_eq!(got.is_ok(), fits, "cordoned {cordoned}, toleration {tol:?}");
         }
     }

@@ -2,20 +2,19 @@
 //! nodes), as the pod's `topologySpreadConstraints` ask: `DoNotSchedule` constraints
 //! filter, `ScheduleAnyway` constraints score.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use kube_core::{
     NodeInclusionPolicy, NodeInfo, PodInfo, Snapshot, TaintEffect, TopologySpreadConstraint,
     UnsatisfiableConstraintAction,
 };
+use parking_lot::Mutex;
 
 use super::node_affinity::pod_matches_node;
 use super::pod_selector::PodSelector;
+use super::spread_counts::{SpreadMemos, SpreadTables};
 use super::taint_toleration::tolerates;
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, FilterPlugin, MAX_NODE_SCORE, Plugin, PreFilterPlugin, PreFilterResult,
+    CycleState, FilterPlugin, MAX_NODE_SCORE, NodeRef, Plugin, PreFilterPlugin, PreFilterResult,
     PreScorePlugin, PreScoreResult, Rejection, ScorePlugin,
 };
 
@@ -27,6 +26,7 @@ pub const REASON_MISSING_LABEL: &str =
 /// The reason when placing the pod would exceed a constraint's skew.
 pub const REASON_SKEW: &str = "node(s) didn't match pod topology spread constraints";
 
+/// The topology key of a node's own domain.
 const HOSTNAME: &str = "kubernetes.io/hostname";
 
 /// One constraint, compiled.
@@ -111,17 +111,91 @@ fn count_matching(node: &NodeInfo, c: &Constraint, namespace: Option<&str>) -> i
         .count() as i64
 }
 
+/// What the counts per domain depend on: the pod's namespace, its constraints (of one
+/// kind), the label values its `matchLabelKeys` read, and what node inclusion reads
+/// (node selector, node affinity, tolerations). Pods of one workload share it.
+#[derive(Clone, Debug, PartialEq)]
+struct Signature {
+    namespace: Option<String>,
+    constraints: Vec<TopologySpreadConstraint>,
+    label_values: Vec<Option<String>>,
+    node_selector: std::collections::BTreeMap<String, String>,
+    node_affinity: Option<kube_core::NodeAffinity>,
+    tolerations: Vec<kube_core::Toleration>,
+}
+
+impl Signature {
+    fn of(pod: &PodInfo, hard: bool) -> Self {
+        let p = pod.pod();
+        let constraints: Vec<TopologySpreadConstraint> = p
+            .spec
+            .topology_spread_constraints
+            .iter()
+            .filter(|c| {
+                (c.when_unsatisfiable == UnsatisfiableConstraintAction::DoNotSchedule) == hard
+            })
+            .cloned()
+            .collect();
+        let label_values = constraints
+            .iter()
+            .flat_map(|c| &c.match_label_keys)
+            .map(|k| p.metadata.labels.get(k).cloned())
+            .collect();
+        Self {
+            namespace: p.metadata.namespace.clone(),
+            constraints,
+            label_values,
+            node_selector: p.spec.node_selector.clone(),
+            node_affinity: p
+                .spec
+                .affinity
+                .as_ref()
+                .and_then(|a| a.node_affinity.clone()),
+            tolerations: p.spec.tolerations.clone(),
+        }
+    }
+}
+
+/// Matching pods per domain of every node that counts for the constraints: constraint
+/// `i` is table `i`. Kept across cycles for pods of the same signature.
+fn spread_tables(
+    memos: &Mutex<SpreadMemos<Signature>>,
+    pod: &PodInfo,
+    hard: bool,
+    cs: &[Constraint],
+    snapshot: &Snapshot,
+) -> SpreadTables {
+    let ns = pod.pod().metadata.namespace.as_deref();
+    let keys: Vec<&str> = cs.iter().map(|c| c.key.as_str()).collect();
+    memos
+        .lock()
+        .tables(Signature::of(pod, hard), &keys, snapshot, |i, node| {
+            let c = &cs[i];
+            (has_all_keys(node, cs) && included(c, pod, node)).then(|| count_matching(node, c, ns))
+        })
+}
+
 /// Per hard constraint: matching pods per domain and the smallest count.
 #[derive(Clone, Debug)]
 struct FilterState {
     constraints: Vec<Constraint>,
-    counts: Vec<HashMap<String, i64>>,
+    tables: SpreadTables,
     mins: Vec<i64>,
+    domains: Vec<usize>,
+    /// Whether the pod matches each constraint's own selector (it then counts itself).
+    self_match: Vec<i64>,
 }
 
 impl FilterState {
-    fn recompute_min(&mut self, i: usize) {
-        self.mins[i] = self.counts[i].values().copied().min().unwrap_or(0);
+    fn recompute(&mut self, i: usize) {
+        let mut count = 0;
+        let mut min = i64::MAX;
+        for d in self.tables.domains(i) {
+            count += 1;
+            min = min.min(d.pods);
+        }
+        self.domains[i] = count;
+        self.mins[i] = if count == 0 { 0 } else { min };
     }
 
     fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeInfo, delta: i64) {
@@ -136,16 +210,19 @@ impl FilterState {
                 continue;
             }
             if let Some(v) = label(node, &c.key) {
-                *self.counts[i].entry(v.to_owned()).or_default() += delta;
-                self.recompute_min(i);
+                self.tables.add_pods(i, v, delta);
+                self.recompute(i);
             }
         }
     }
 }
 
 /// Filter and Score by the pod's topology spread constraints.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PodTopologySpread;
+#[derive(Debug, Default)]
+pub struct PodTopologySpread {
+    hard: Mutex<SpreadMemos<Signature>>,
+    soft: Mutex<SpreadMemos<Signature>>,
+}
 
 impl Plugin for PodTopologySpread {
     fn name(&self) -> &'static str {
@@ -175,35 +252,22 @@ impl PreFilterPlugin for PodTopologySpread {
         if cs.is_empty() {
             return Ok(PreFilterResult::Skip);
         }
-        let ns = pod.pod().metadata.namespace.as_deref();
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
-        for node in snapshot.nodes() {
-            if !has_all_keys(node, &cs) {
-                continue;
-            }
-            for (i, c) in cs.iter().enumerate() {
-                if !included(c, pod, node) {
-                    continue;
-                }
-                let Some(v) = label(node, &c.key) else {
-                    continue;
-                };
-                let n = count_matching(node, c, ns);
-                match counts[i].get_mut(v) {
-                    Some(x) => *x += n,
-                    None => {
-                        counts[i].insert(v.to_owned(), n);
-                    }
-                }
-            }
-        }
+        let tables = spread_tables(&self.hard, pod, true, &cs, snapshot);
+        let n = cs.len();
+        let labels = &pod.pod().metadata.labels;
+        let self_match = cs
+            .iter()
+            .map(|c| i64::from(c.selector.matches(labels)))
+            .collect();
         let mut s = FilterState {
-            mins: vec![0; cs.len()],
             constraints: cs,
-            counts,
+            tables,
+            mins: vec![0; n],
+            domains: vec![0; n],
+            self_match,
         };
-        for i in 0..s.constraints.len() {
-            s.recompute_min(i);
+        for i in 0..n {
+            s.recompute(i);
         }
         state.write(s);
         Ok(PreFilterResult::Proceed)
@@ -229,18 +293,17 @@ impl PreFilterPlugin for PodTopologySpread {
 }
 
 impl FilterPlugin for PodTopologySpread {
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
+    fn filter(&self, state: &CycleState, _: &PodInfo, node: &NodeRef<'_>) -> Result<(), Rejection> {
         let Some(s) = state.read::<FilterState>() else {
             return Ok(());
         };
-        let labels = &pod.pod().metadata.labels;
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(v) = label(node, &c.key) else {
+            let Some(id) = s.tables.domain_of(i, &c.key, node) else {
                 return Err(Rejection::unresolvable(REASON_MISSING_LABEL));
             };
-            let self_match = i64::from(c.selector.matches(labels));
-            let matching = s.counts[i].get(v).copied().unwrap_or(0);
-            let min = if s.counts[i].len() < c.min_domains {
+            let self_match = s.self_match[i];
+            let matching = s.tables.pods(i, id);
+            let min = if s.domains[i] < c.min_domains {
                 0
             } else {
                 s.mins[i]
@@ -258,7 +321,7 @@ impl FilterPlugin for PodTopologySpread {
 #[derive(Clone, Debug)]
 struct ScoreState {
     constraints: Vec<Constraint>,
-    counts: Vec<HashMap<String, i64>>,
+    tables: SpreadTables,
     weights: Vec<f64>,
 }
 
@@ -268,13 +331,14 @@ impl PreScorePlugin for PodTopologySpread {
         state: &mut CycleState,
         pod: &PodInfo,
         snapshot: &Snapshot,
-        nodes: &[&Arc<NodeInfo>],
+        nodes: &[NodeRef<'_>],
     ) -> PreScoreResult {
         let cs = constraints(pod, false);
         if cs.is_empty() {
             return PreScoreResult::Skip;
         }
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
+        // Domains among the feasible nodes, and how many of those nodes count.
+        let mut present: Vec<std::collections::HashSet<&str>> = vec![Default::default(); cs.len()];
         let mut eligible = 0usize;
         for n in nodes {
             if !has_all_keys(n, &cs) {
@@ -285,7 +349,7 @@ impl PreScorePlugin for PodTopologySpread {
                 if c.key != HOSTNAME
                     && let Some(v) = label(n, &c.key)
                 {
-                    counts[i].entry(v.to_owned()).or_insert(0);
+                    present[i].insert(v);
                 }
             }
         }
@@ -296,33 +360,16 @@ impl PreScorePlugin for PodTopologySpread {
                 let size = if c.key == HOSTNAME {
                     eligible
                 } else {
-                    counts[i].len()
+                    present[i].len()
                 };
                 ((size + 2) as f64).ln()
             })
             .collect();
-        let ns = pod.pod().metadata.namespace.as_deref();
-        if cs.iter().any(|c| c.key != HOSTNAME) {
-            for node in snapshot.nodes() {
-                if !has_all_keys(node, &cs) {
-                    continue;
-                }
-                for (i, c) in cs.iter().enumerate() {
-                    if c.key == HOSTNAME || !included(c, pod, node) {
-                        continue;
-                    }
-                    let Some(v) = label(node, &c.key) else {
-                        continue;
-                    };
-                    if let Some(x) = counts[i].get_mut(v) {
-                        *x += count_matching(node, c, ns);
-                    }
-                }
-            }
-        }
+        // Matching pods per domain over every node that counts.
+        let tables = spread_tables(&self.soft, pod, false, &cs, snapshot);
         state.write(ScoreState {
             constraints: cs,
-            counts,
+            tables,
             weights,
         });
         PreScoreResult::Proceed
@@ -332,24 +379,21 @@ impl PreScorePlugin for PodTopologySpread {
 impl ScorePlugin for PodTopologySpread {
     /// A node lacking a constraint's label scores -1: [`ScorePlugin::normalize`] turns it
     /// into 0 and leaves it out of the range.
-    fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeRef<'_>) -> i64 {
         let Some(s) = state.read::<ScoreState>() else {
             return 0;
         };
         if !has_all_keys(node, &s.constraints) {
             return -1;
         }
-        let ns = pod.pod().metadata.namespace.as_deref();
         let mut score = 0f64;
         for (i, c) in s.constraints.iter().enumerate() {
-            let count = if c.key == HOSTNAME {
-                count_matching(node, c, ns)
-            } else {
-                label(node, &c.key)
-                    .and_then(|v| s.counts[i].get(v))
-                    .copied()
-                    .unwrap_or(0)
-            };
+            // A hostname domain is the node itself: its count is the node's matching
+            // pods, kept with the other domains' counts.
+            let count = s
+                .tables
+                .domain_of(i, &c.key, node)
+                .map_or(0, |id| s.tables.pods(i, id));
             score += count as f64 * s.weights[i] + (c.max_skew - 1) as f64;
         }
         score.round() as i64
@@ -373,7 +417,9 @@ impl ScorePlugin for PodTopologySpread {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod};
+    use std::sync::Arc;
 
     fn snapshot(nodes: &[(&str, &str, usize)]) -> Snapshot {
         Snapshot::from_nodes(nodes.iter().map(|(name, zone, pods)| {
@@ -388,12 +434,16 @@ mod tests {
     fn feasible(snap: &Snapshot, p: &PodInfo) -> Vec<String> {
         let mut s = CycleState::new();
         assert_eq!(
-            PodTopologySpread.pre_filter(&mut s, p, snap),
+            PodTopologySpread::default().pre_filter(&mut s, p, snap),
             Ok(PreFilterResult::Proceed)
         );
         snap.nodes()
             .iter()
-            .filter(|n| PodTopologySpread.filter(&s, p, n).is_ok())
+            .filter(|n| {
+                PodTopologySpread::default()
+                    .filter(&s, p, &NodeRef::of(n))
+                    .is_ok()
+            })
             .map(|n| n.name().to_owned())
             .collect()
     }
@@ -426,9 +476,11 @@ mod tests {
             .spread(1, "zone", "DoNotSchedule", "app", "web")
             .info();
         let mut s = CycleState::new();
-        PodTopologySpread.pre_filter(&mut s, &p, &snap).unwrap();
+        PodTopologySpread::default()
+            .pre_filter(&mut s, &p, &snap)
+            .unwrap();
         assert_eq!(
-            PodTopologySpread.filter(&s, &p, &snap.nodes()[0]),
+            PodTopologySpread::default().filter(&s, &p, &NodeRef::of(&snap.nodes()[0])),
             Err(Rejection::unresolvable(REASON_MISSING_LABEL))
         );
     }
@@ -441,12 +493,22 @@ mod tests {
             .spread(1, "zone", "DoNotSchedule", "app", "web")
             .info();
         let mut s = CycleState::new();
-        PodTopologySpread.pre_filter(&mut s, &p, &snap).unwrap();
+        PodTopologySpread::default()
+            .pre_filter(&mut s, &p, &snap)
+            .unwrap();
         let n1 = &snap.nodes()[0];
-        assert!(PodTopologySpread.filter(&s, &p, n1).is_err());
+        assert!(
+            PodTopologySpread::default()
+                .filter(&s, &p, &NodeRef::of(n1))
+                .is_err()
+        );
         let victim = Arc::clone(&n1.pods()[0]);
-        PodTopologySpread.remove_pod(&mut s, &p, &victim, n1);
-        assert!(PodTopologySpread.filter(&s, &p, n1).is_ok());
+        PodTopologySpread::default().remove_pod(&mut s, &p, &victim, n1);
+        assert!(
+            PodTopologySpread::default()
+                .filter(&s, &p, &NodeRef::of(n1))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -456,20 +518,69 @@ mod tests {
             .label("app", "web")
             .spread(1, "zone", "ScheduleAnyway", "app", "web")
             .info();
-        let nodes: Vec<&Arc<NodeInfo>> = snap.nodes().iter().collect();
+        let nodes: Vec<NodeRef<'_>> = snap.nodes().iter().map(|n| NodeRef::of(n)).collect();
         let mut s = CycleState::new();
         assert_eq!(
-            PodTopologySpread.pre_score(&mut s, &p, &snap, &nodes),
+            PodTopologySpread::default().pre_score(&mut s, &p, &snap, &nodes),
             PreScoreResult::Proceed
         );
         let mut scores: Vec<i64> = nodes
             .iter()
-            .map(|n| PodTopologySpread.score(&s, &p, n))
+            .map(|n| PodTopologySpread::default().score(&s, &p, n))
             .collect();
         // weight ln(3 + 2) = 1.609: counts 3, 1, 0 -> 5, 2, 0.
         assert_eq!(scores, vec![5, 2, 0]);
-        PodTopologySpread.normalize(&s, &p, &mut scores);
+        PodTopologySpread::default().normalize(&s, &p, &mut scores);
         // 100 * (5 + 0 - s) / 5.
         assert_eq!(scores, vec![0, 60, 100]);
+    }
+
+    #[test]
+    fn min_domains_counts_missing_domains_as_empty() {
+        // Two zones with one pod each: skew 0. With minDomains 3, fewer domains than asked
+        // make the global minimum 0, so a pod matching its own selector cannot be added
+        // to a zone that already has maxSkew pods.
+        let snap = snapshot(&[("n1", "a", 1), ("n2", "b", 1)]);
+        let mut p = pod("p")
+            .label("app", "web")
+            .spread(1, "zone", "DoNotSchedule", "app", "web")
+            .pod();
+        assert_eq!(
+            feasible(&snap, &PodInfo::new(Arc::new(p.clone()))),
+            ["n1", "n2"]
+        );
+        p.spec.topology_spread_constraints[0].min_domains = Some(3);
+        assert!(feasible(&snap, &PodInfo::new(Arc::new(p))).is_empty());
+    }
+
+    #[test]
+    fn node_affinity_policy_decides_which_nodes_count() {
+        // Zone b holds two matching pods but only on a node the pod's selector excludes.
+        let snap = Snapshot::from_nodes([
+            node("n1").label("zone", "a").label("pool", "x").info(),
+            {
+                let mut n = node("n2").label("zone", "b").label("pool", "y").info();
+                n.add_pod(pod("w1").label("app", "web").arc());
+                n.add_pod(pod("w2").label("app", "web").arc());
+                n
+            },
+            node("n3").label("zone", "b").label("pool", "x").info(),
+        ]);
+        let honor = pod("p")
+            .label("app", "web")
+            .node_selector("pool", "x")
+            .spread(1, "zone", "DoNotSchedule", "app", "web")
+            .pod();
+        // Honored (the default): n2 does not count, zone b is as empty as zone a, so
+        // spreading rejects no node (NodeAffinity rejects n2 on its own).
+        assert_eq!(
+            feasible(&snap, &PodInfo::new(Arc::new(honor.clone()))),
+            ["n1", "n2", "n3"]
+        );
+        let mut ignore = honor;
+        ignore.spec.topology_spread_constraints[0].node_affinity_policy =
+            Some(NodeInclusionPolicy::Ignore);
+        // Ignored: zone b has 2, zone a 0: only zone a's node.
+        assert_eq!(feasible(&snap, &PodInfo::new(Arc::new(ignore))), ["n1"]);
     }
 }

@@ -7,8 +7,8 @@ use kube_core::{NodeInfo, PodInfo, Snapshot, Taint, TaintEffect, Toleration};
 
 use crate::events::ClusterEvent;
 use crate::framework::{
-    CycleState, FilterPlugin, Plugin, PreScorePlugin, PreScoreResult, Rejection, ScorePlugin,
-    default_normalize_score,
+    CycleState, FilterPlugin, NodeRef, Plugin, PreScorePlugin, PreScoreResult, Rejection,
+    ScorePlugin, default_normalize_score,
 };
 
 /// The plugin's name.
@@ -46,11 +46,11 @@ impl Plugin for TaintToleration {
 
 impl FilterPlugin for TaintToleration {
     #[inline]
-    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<(), Rejection> {
-        let taints = taints(node);
-        if taints.is_empty() {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeRef<'_>) -> Result<(), Rejection> {
+        if !node.summary().hard_taints {
             return Ok(());
         }
+        let taints = taints(node);
         let tols = tolerations(pod);
         for taint in taints {
             if !matches!(
@@ -80,13 +80,9 @@ impl PreScorePlugin for TaintToleration {
         state: &mut CycleState,
         pod: &PodInfo,
         _: &Snapshot,
-        nodes: &[&std::sync::Arc<NodeInfo>],
+        nodes: &[NodeRef<'_>],
     ) -> PreScoreResult {
-        if !nodes.iter().any(|n| {
-            taints(n)
-                .iter()
-                .any(|t| t.effect == TaintEffect::PreferNoSchedule)
-        }) {
+        if !nodes.iter().any(|n| n.summary().prefer_taints) {
             return PreScoreResult::Skip;
         }
         let prefer = tolerations(pod)
@@ -100,7 +96,10 @@ impl PreScorePlugin for TaintToleration {
 }
 
 impl ScorePlugin for TaintToleration {
-    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> i64 {
+    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeRef<'_>) -> i64 {
+        if !node.summary().prefer_taints {
+            return 0;
+        }
         let tols = state
             .read::<PreferTolerations>()
             .map_or(&[][..], |p| p.0.as_slice());
@@ -119,6 +118,7 @@ impl ScorePlugin for TaintToleration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::framework::NodeRef;
     use crate::testing::{node, pod, taint, toleration};
 
     #[test]
@@ -147,13 +147,17 @@ mod tests {
             .info();
         let p = pod("p").info();
         let err = TaintToleration
-            .filter(&CycleState::new(), &p, &n)
+            .filter(&CycleState::new(), &p, &NodeRef::of(&n))
             .unwrap_err();
         assert_eq!(err.reasons, vec!["node(s) had untolerated taint {a: 1}"]);
         let ok = pod("q")
             .toleration(toleration("a", "Equal", "1", "NoSchedule"))
             .info();
-        assert!(TaintToleration.filter(&CycleState::new(), &ok, &n).is_ok());
+        assert!(
+            TaintToleration
+                .filter(&CycleState::new(), &ok, &NodeRef::of(&n))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -169,7 +173,7 @@ mod tests {
             .info();
         let mut s = CycleState::new();
         let a = std::sync::Arc::new(a);
-        let nodes = [&a, &b, &c];
+        let nodes = [NodeRef::of(&a), NodeRef::of(&b), NodeRef::of(&c)];
         assert_eq!(
             TaintToleration.pre_score(&mut s, &p, &Snapshot::new(), &nodes),
             PreScoreResult::Proceed
@@ -181,5 +185,32 @@ mod tests {
         assert_eq!(scores, vec![0, 1, 1]);
         TaintToleration.normalize(&s, &p, &mut scores);
         assert_eq!(scores, vec![100, 0, 0]);
+    }
+
+    #[test]
+    fn no_execute_filters_and_prefer_no_schedule_does_not() {
+        let cases = [
+            (taint("k", "v", "NoExecute"), None, false),
+            (
+                taint("k", "v", "NoExecute"),
+                Some(toleration("k", "Exists", "", "NoExecute")),
+                true,
+            ),
+            (
+                taint("k", "v", "NoExecute"),
+                Some(toleration("k", "Exists", "", "NoSchedule")),
+                false,
+            ),
+            (taint("k", "v", "PreferNoSchedule"), None, true),
+        ];
+        for (t, tol, fits) in cases {
+            let n = node("n").taint(t.clone()).info();
+            let mut p = pod("p");
+            if let Some(tol) = tol.clone() {
+                p = p.toleration(tol);
+            }
+            let got = TaintToleration.filter(&CycleState::new(), &p.info(), &NodeRef::of(&n));
+            assert_eq!(got.is_ok(), fits, "{t:?} with {tol:?}");
+        }
     }
 }
