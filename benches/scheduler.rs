@@ -44,7 +44,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use futures::StreamExt as _;
 use kube_api::client::{Api, Client, Patch, PatchParams, PostParams};
 use kube_api::server::ApiServer;
@@ -127,7 +129,10 @@ impl Workload {
             .cpu("4")
             .memory("32Gi")
             .pods(110)
-            .label("topology.kubernetes.io/zone", &format!("zone-{}", i % ZONES));
+            .label(
+                "topology.kubernetes.io/zone",
+                &format!("zone-{}", i % ZONES),
+            );
         if let Kind::AffinityTaints = self.kind {
             n = n.label("node-type", &format!("type-{}", i % 4));
             if i % 5 == 0 {
@@ -159,7 +164,10 @@ impl Workload {
 
     /// The measured pods of batch `b`.
     fn batch_pods(&self, b: usize) -> Vec<Pod> {
-        assert!(b < MAX_BATCHES, "the cluster is sized for {MAX_BATCHES} batches");
+        assert!(
+            b < MAX_BATCHES,
+            "the cluster is sized for {MAX_BATCHES} batches"
+        );
         (b * self.batch..(b + 1) * self.batch)
             .map(|i| self.pod(i))
             .collect()
@@ -192,7 +200,13 @@ impl Workload {
                 let app = format!("app-{}", i % 5);
                 p.requests("100m", "500Mi")
                     .label("app", &app)
-                    .spread(1, "topology.kubernetes.io/zone", "DoNotSchedule", "app", &app)
+                    .spread(
+                        1,
+                        "topology.kubernetes.io/zone",
+                        "DoNotSchedule",
+                        "app",
+                        &app,
+                    )
                     .spread(1, "kubernetes.io/hostname", "ScheduleAnyway", "app", &app)
             }
             Kind::Preemption => p.priority(100).requests("1", "1Gi"),
