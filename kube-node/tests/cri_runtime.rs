@@ -21,6 +21,7 @@ impl InProcess {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ProcessRuntimeConfig::new(dir.path().join("state"));
         config.poll = Duration::from_millis(20);
+        config.pod_network = false;
         let runtime = ProcessRuntime::new(config).unwrap();
         let server = CriServer::new(runtime)
             .serve(&dir.path().join("cri.sock"))

@@ -93,6 +93,8 @@ fn config(node: &str, dir: &Path) -> KubeletConfig {
 fn runtime(dir: &Path) -> ProcessRuntime {
     let mut c = ProcessRuntimeConfig::new(dir.join("runtime"));
     c.poll = Duration::from_millis(20);
+    // Host networking: these tests are about processes, probes and logs.
+    c.pod_network = false;
     ProcessRuntime::new(c).unwrap()
 }
 

@@ -21,6 +21,9 @@ impl Harness for Processes {
     async fn runtime(&self) -> ProcessRuntime {
         let mut config = ProcessRuntimeConfig::new(self.dir.path().join("state"));
         config.poll = Duration::from_millis(20);
+        // Host networking: these checks are about processes; pod networks have a test
+        // of their own below.
+        config.pod_network = false;
         ProcessRuntime::new(config).unwrap()
     }
 
@@ -58,6 +61,7 @@ kube_node::runtime_conformance_tests!(|| async {
 async fn images_without_a_command_come_from_the_catalog() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ProcessRuntimeConfig::new(dir.path().join("state"));
+    config.pod_network = false;
     config.catalog = ImageCatalog::new().with(
         "greeter",
         CatalogImage {
@@ -158,6 +162,36 @@ async fn collect(rt: &ProcessRuntime, id: &str) -> String {
         out.extend_from_slice(&chunk.unwrap());
     }
     String::from_utf8(out).unwrap()
+}
+
+/// Before the node has a pod CIDR, a pod that wants its own network is refused (as the
+/// kubelet refuses while its network plugin is not ready) rather than started on the
+/// host's network, where it would stay; a host-network pod still starts.
+#[tokio::test]
+async fn as_root_a_pod_network_waits_for_the_pod_cidr() {
+    if !rustix_is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "this test needs root (network namespaces), and CI is set"
+        );
+        eprintln!("SKIPPED as_root_a_pod_network_waits_for_the_pod_cidr: not root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rt = ProcessRuntime::new(ProcessRuntimeConfig::new(dir.path().join("state"))).unwrap();
+    let pod_network = PodSandboxConfig {
+        host_network: false,
+        ..Default::default()
+    };
+    let err = rt.run_pod_sandbox(&pod_network).await.unwrap_err();
+    assert!(err.to_string().contains("no pod CIDR"), "{err}");
+    let host_network = PodSandboxConfig {
+        host_network: true,
+        ..Default::default()
+    };
+    let sandbox = rt.run_pod_sandbox(&host_network).await.unwrap();
+    rt.stop_pod_sandbox(&sandbox).await.unwrap();
+    rt.remove_pod_sandbox(&sandbox).await.unwrap();
 }
 
 /// As root, a pod gets its own network namespace with an IP from the pod CIDR, reachable

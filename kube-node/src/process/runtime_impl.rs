@@ -61,7 +61,13 @@ impl Runtime for ProcessRuntime {
                 record.veth = Some(veth);
                 record.ip = Some(ip.to_string());
             } else {
-                tracing::debug!(pod = %config.metadata.name, "no pod CIDR yet: the pod shares the host's network");
+                // As the kubelet does before its network plugin is ready: refuse, and let
+                // the pod worker retry once the node has its pod CIDR, rather than start
+                // the pod on the host's network, where it would stay.
+                return Err(RuntimeError::Unavailable {
+                    message: "network is not ready: the node has no pod CIDR yet".into(),
+                    source: None,
+                });
             }
         }
         self.save_sandbox(&record).await?;
