@@ -1,8 +1,10 @@
 //! The reference cluster: a whole Kubernetes-compatible cluster in one process.
 //!
-//! What it shows: [`ControlPlane::builder`] assembling the API server over a store and
-//! serving it over HTTPS with a generated PKI, RBAC and an admin kubeconfig that `kubectl`
-//! uses as it is.
+//! What it shows: [`ReferenceCluster`] assembling a control plane (the API server over a
+//! store, served over HTTPS with a generated PKI, RBAC and an admin kubeconfig that
+//! `kubectl` uses as it is; the scheduler; the controller manager) and node agents whose
+//! containers are real host processes, with the userspace service proxy. As root each pod
+//! gets its own network namespace and IP, and Services answer on their ClusterIPs.
 //!
 //! Run it (the state is in memory unless `--data-dir` or `--etcd` is given):
 //!
@@ -12,16 +14,17 @@
 //! kubectl get namespaces
 //! ```
 //!
-//! Flags: `--listen 127.0.0.1:6443`, `--data-dir DIR` (durable embedded store),
-//! `--etcd URL` (a real etcd; needs `--features etcd`), `--pki-dir DIR`, `--log LEVEL`.
-//! Ctrl-C shuts everything down cleanly.
+//! Flags: `--listen 127.0.0.1:6443`, `--nodes 2`, `--data-dir DIR` (durable embedded
+//! store), `--etcd URL` (a real etcd; needs `--features etcd`), `--state-dir .data` (PKI,
+//! node state, container logs), `--log LEVEL`. Ctrl-C stops the pods gracefully, then
+//! everything else.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kube_sdk::{ControlPlane, StoreChoice};
+use kube_sdk::{ReferenceCluster, ReferenceClusterConfig, StoreChoice};
 
 /// A Kubernetes-compatible cluster in one process.
 #[derive(Debug, Parser)]
@@ -36,9 +39,13 @@ struct Args {
     /// Keep the cluster state in etcd at this URL (comma-separated for several).
     #[arg(long)]
     etcd: Option<String>,
-    /// Where the CA, certificates and the admin kubeconfig are kept.
-    #[arg(long, default_value = ".data/pki")]
-    pki_dir: PathBuf,
+    /// Where the PKI (and the admin kubeconfig), the nodes' state and the container logs
+    /// are kept.
+    #[arg(long, default_value = ".data")]
+    state_dir: PathBuf,
+    /// How many node agents run.
+    #[arg(long, default_value_t = 2)]
+    nodes: usize,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info")]
     log: String,
@@ -60,19 +67,23 @@ fn store_choice(args: &Args) -> Result<StoreChoice, String> {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let store = store_choice(&args)?;
-    let cluster = ControlPlane::builder()
-        .store(store)
-        .listen(args.listen)
-        .pki_dir(&args.pki_dir)
-        .build()
-        .await?
-        .start()
-        .await?;
+    let config = ReferenceClusterConfig {
+        store: store_choice(&args)?,
+        listen: args.listen,
+        state_dir: args.state_dir,
+        nodes: args.nodes,
+        ..ReferenceClusterConfig::default()
+    };
+    let cluster = ReferenceCluster::start(config, |builder| builder).await?;
     let kubeconfig = cluster
+        .control_plane()
         .kubeconfig_path()
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()));
-    tracing::info!(url = cluster.url(), "the cluster is up");
+    tracing::info!(
+        url = cluster.control_plane().url(),
+        nodes = cluster.nodes().len(),
+        "the cluster is up"
+    );
     if let Some(path) = kubeconfig {
         tracing::info!("point kubectl at it: export KUBECONFIG={}", path.display());
     }

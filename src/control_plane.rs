@@ -14,10 +14,54 @@ use kube_api::server::{
     ApiServer, ApiServerBuilder, ApiServerConfig, KindSpec, MutatingAdmission, ServiceRanges,
     UserInfo, ValidatingAdmission,
 };
-use kube_core::Store;
+use kube_core::{CloudProvider, Scheduler, Store};
+use kube_ctrl::cloud::{CloudConfig, CloudControllerManager};
+use kube_ctrl::controllers::ControllersConfig;
+use kube_ctrl::{ControllerManager, LeaderElectionConfig, Runnable, Shutdown, ShutdownTrigger};
+use kube_sched::FrameworkScheduler;
+use kube_sched::runner::{RunnerConfig, RunnerHandle, SchedulerRunner};
+use tokio::task::JoinHandle;
 
 use crate::error::BuildError;
 use crate::store_choice::StoreChoice;
+
+/// Which scheduler a control plane runs.
+#[derive(Clone, Default)]
+pub enum SchedulerChoice {
+    /// The framework scheduler with Kubernetes' default plugins (profile
+    /// `default-scheduler`).
+    #[default]
+    Default,
+    /// A framework scheduler of your own profiles and plugins.
+    Framework(Arc<FrameworkScheduler>),
+    /// Any [`Scheduler`], for the pods whose `spec.schedulerName` is one of the names; the
+    /// same loop feeds it from informers and binds its answers.
+    Custom {
+        /// The scheduler.
+        scheduler: Arc<dyn Scheduler>,
+        /// The `spec.schedulerName`s it serves.
+        names: Vec<String>,
+    },
+    /// No scheduler: pods stay pending unless something else binds them.
+    None,
+}
+
+impl fmt::Debug for SchedulerChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("Default"),
+            Self::Framework(_) => f.write_str("Framework(..)"),
+            Self::Custom { names, .. } => f.debug_struct("Custom").field("names", names).finish(),
+            Self::None => f.write_str("None"),
+        }
+    }
+}
+
+/// The identity the in-process components act as: their own names, as Kubernetes'
+/// components have, in the `system:masters` group (the control plane trusts itself).
+fn component(name: &str) -> UserInfo {
+    UserInfo::new(name, ["system:masters"])
+}
 
 /// A change to the API server's builder, kept until `build()`.
 type ApiCustomization = Box<dyn FnOnce(ApiServerBuilder) -> ApiServerBuilder + Send>;
@@ -41,6 +85,12 @@ pub struct ControlPlaneBuilder {
     client_certificates: bool,
     authorization: AuthorizationMode,
     rate_limit: RateLimitConfig,
+    scheduler: SchedulerChoice,
+    scheduler_config: RunnerConfig,
+    controllers: Option<ControllersConfig>,
+    user_controllers: Vec<Arc<dyn Runnable>>,
+    leader_election: bool,
+    cloud: Option<(Arc<dyn CloudProvider>, CloudConfig)>,
 }
 
 impl fmt::Debug for ControlPlaneBuilder {
@@ -51,6 +101,13 @@ impl fmt::Debug for ControlPlaneBuilder {
             .field("plain_http", &self.plain_http)
             .field("pki_dir", &self.pki_dir)
             .field("authorization", &self.authorization)
+            .field("scheduler", &self.scheduler)
+            .field("controllers", &self.controllers.is_some())
+            .field("user_controllers", &self.user_controllers.len())
+            .field(
+                "cloud",
+                &self.cloud.as_ref().map(|(p, _)| p.name().to_owned()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -70,6 +127,12 @@ impl Default for ControlPlaneBuilder {
             client_certificates: true,
             authorization: AuthorizationMode::Rbac,
             rate_limit: RateLimitConfig::default(),
+            scheduler: SchedulerChoice::Default,
+            scheduler_config: RunnerConfig::default(),
+            controllers: Some(ControllersConfig::default()),
+            user_controllers: Vec::new(),
+            leader_election: false,
+            cloud: None,
         }
     }
 }
@@ -186,6 +249,71 @@ impl ControlPlaneBuilder {
         self
     }
 
+    /// Which scheduler runs (default: the framework with Kubernetes' default plugins).
+    pub fn scheduler(mut self, scheduler: SchedulerChoice) -> Self {
+        self.scheduler = scheduler;
+        self
+    }
+
+    /// Runs your own [`Scheduler`] for the pods whose `spec.schedulerName` is one of
+    /// `names`, through the same loop (informers, assume, bind).
+    pub fn custom_scheduler(
+        mut self,
+        scheduler: impl Scheduler + 'static,
+        names: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.scheduler = SchedulerChoice::Custom {
+            scheduler: Arc::new(scheduler),
+            names: names.into_iter().map(Into::into).collect(),
+        };
+        self
+    }
+
+    /// The scheduling loop's settings.
+    pub fn scheduler_config(mut self, config: RunnerConfig) -> Self {
+        self.scheduler_config = config;
+        self
+    }
+
+    /// Which built-in controllers run, and their settings (default: all of them).
+    pub fn controllers(mut self, config: ControllersConfig) -> Self {
+        self.controllers = Some(config);
+        self
+    }
+
+    /// Runs none of the built-in controllers (your own still run).
+    pub fn without_builtin_controllers(mut self) -> Self {
+        self.controllers = None;
+        self
+    }
+
+    /// Runs a controller of your own in the controller manager, beside the built-in ones.
+    pub fn controller(mut self, controller: impl kube_core::Controller) -> Self {
+        self.user_controllers
+            .push(Arc::new(kube_ctrl::DynController::new(controller)));
+        self
+    }
+
+    /// Runs anything the controller manager can run (a [`kube_ctrl::Controller`] built in
+    /// kube-rs's shape, for one).
+    pub fn runnable(mut self, runnable: impl Runnable) -> Self {
+        self.user_controllers.push(Arc::new(runnable));
+        self
+    }
+
+    /// Elect a leader among control planes sharing a store before running the controller
+    /// managers (default: off, for a single control plane).
+    pub fn leader_election(mut self, enabled: bool) -> Self {
+        self.leader_election = enabled;
+        self
+    }
+
+    /// Runs the cloud controller manager over this provider.
+    pub fn cloud_provider(mut self, provider: impl CloudProvider, config: CloudConfig) -> Self {
+        self.cloud = Some((Arc::new(provider), config));
+        self
+    }
+
     /// Checks the settings, opens the store and builds the API server and its layers.
     /// Nothing is served and no component runs until [`ControlPlane::start`].
     pub async fn build(self) -> Result<ControlPlane, BuildError> {
@@ -212,12 +340,30 @@ impl ControlPlaneBuilder {
             stack = stack.kubeconfig_path(path.clone());
         }
         let stack = stack.build().await?;
+        // The API server proxies pods/log to the node agents with a client certificate
+        // they check against the cluster CA.
+        if let Some(pki) = stack.pki() {
+            let certificate = pki
+                .kubelet_client_certificate()
+                .map_err(|e| BuildError::Stack(e.into()))?;
+            api.set_kubelet_client_certificate(&certificate)
+                .map_err(BuildError::ApiServer)?;
+        }
+        let components = Components {
+            scheduler: self.scheduler,
+            scheduler_config: self.scheduler_config,
+            controllers: self.controllers,
+            user_controllers: self.user_controllers,
+            leader_election: self.leader_election,
+            cloud: self.cloud,
+        };
         Ok(ControlPlane {
             store,
             api,
             stack,
             listen: self.listen,
             plain_http: self.plain_http,
+            components,
         })
     }
 
@@ -287,6 +433,119 @@ pub struct ControlPlane {
     stack: Stack,
     listen: Option<SocketAddr>,
     plain_http: Option<SocketAddr>,
+    components: Components,
+}
+
+/// The components a control plane runs beside the API server.
+struct Components {
+    scheduler: SchedulerChoice,
+    scheduler_config: RunnerConfig,
+    controllers: Option<ControllersConfig>,
+    user_controllers: Vec<Arc<dyn Runnable>>,
+    leader_election: bool,
+    cloud: Option<(Arc<dyn CloudProvider>, CloudConfig)>,
+}
+
+/// The running components, stopped by [`RunningControlPlane::shutdown`].
+struct RunningComponents {
+    scheduler: Option<RunnerHandle>,
+    stop: ShutdownTrigger,
+    managers: Vec<(&'static str, JoinHandle<kube_ctrl::Result<()>>)>,
+}
+
+impl Components {
+    /// Starts the scheduler, the controller manager and the cloud controller manager.
+    fn start(self, stack: &Stack) -> Result<RunningComponents, BuildError> {
+        let identity = format!("{}-{}", hostname(), std::process::id());
+        let scheduler = {
+            let builder =
+                SchedulerRunner::builder(stack.client_as(component("system:kube-scheduler")))
+                    .config(self.scheduler_config);
+            match self.scheduler {
+                SchedulerChoice::Default => Some(builder.build().spawn()),
+                SchedulerChoice::Framework(framework) => {
+                    Some(builder.framework(framework).build().spawn())
+                }
+                SchedulerChoice::Custom { scheduler, names } => {
+                    Some(builder.scheduler(scheduler, names).build().spawn())
+                }
+                SchedulerChoice::None => None,
+            }
+        };
+        let (stop, shutdown) = Shutdown::new();
+        let mut managers = Vec::new();
+        if self.controllers.is_some() || !self.user_controllers.is_empty() {
+            let client = stack.client_as(component("system:kube-controller-manager"));
+            let mut builder = ControllerManager::builder(client).identity(&identity);
+            if self.leader_election {
+                builder = builder.leader_election(LeaderElectionConfig::new(
+                    "kube-controller-manager",
+                    &identity,
+                ));
+            }
+            if let Some(config) = self.controllers {
+                builder = builder.builtin_controllers(config);
+            }
+            for runnable in self.user_controllers {
+                builder = builder.add_arc(runnable);
+            }
+            let manager = builder.build().map_err(BuildError::Controllers)?;
+            let shutdown = shutdown.clone();
+            managers.push((
+                "controller manager",
+                tokio::spawn(async move { manager.run(shutdown).await }),
+            ));
+        }
+        if let Some((provider, config)) = self.cloud {
+            let client = stack.client_as(component("system:cloud-controller-manager"));
+            let mut builder = CloudControllerManager::builder_arc(client, provider)
+                .config(config)
+                .identity(&identity);
+            if self.leader_election {
+                builder = builder.leader_election(LeaderElectionConfig::new(
+                    "cloud-controller-manager",
+                    &identity,
+                ));
+            }
+            let manager = builder.build().map_err(BuildError::Controllers)?;
+            managers.push((
+                "cloud controller manager",
+                tokio::spawn(async move { manager.run(shutdown).await }),
+            ));
+        }
+        Ok(RunningComponents {
+            scheduler,
+            stop,
+            managers,
+        })
+    }
+}
+
+impl RunningComponents {
+    async fn shutdown(self) {
+        self.stop.trigger();
+        if let Some(scheduler) = self.scheduler
+            && let Err(e) = scheduler.shutdown().await
+        {
+            tracing::warn!(error = %e, "the scheduler stopped with an error");
+        }
+        for (name, task) in self.managers {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(component = name, error = %e, "stopped with an error"),
+                Err(e) => tracing::warn!(component = name, error = %e, "its task failed"),
+            }
+        }
+    }
+}
+
+/// The machine's host name, for leader-election identities.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 impl fmt::Debug for ControlPlane {
@@ -324,12 +583,14 @@ impl ControlPlane {
             Some(addr) => Some(self.stack.serve_plain(addr).await?),
             None => None,
         };
+        let components = self.components.start(&self.stack)?;
         Ok(RunningControlPlane {
             store: self.store,
             api: self.api,
             stack: self.stack,
             https,
             plain,
+            components,
         })
     }
 }
@@ -341,6 +602,7 @@ pub struct RunningControlPlane {
     stack: Stack,
     https: Option<RunningServer>,
     plain: Option<RunningServer>,
+    components: RunningComponents,
 }
 
 impl fmt::Debug for RunningControlPlane {
@@ -360,6 +622,22 @@ impl RunningControlPlane {
     /// An in-process client acting as `user` (authorization applies as over the network).
     pub fn client_as(&self, user: UserInfo) -> Client {
         self.stack.client_as(user)
+    }
+
+    /// An in-process client for the node agent of `node` (acting as `system:node:<node>`),
+    /// and the cluster CA its log endpoint checks the API server's certificate against.
+    pub fn node_client(&self, node: &str) -> (Client, Option<String>) {
+        let user = UserInfo::new(
+            format!("system:node:{node}"),
+            ["system:nodes", "system:masters"],
+        );
+        let ca = self.stack.pki().map(|pki| pki.ca.cert_pem.clone());
+        (self.stack.client_as(user), ca)
+    }
+
+    /// The scheduler's counters, when it runs.
+    pub fn scheduler_stats(&self) -> Option<kube_sched::runner::RunnerStats> {
+        self.components.scheduler.as_ref().map(RunnerHandle::stats)
     }
 
     /// The API server.
@@ -400,6 +678,7 @@ impl RunningControlPlane {
     /// holds the store, except clients the application still holds: drop those too
     /// before reopening a durable store in the same process.
     pub async fn shutdown_within(self, grace: Duration) {
+        self.components.shutdown().await;
         let stop = async {
             if let Some(server) = self.https {
                 server.shutdown().await;
@@ -411,8 +690,8 @@ impl RunningControlPlane {
         if tokio::time::timeout(grace, stop).await.is_err() {
             tracing::warn!(?grace, "the control plane did not stop in time");
         }
-        // Components first (they are clients of the server), then the server's own
-        // background work, so that nothing holds the store once this returns.
+        // The components stopped first (they are clients of the server); now the
+        // server's own background work, so that nothing holds the store once this returns.
         self.stack.shutdown().await;
         self.api.shutdown().await;
     }

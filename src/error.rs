@@ -28,6 +28,36 @@ pub enum BuildError {
     /// The PKI, token file, TLS or RBAC setup of the served API failed.
     #[error("setting up the served API")]
     Stack(#[from] kube_api::server::stack::StackError),
+    /// The kubeconfig could not be read or does not name a usable cluster and user.
+    #[error("using the kubeconfig {}", .path.display())]
+    Kubeconfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was wrong.
+        #[source]
+        source: kube_api::client::ClientError,
+    },
+    /// The node agent could not start (its runtime, its server, or its registration).
+    #[error("starting the node agent of {node}")]
+    Kubelet {
+        /// The node.
+        node: String,
+        /// What failed.
+        #[source]
+        source: kube_node::kubelet::Error,
+    },
+    /// A node's container runtime could not be set up.
+    #[error("setting up the container runtime of {node}")]
+    Runtime {
+        /// The node.
+        node: String,
+        /// What the runtime said.
+        #[source]
+        source: kube_core::RuntimeError,
+    },
+    /// The Kubernetes controllers could not be set up.
+    #[error("setting up the controller manager")]
+    Controllers(#[source] kube_ctrl::Error),
     /// A background task could not run.
     #[error("a start-up task failed: {0}")]
     Task(String),

@@ -28,11 +28,15 @@
 
 mod control_plane;
 mod error;
+mod node_agent;
 pub mod prelude;
+mod reference;
 mod store_choice;
 
-pub use control_plane::{ControlPlane, ControlPlaneBuilder, RunningControlPlane};
+pub use control_plane::{ControlPlane, ControlPlaneBuilder, RunningControlPlane, SchedulerChoice};
 pub use error::BuildError;
+pub use node_agent::{NodeAgent, NodeAgentBuilder, RunningNodeAgent};
+pub use reference::{ReferenceCluster, ReferenceClusterConfig};
 pub use store_choice::StoreChoice;
 
 pub use kube_api as api;

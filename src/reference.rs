@@ -1,0 +1,148 @@
+//! [`ReferenceCluster`]: a whole cluster in one process, as the `reference-cluster`
+//! example runs it: a control plane serving HTTPS, and node agents whose containers are
+//! real host processes, with a userspace service proxy.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kube_net::{UserspaceConfig, UserspaceProxy};
+use kube_node::{ProcessRuntime, ProcessRuntimeConfig};
+
+use crate::error::BuildError;
+use crate::node_agent::{NodeAgent, RunningNodeAgent};
+use crate::{ControlPlaneBuilder, RunningControlPlane, StoreChoice};
+
+/// Settings of a [`ReferenceCluster`].
+#[derive(Clone, Debug)]
+pub struct ReferenceClusterConfig {
+    /// Where the cluster state lives.
+    pub store: StoreChoice,
+    /// Where HTTPS is served.
+    pub listen: SocketAddr,
+    /// Where the PKI, the node agents' state and the container logs live.
+    pub state_dir: PathBuf,
+    /// How many node agents run (named `node-1`, `node-2`, ...).
+    pub nodes: usize,
+    /// Give each pod its own network namespace and IP when running as root (each node
+    /// gets a bridge of its own and a pod CIDR from the controller manager).
+    pub pod_network: bool,
+    /// Run the userspace service proxy, so that Services' ClusterIPs answer on this
+    /// machine (as root it makes the service range local).
+    pub service_proxy: bool,
+    /// How long pods get to stop when the cluster shuts down.
+    pub termination_grace: Duration,
+}
+
+impl Default for ReferenceClusterConfig {
+    fn default() -> Self {
+        Self {
+            store: StoreChoice::Memory,
+            listen: SocketAddr::from(([127, 0, 0, 1], 6443)),
+            state_dir: PathBuf::from(".data"),
+            nodes: 2,
+            pod_network: true,
+            service_proxy: true,
+            termination_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A control plane and its node agents in one process.
+pub struct ReferenceCluster {
+    control_plane: RunningControlPlane,
+    nodes: Vec<RunningNodeAgent>,
+    grace: Duration,
+}
+
+impl fmt::Debug for ReferenceCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReferenceCluster")
+            .field("url", &self.control_plane.url())
+            .field("nodes", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReferenceCluster {
+    /// Starts the control plane (customised by `customize`), then the node agents; returns
+    /// once every Node is registered.
+    pub async fn start(
+        config: ReferenceClusterConfig,
+        customize: impl FnOnce(ControlPlaneBuilder) -> ControlPlaneBuilder,
+    ) -> Result<Self, BuildError> {
+        if config.nodes == 0 {
+            return Err(BuildError::Config(
+                "a reference cluster needs at least one node".into(),
+            ));
+        }
+        let pki_dir = config.state_dir.join("pki");
+        let builder = crate::ControlPlane::builder()
+            .store(config.store.clone())
+            .listen(config.listen)
+            .pki_dir(&pki_dir);
+        let control_plane = customize(builder).build().await?.start().await?;
+
+        let mut nodes = Vec::with_capacity(config.nodes);
+        for i in 1..=config.nodes {
+            let name = format!("node-{i}");
+            let dir = config.state_dir.join("nodes").join(&name);
+            let mut runtime_config = ProcessRuntimeConfig::new(dir.join("state"));
+            runtime_config.pod_network = config.pod_network;
+            runtime_config.bridge = format!("kbr{i}");
+            runtime_config.cgroup_parent = format!("kube-sdk/{name}");
+            let runtime =
+                ProcessRuntime::new(runtime_config).map_err(|source| BuildError::Runtime {
+                    node: name.clone(),
+                    source,
+                })?;
+            let (client, ca) = control_plane.node_client(&name);
+            let mut agent = NodeAgent::builder()
+                .client(client, ca)
+                .node_name(&name)
+                // Pod CIDRs from the controller manager's cluster CIDR, given at once so
+                // that no pod waits for the node IPAM controller.
+                .pod_cidr(format!("10.244.{i}.0/24"))
+                .server_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .log_dir(dir.join("logs"))
+                .runtime(runtime);
+            // One proxy per machine: the ClusterIPs are local addresses of the host, which
+            // every node of this cluster shares.
+            if config.service_proxy && i == 1 {
+                agent = agent.userspace_proxy(UserspaceProxy::new(UserspaceConfig::default()));
+            }
+            let agent = agent.build()?.start().await?;
+            tracing::info!(node = %name, "node agent started");
+            nodes.push(agent);
+        }
+        Ok(Self {
+            control_plane,
+            nodes,
+            grace: config.termination_grace,
+        })
+    }
+
+    /// The control plane.
+    pub fn control_plane(&self) -> &RunningControlPlane {
+        &self.control_plane
+    }
+
+    /// The node agents.
+    pub fn nodes(&self) -> &[RunningNodeAgent] {
+        &self.nodes
+    }
+
+    /// Stops the node agents and their pods (each pod gets the configured grace), then
+    /// the control plane.
+    pub async fn shutdown(self) {
+        let grace = self.grace;
+        futures::future::join_all(
+            self.nodes
+                .into_iter()
+                .map(|node| node.shutdown_and_stop_pods(grace)),
+        )
+        .await;
+        self.control_plane.shutdown().await;
+    }
+}
