@@ -328,10 +328,10 @@ impl ControlPlaneBuilder {
         let mut stack = StackBuilder::new(api.clone())
             .authorization(self.authorization)
             .rate_limit(self.rate_limit)
-            .client_certificates(self.client_certificates)
-            .hosts(self.hosts);
+            .client_certificates(self.client_certificates);
         if let Some(dir) = &self.pki_dir {
-            stack = stack.pki_dir(dir.clone());
+            // The stack keeps hosts only once it has a PKI: set the directory first.
+            stack = stack.pki_dir(dir.clone()).hosts(self.hosts);
         }
         if let Some(path) = &self.token_file {
             stack = stack.token_file(path.clone());
