@@ -122,7 +122,9 @@ async fn a_silent_node_is_tainted_and_its_pods_evicted() {
     let doomed = heartbeat(&cluster, "doomed");
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
     let pp = PostParams::default();
-    pods.create(&pp, &pod_on("intolerant", "doomed", None))
+    // A pod without tolerations is given 300 s ones at admission
+    // (DefaultTolerationSeconds), as in Kubernetes; zero seconds means "evict at once".
+    pods.create(&pp, &pod_on("intolerant", "doomed", Some(Some(0))))
         .await
         .unwrap();
     pods.create(&pp, &pod_on("patient", "doomed", Some(Some(2))))

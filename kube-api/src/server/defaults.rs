@@ -64,9 +64,49 @@ pub(crate) fn default_pod_spec(obj: &mut Value, base: &str) {
 /// Pod defaults; on create also the initial status.
 pub(crate) fn default_pod(obj: &mut Value) {
     default_pod_spec(obj, "");
+    default_toleration_seconds(obj);
     set_default(obj, "status.phase", json!("Pending"));
     let qos = qos_class(obj);
     set_default(obj, "status.qosClass", json!(qos));
+}
+
+/// How long a pod stays on a node that went not-ready or unreachable, unless it says
+/// otherwise (Kubernetes' DefaultTolerationSeconds admission plugin, 300 s).
+const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+/// Adds Kubernetes' default tolerations of the `not-ready` and `unreachable` NoExecute
+/// taints to a pod that tolerates neither, so that a node's short outage does not evict
+/// every pod at once.
+fn default_toleration_seconds(pod: &mut Value) {
+    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        let tolerated = at_path(pod, "spec.tolerations")
+            .and_then(Value::as_array)
+            .is_some_and(|ts| ts.iter().any(|t| tolerates_no_execute(t, key)));
+        if tolerated {
+            continue;
+        }
+        let toleration = json!({
+            "key": key,
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+        });
+        match pod.pointer_mut("/spec/tolerations") {
+            Some(Value::Array(ts)) => ts.push(toleration),
+            _ => set_path(pod, "spec.tolerations", json!([toleration])),
+        }
+    }
+}
+
+/// Whether a toleration tolerates the NoExecute taint `key` (whatever its value).
+fn tolerates_no_execute(toleration: &Value, key: &str) -> bool {
+    let field = |name: &str| toleration.get(name).and_then(Value::as_str).unwrap_or("");
+    let effect_matches = matches!(field("effect"), "" | "NoExecute");
+    let key_matches = match field("key") {
+        "" => field("operator") == "Exists",
+        k => k == key,
+    };
+    effect_matches && key_matches
 }
 
 fn qos_class(pod: &Value) -> &'static str {
@@ -182,7 +222,17 @@ pub(crate) fn default_service(obj: &mut Value) {
     each_mut(obj, "/spec/ports", |p| {
         set_default(p, "protocol", json!("TCP"));
         if let Some(port) = p.get("port").cloned() {
-            set_default(p, "targetPort", port);
+            // Go clients send an unset IntOrString as 0 (and protobuf as an empty one):
+            // Kubernetes treats both as unset and defaults them to the port.
+            let unset = match p.get("targetPort") {
+                None | Some(Value::Null) => true,
+                Some(Value::Number(n)) => n.as_i64() == Some(0),
+                Some(Value::String(s)) => s.is_empty(),
+                Some(_) => false,
+            };
+            if unset {
+                set_path(p, "targetPort", port);
+            }
         }
     });
 }
@@ -540,6 +590,43 @@ pub(crate) fn validate_config(obj: &Value, old: Option<&Value>) -> Vec<StatusCau
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pods_get_the_default_not_ready_and_unreachable_tolerations() {
+        let mut pod = json!({"spec": {"containers": [{"name": "a", "image": "x"}]}});
+        default_pod(&mut pod);
+        let ts = pod["spec"]["tolerations"].as_array().unwrap().clone();
+        assert_eq!(ts.len(), 2);
+        assert_eq!(ts[0]["key"], "node.kubernetes.io/not-ready");
+        assert_eq!(ts[1]["tolerationSeconds"], 300);
+        // Defaulting again adds nothing.
+        default_pod(&mut pod);
+        assert_eq!(pod["spec"]["tolerations"].as_array().unwrap().len(), 2);
+
+        // A pod that tolerates the taint its own way keeps its toleration only.
+        let mut own = json!({"spec": {"containers": [{"name": "a", "image": "x"}],
+            "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                              "effect": "NoExecute", "tolerationSeconds": 5}]}});
+        default_pod(&mut own);
+        let ts = own["spec"]["tolerations"].as_array().unwrap();
+        assert_eq!(ts.len(), 2);
+        assert_eq!(ts[0]["tolerationSeconds"], 5);
+        assert_eq!(ts[1]["key"], "node.kubernetes.io/not-ready");
+
+        // Tolerating everything tolerates both.
+        let mut all = json!({"spec": {"containers": [{"name": "a", "image": "x"}],
+            "tolerations": [{"operator": "Exists"}]}});
+        default_pod(&mut all);
+        assert_eq!(all["spec"]["tolerations"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_zero_target_port_is_unset() {
+        let mut svc = json!({"spec": {"ports": [{"port": 80, "targetPort": 0}, {"port": 81, "targetPort": "http"}]}});
+        default_service(&mut svc);
+        assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
+        assert_eq!(svc["spec"]["ports"][1]["targetPort"], "http");
+    }
 
     #[test]
     fn pods_get_defaults_and_validation() {
