@@ -36,7 +36,7 @@ mod store_choice;
 pub use control_plane::{ControlPlane, ControlPlaneBuilder, RunningControlPlane, SchedulerChoice};
 pub use error::BuildError;
 pub use node_agent::{NodeAgent, NodeAgentBuilder, RunningNodeAgent};
-pub use reference::{ReferenceCluster, ReferenceClusterConfig};
+pub use reference::{LOAD_BALANCER_CIDR, ReferenceCluster, ReferenceClusterConfig};
 pub use store_choice::StoreChoice;
 
 pub use kube_api as api;
