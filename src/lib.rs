@@ -28,6 +28,7 @@
 
 mod control_plane;
 mod error;
+mod metrics;
 mod node_agent;
 pub mod prelude;
 mod reference;
