@@ -15,6 +15,11 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+/// Builds and starts a control plane.
+async fn started(builder: kube_sdk::ControlPlaneBuilder) -> kube_sdk::RunningControlPlane {
+    builder.build().await.unwrap().start().await.unwrap()
+}
+
 fn config_map(name: &str) -> ConfigMap {
     ConfigMap {
         metadata: ObjectMeta {
@@ -107,14 +112,7 @@ async fn a_port_in_use_is_a_clear_error() {
 #[tokio::test]
 async fn the_durable_store_keeps_objects_across_a_restart() {
     let data = tempfile::tempdir().unwrap();
-    let cluster = ControlPlane::builder()
-        .data_dir(data.path())
-        .build()
-        .await
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let cluster = started(ControlPlane::builder().data_dir(data.path())).await;
     let cms: Api<ConfigMap> = Api::default_namespaced(cluster.client());
     cms.create(&PostParams::default(), &config_map("kept"))
         .await
@@ -123,14 +121,7 @@ async fn the_durable_store_keeps_objects_across_a_restart() {
     drop(cms);
     cluster.shutdown().await;
 
-    let cluster = ControlPlane::builder()
-        .data_dir(data.path())
-        .build()
-        .await
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let cluster = started(ControlPlane::builder().data_dir(data.path())).await;
     let cms: Api<ConfigMap> = Api::default_namespaced(cluster.client());
     let kept = cms.get("kept").await.unwrap();
     assert_eq!(kept.data.get("k").map(String::as_str), Some("v"));
@@ -140,15 +131,12 @@ async fn the_durable_store_keeps_objects_across_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_is_served_with_a_kubeconfig_that_works() {
     let pki = tempfile::tempdir().unwrap();
-    let cluster = ControlPlane::builder()
-        .pki_dir(pki.path())
-        .listen(loopback())
-        .build()
-        .await
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let cluster = started(
+        ControlPlane::builder()
+            .pki_dir(pki.path())
+            .listen(loopback()),
+    )
+    .await;
     assert!(cluster.url().unwrap().starts_with("https://127.0.0.1:"));
     let kubeconfig = Kubeconfig::read_from(cluster.kubeconfig_path().unwrap()).unwrap();
     let remote = Client::try_from_kubeconfig(&kubeconfig, None).unwrap();
@@ -176,14 +164,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_endpoint_serves_scheduler_and_controllers() {
-    let cluster = ControlPlane::builder()
-        .metrics_listen(loopback())
-        .build()
-        .await
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let cluster = started(ControlPlane::builder().metrics_listen(loopback())).await;
     let addr = cluster.metrics_addr().expect("a metrics address");
     assert!(http_get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
     // Ready once the scheduler's informers have synced.
@@ -194,9 +175,18 @@ async fn the_metrics_endpoint_serves_scheduler_and_controllers() {
     }
     let metrics = http_get(addr, "/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
-    assert!(metrics.contains("scheduler_informers_synced 1"), "{metrics}");
-    assert!(metrics.contains("# TYPE scheduler_pods_bound_total counter"), "{metrics}");
-    assert!(metrics.contains("workqueue_depth{name=\"replicaset\"}"), "{metrics}");
+    assert!(
+        metrics.contains("scheduler_informers_synced 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE scheduler_pods_bound_total counter"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("workqueue_depth{name=\"replicaset\"}"),
+        "{metrics}"
+    );
     // One registry for every manager: each metric family is declared once.
     assert_eq!(metrics.matches("# TYPE workqueue_depth ").count(), 1);
     assert!(http_get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
