@@ -13,7 +13,16 @@ set -euo pipefail
 kubectl=${KUBECTL:-kubectl}
 k() { "$kubectl" "$@"; }
 step() { printf '\n==> %s\n' "$*"; }
-fail() { echo "tour: FAILED: $*" >&2; exit 1; }
+# What the cluster looked like when a step failed, so that the failure says why.
+state() {
+    echo "--- the cluster at the failure:" >&2
+    k get nodes -o wide >&2 || true
+    k get pods -o wide >&2 || true
+    k get pods -o jsonpath='{range .items[*]}{.metadata.name}{": "}{.status.conditions[*].message}{"\n"}{end}' >&2 || true
+    k get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" taints: "}{.spec.taints[*].key}{"\n"}{end}' >&2 || true
+}
+fail() { echo "tour: FAILED: $*" >&2; trap - ERR; state; exit 1; }
+trap 'trap - ERR; state' ERR
 
 # Runs "$@" until it succeeds, at most $1 seconds.
 retry() {
