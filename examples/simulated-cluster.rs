@@ -96,6 +96,16 @@ pub(crate) struct Args {
     /// components stay in process).
     #[arg(long)]
     pub(crate) https: Option<SocketAddr>,
+    /// Events a watcher may fall behind before the API server cuts it off (Kubernetes
+    /// sizes its watch cache with the cluster too).
+    #[arg(long, default_value_t = 65_536)]
+    pub(crate) watch_capacity: usize,
+    /// Events each resource's watch cache keeps to resume watches from.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) watch_history: usize,
+    /// Stops the run when the resident memory passes this many MiB (0: never).
+    #[arg(long, default_value_t = 12 * 1024)]
+    pub(crate) max_rss_mib: u64,
     /// Gives up when the cluster is not filled after this many seconds.
     #[arg(long, default_value_t = 900)]
     pub(crate) timeout: u64,
@@ -185,6 +195,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = ControlPlane::builder()
         .api_config(ApiServerConfig {
             service_ranges: ServiceRanges::default(),
+            watch_channel_capacity: args.watch_capacity,
+            watch_history: args.watch_history,
             ..ApiServerConfig::default()
         })
         .controllers(controllers)
@@ -200,6 +212,21 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.pki_dir(pki.path()).listen(addr);
     }
     let cluster = builder.build().await?.start().await?;
+    // The machine is shared: a run that outgrows its memory budget stops itself.
+    let budget_kib = args.max_rss_mib.saturating_mul(1024);
+    tokio::spawn(async move {
+        loop {
+            let (rss, _) = memory_kib();
+            if budget_kib > 0 && rss > budget_kib {
+                eprintln!(
+                    "\nsimulated-cluster: RSS {} MiB passed --max-rss-mib; stopping",
+                    rss / 1024
+                );
+                std::process::exit(3);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
     let admin = match cluster.kubeconfig_path() {
         Some(path) => {
             let kubeconfig = kube_sdk::api::client::Kubeconfig::read_from(path)?;
