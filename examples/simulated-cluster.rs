@@ -27,7 +27,8 @@
     clippy::expect_used,
     clippy::print_stdout,
     clippy::print_stderr,
-    clippy::cast_precision_loss
+    clippy::cast_precision_loss,
+    clippy::exit
 )]
 
 #[path = "simulated_cluster/load.rs"]
