@@ -203,6 +203,14 @@ impl FieldSelector {
             .map(|(_, _, v)| v.as_str())
     }
 
+    /// The value an equality on `field` pins, if any.
+    pub(crate) fn equal_to(&self, field: &str) -> Option<&str> {
+        self.reqs
+            .iter()
+            .find(|(f, eq, _)| *eq && f == field)
+            .map(|(_, _, v)| v.as_str())
+    }
+
     /// True when the object satisfies every requirement.
     pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.reqs

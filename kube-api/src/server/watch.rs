@@ -20,7 +20,7 @@ use super::kinds::KindSpec;
 use super::list::ListOptions;
 use super::object::parse_rv;
 use super::registry::Registry;
-use super::watch_cache::{CacheEvent, CachedObject, EventType};
+use super::watch_cache::{CacheEvent, CachedObject, EventType, Receiver};
 
 /// How the objects of events are written.
 pub(crate) type ObjectEncoder = Arc<dyn Fn(&CachedObject) -> Bytes + Send + Sync>;
@@ -36,7 +36,7 @@ pub(crate) struct WatchParams {
 }
 
 enum Source {
-    Cache(broadcast::Receiver<Arc<CacheEvent>>),
+    Cache(Receiver),
     Store(WatchStream),
 }
 
@@ -101,6 +101,21 @@ impl State {
         Some(frame(kind.as_str(), &(self.params.encoder)(&ev.object)))
     }
 
+    /// An indexed watcher receives only its own events: before a bookmark it moves past
+    /// the events dispatched to others, up to the cache's progress, once every event
+    /// dispatched to it up to there has been sent. (A broadcast watcher moves past them
+    /// as it receives and filters them.)
+    fn catch_up(&mut self) {
+        if let Source::Cache(Receiver::Indexed { events, progress }) = &self.source {
+            // The progress moves only after the events up to it are dispatched: read it
+            // first, then an empty channel means this watcher has sent all of them.
+            let reached = *progress.borrow();
+            if events.is_empty() {
+                self.after = self.after.max(reached);
+            }
+        }
+    }
+
     async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
             if self.done {
@@ -128,6 +143,7 @@ impl State {
                 }
                 () = tokio::time::sleep_until(tick), if self.params.bookmarks => {
                     self.next_bookmark = Instant::now() + self.params.bookmark_interval;
+                    self.catch_up();
                     return Some(self.bookmark(false));
                 }
                 ev = next_event(&mut self.source) => ev,
@@ -159,7 +175,7 @@ impl State {
 /// watcher fell too far behind and was cut off).
 async fn next_event(source: &mut Source) -> Option<Result<Arc<CacheEvent>, Status>> {
     match source {
-        Source::Cache(rx) => match rx.recv().await {
+        Source::Cache(Receiver::Broadcast(rx)) => match rx.recv().await {
             Ok(ev) => Some(Ok(ev)),
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(skipped = n, "a slow watcher was cut off");
@@ -167,6 +183,9 @@ async fn next_event(source: &mut Source) -> Option<Result<Arc<CacheEvent>, Statu
             }
             Err(broadcast::error::RecvError::Closed) => None,
         },
+        // `None` once the cache dropped the sender: the watcher fell too far behind (or
+        // the cache stopped).
+        Source::Cache(Receiver::Indexed { events, .. }) => events.recv().await.map(Ok),
         Source::Store(stream) => loop {
             match stream.next().await? {
                 Ok(ev) => {
@@ -248,7 +267,7 @@ impl Registry {
             cache.wait_for(r).await?;
         }
         let (initial, source, after) = if initial_from_now {
-            match cache.subscribe(None, &prefix) {
+            match cache.subscribe(None, &prefix, &params.opts.fields) {
                 Ok(sub) => (sub.initial, Source::Cache(sub.receiver), sub.revision),
                 Err(_) => {
                     return Err(Error::Internal {
@@ -274,7 +293,7 @@ impl Registry {
                 });
                 return Ok(ApiBody::from_bytes(error_event(&status)));
             }
-            match cache.subscribe(Some(r), &prefix) {
+            match cache.subscribe(Some(r), &prefix, &params.opts.fields) {
                 Ok(sub) => (sub.initial, Source::Cache(sub.receiver), r),
                 Err(_) => match self.store.watch(kind.key_prefix().into(), r).await {
                     Ok(stream) => (Vec::new(), Source::Store(stream), r),

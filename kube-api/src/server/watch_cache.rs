@@ -3,6 +3,12 @@
 //!
 //! A watcher that falls behind by more than the channel's capacity is cut off (its stream
 //! ends and the client relists), so a slow reader never stalls the others or grows memory.
+//!
+//! Pods are also indexed by `spec.nodeName`, as Kubernetes' watch cache does: a watch
+//! whose field selector pins `spec.nodeName` (every kubelet's) gets its own bounded
+//! channel and only the events of pods that are or were on that node, instead of every
+//! pod event of the cluster. Without the index each pod event wakes every kubelet's
+//! watch, O(nodes) work per event.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -13,9 +19,28 @@ use futures::StreamExt;
 use kube_core::{Error, EventKind, RangeRequest, Revision, Store};
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
-use tokio::sync::{OnceCell, broadcast, watch};
+use tokio::sync::{OnceCell, broadcast, mpsc, watch};
 
-use super::object::decode_stored;
+use super::object::{decode_stored, field_value};
+use super::selector::FieldSelector;
+
+/// The resources whose watchers are indexed, and the field they are indexed by.
+const INDEXES: &[(&str, &str)] = &[("/registry/pods/", "spec.nodeName")];
+
+/// The live events of a subscription.
+pub(crate) enum Receiver {
+    /// Every event of the resource.
+    Broadcast(broadcast::Receiver<Arc<CacheEvent>>),
+    /// Only the events of objects whose indexed field has (or had) the watcher's value,
+    /// and the cache's progress, so that bookmarks can move past events meant for
+    /// others.
+    Indexed {
+        /// The events; the sender is dropped when the watcher falls too far behind.
+        events: mpsc::Receiver<Arc<CacheEvent>>,
+        /// The revision the cache has dispatched every event up to.
+        progress: watch::Receiver<Revision>,
+    },
+}
 
 /// One object as the cache holds it: decoded, and encoded once for every reader.
 #[derive(Debug)]
@@ -95,7 +120,7 @@ struct State {
 /// How a subscription begins: the events to replay first, and the live channel.
 pub(crate) struct Subscription {
     pub(crate) initial: Vec<Arc<CacheEvent>>,
-    pub(crate) receiver: broadcast::Receiver<Arc<CacheEvent>>,
+    pub(crate) receiver: Receiver,
     pub(crate) revision: Revision,
 }
 
@@ -106,6 +131,12 @@ pub(crate) struct WatchCache {
     sender: broadcast::Sender<Arc<CacheEvent>>,
     progress: watch::Sender<Revision>,
     history_len: usize,
+    /// The events an indexed watcher may fall behind before it is cut off.
+    capacity: usize,
+    /// The field this resource's watchers may be indexed by.
+    index: Option<&'static str>,
+    /// The indexed watchers, by the value of the field they select.
+    indexed: Mutex<HashMap<String, Vec<mpsc::Sender<Arc<CacheEvent>>>>>,
     /// The task that follows the store, stopped with the cache.
     follower: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -131,6 +162,12 @@ impl WatchCache {
             sender,
             progress,
             history_len,
+            capacity: capacity.max(1),
+            index: INDEXES
+                .iter()
+                .find(|(p, _)| *p == prefix)
+                .map(|(_, field)| *field),
+            indexed: Mutex::new(HashMap::new()),
             follower: Mutex::new(None),
         });
         let revision = cache.resync(&*store, &prefix).await?;
@@ -226,7 +263,9 @@ impl WatchCache {
         state.revision = state.revision.max(rev);
         state.floor = state.revision;
         for ev in events {
-            let _ = self.sender.send(Arc::new(ev));
+            let ev = Arc::new(ev);
+            self.dispatch_indexed(&ev);
+            let _ = self.sender.send(ev);
         }
         self.progress.send_replace(state.revision);
         Ok(rev)
@@ -298,8 +337,35 @@ impl WatchCache {
                 state.floor = old.revision;
             }
         }
+        self.dispatch_indexed(&event);
         let _ = self.sender.send(event);
         self.progress.send_replace(rev);
+    }
+
+    /// Hands an event to the indexed watchers of its object's field value (and of its
+    /// previous value, so that a watcher sees the object leave). A watcher whose channel
+    /// is full is cut off, as a lagging broadcast receiver is. Called under the state's
+    /// write lock, before the progress moves past the event.
+    fn dispatch_indexed(&self, event: &Arc<CacheEvent>) {
+        let Some(field) = self.index else { return };
+        let mut indexed = self.indexed.lock();
+        if indexed.is_empty() {
+            return;
+        }
+        let current = field_value(&event.object.value, field);
+        let previous = event
+            .prev
+            .as_ref()
+            .map(|p| field_value(&p.value, field))
+            .filter(|p| *p != current);
+        for value in std::iter::once(current).chain(previous) {
+            if let Some(senders) = indexed.get_mut(&value) {
+                senders.retain(|s| s.try_send(event.clone()).is_ok());
+                if senders.is_empty() {
+                    indexed.remove(&value);
+                }
+            }
+        }
     }
 
     /// Waits until the cache has seen `revision` (bounded by a timeout).
@@ -339,10 +405,14 @@ impl WatchCache {
     /// Subscribes: from now with every current object as `Added` (`None`), or after a
     /// revision still in the cache's history. `Err` carries the oldest revision the
     /// history can replay after, when `after` is older.
+    ///
+    /// A watch whose field selector pins the resource's indexed field gets only the
+    /// events of its objects (see the module's documentation).
     pub(crate) fn subscribe(
         &self,
         after: Option<Revision>,
         prefix: &str,
+        fields: &FieldSelector,
     ) -> Result<Subscription, Revision> {
         let state = self.state.read();
         let initial = match after {
@@ -372,16 +442,40 @@ impl WatchCache {
                     .collect()
             }
         };
+        // The state's read lock keeps `apply` out: nothing is dispatched between the
+        // initial events and the registration.
+        let indexed_value = self.index.and_then(|field| fields.equal_to(field));
+        let receiver = match indexed_value {
+            Some(value) => {
+                let (tx, rx) = mpsc::channel(self.capacity);
+                let mut indexed = self.indexed.lock();
+                let senders = indexed.entry(value.to_owned()).or_default();
+                senders.retain(|s| !s.is_closed());
+                senders.push(tx);
+                Receiver::Indexed {
+                    events: rx,
+                    progress: self.progress.subscribe(),
+                }
+            }
+            None => Receiver::Broadcast(self.sender.subscribe()),
+        };
         Ok(Subscription {
             initial,
-            receiver: self.sender.subscribe(),
+            receiver,
             revision: state.revision,
         })
     }
 
     /// How many watchers are subscribed.
     pub(crate) fn watchers(&self) -> usize {
-        self.sender.receiver_count()
+        let indexed: usize = self
+            .indexed
+            .lock()
+            .values()
+            .flatten()
+            .filter(|s| !s.is_closed())
+            .count();
+        self.sender.receiver_count() + indexed
     }
 }
 

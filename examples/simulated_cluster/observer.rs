@@ -1,0 +1,245 @@
+//! The observer: one watch on every pod, timing each pod from its creation to scheduled
+//! and to Running (Kubernetes' pod startup latency, observed through a watch).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use kube_sdk::api::client::{Api, Client, ListParams, WatchParams};
+use kube_sdk::core::{Pod, PodPhase, WatchEvent};
+use parking_lot::Mutex;
+
+use crate::{Samples, Shared};
+
+/// Which part of the run a pod was created in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Filling the cluster.
+    Fill,
+    /// Deleting and recreating pods in a full cluster.
+    Churn,
+}
+
+#[derive(Debug)]
+struct PodTimes {
+    created: Instant,
+    stage: Stage,
+    scheduled: bool,
+    running: bool,
+}
+
+/// What the observer has seen so far.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    /// Pods seen created (through the watch).
+    pub(crate) created: usize,
+    /// Pods seen with a node.
+    pub(crate) scheduled: usize,
+    /// Pods seen Running.
+    pub(crate) running: usize,
+    /// Pods seen deleted.
+    pub(crate) deleted: usize,
+    /// When the last pod was seen created, scheduled, Running.
+    pub(crate) last_created: Option<Instant>,
+    pub(crate) last_scheduled: Option<Instant>,
+    pub(crate) last_running: Option<Instant>,
+    /// Creation to Running, per stage.
+    pub(crate) startup_fill: Samples,
+    pub(crate) startup_churn: Samples,
+    /// Creation to bound.
+    pub(crate) scheduling: Samples,
+    /// Times the watch was cut off and resumed.
+    pub(crate) rewatches: usize,
+}
+
+#[derive(Debug)]
+struct State {
+    pods: HashMap<String, PodTimes>,
+    /// When the load generator sent each create (the pod's creation as the client saw it).
+    sent: HashMap<String, Instant>,
+    stage: Stage,
+    seen: Seen,
+}
+
+/// Watches every pod and times them.
+#[derive(Debug, Clone)]
+pub(crate) struct Observer {
+    state: Shared<State>,
+}
+
+fn key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+impl Observer {
+    /// Lists the pods (none yet) and starts watching from there.
+    pub(crate) async fn start(client: Client) -> Result<Self, kube_sdk::core::Error> {
+        let state = Arc::new(Mutex::new(State {
+            pods: HashMap::new(),
+            sent: HashMap::new(),
+            stage: Stage::Fill,
+            seen: Seen {
+                created: 0,
+                scheduled: 0,
+                running: 0,
+                deleted: 0,
+                last_created: None,
+                last_scheduled: None,
+                last_running: None,
+                startup_fill: Samples::default(),
+                startup_churn: Samples::default(),
+                scheduling: Samples::default(),
+                rewatches: 0,
+            },
+        }));
+        let api: Api<Pod> = Api::all(client);
+        let list = api.list(&ListParams::default()).await?;
+        let rv = list.metadata.resource_version.clone().unwrap_or_default();
+        {
+            let mut s = state.lock();
+            for pod in &list.items {
+                s.observe(pod, Instant::now());
+            }
+        }
+        tokio::spawn(watch_loop(api, rv, state.clone()));
+        Ok(Self { state })
+    }
+
+    /// The load generator is about to create this pod.
+    pub(crate) fn sending(&self, namespace: &str, name: &str) {
+        self.state
+            .lock()
+            .sent
+            .insert(format!("{namespace}/{name}"), Instant::now());
+    }
+
+    /// Pods created from now on count as churn.
+    pub(crate) fn set_stage(&self, stage: Stage) {
+        self.state.lock().stage = stage;
+    }
+
+    /// What has been seen so far.
+    pub(crate) fn snapshot(&self) -> Seen {
+        self.state.lock().seen.clone()
+    }
+
+    /// Counts without copying the samples.
+    pub(crate) fn counts(&self) -> (usize, usize, usize, usize) {
+        let s = self.state.lock();
+        (
+            s.seen.created,
+            s.seen.scheduled,
+            s.seen.running,
+            s.seen.deleted,
+        )
+    }
+}
+
+impl State {
+    fn observe(&mut self, pod: &Pod, now: Instant) {
+        let key = key(pod);
+        let stage = self.stage;
+        let sent = self.sent.remove(&key);
+        let times = self.pods.entry(key).or_insert_with(|| {
+            self.seen.created += 1;
+            self.seen.last_created = Some(now);
+            PodTimes {
+                created: sent.unwrap_or(now),
+                stage,
+                scheduled: false,
+                running: false,
+            }
+        });
+        if !times.scheduled && pod.spec.node_name.is_some() {
+            times.scheduled = true;
+            self.seen.scheduled += 1;
+            self.seen.last_scheduled = Some(now);
+            self.seen
+                .scheduling
+                .push(now.saturating_duration_since(times.created));
+        }
+        if !times.running && pod.status.phase == Some(PodPhase::Running) {
+            times.running = true;
+            self.seen.running += 1;
+            self.seen.last_running = Some(now);
+            let latency = now.saturating_duration_since(times.created);
+            match times.stage {
+                Stage::Fill => self.seen.startup_fill.push(latency),
+                Stage::Churn => self.seen.startup_churn.push(latency),
+            }
+        }
+    }
+
+    fn forget(&mut self, pod: &Pod) {
+        if let Some(times) = self.pods.remove(&key(pod)) {
+            self.seen.deleted += 1;
+            if times.running {
+                self.seen.running -= 1;
+            }
+            if times.scheduled {
+                self.seen.scheduled -= 1;
+            }
+            self.seen.created -= 1;
+        }
+    }
+}
+
+/// Follows the pods from `rv`, resuming where it stopped; relists after a 410.
+async fn watch_loop(api: Api<Pod>, mut rv: String, state: Shared<State>) {
+    let params = WatchParams {
+        timeout_seconds: Some(3600),
+        ..WatchParams::default()
+    };
+    loop {
+        let mut stream = match api.watch(&params, &rv).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "the observer's watch failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let mut gone = false;
+        while let Some(event) = stream.next().await {
+            let now = Instant::now();
+            match event {
+                Ok(WatchEvent::Added(pod) | WatchEvent::Modified(pod)) => {
+                    rv = pod.metadata.resource_version.clone().unwrap_or(rv);
+                    state.lock().observe(&pod, now);
+                }
+                Ok(WatchEvent::Deleted(pod)) => {
+                    rv = pod.metadata.resource_version.clone().unwrap_or(rv);
+                    state.lock().forget(&pod);
+                }
+                Ok(WatchEvent::Bookmark(b)) => rv = b.metadata.resource_version,
+                Ok(WatchEvent::Error(status)) => {
+                    gone = status.code == 410;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the observer's watch broke");
+                    break;
+                }
+            }
+        }
+        state.lock().seen.rewatches += 1;
+        if gone {
+            match api.list(&ListParams::default()).await {
+                Ok(list) => {
+                    let now = Instant::now();
+                    let mut s = state.lock();
+                    for pod in &list.items {
+                        s.observe(pod, now);
+                    }
+                    rv = list.metadata.resource_version.unwrap_or_default();
+                }
+                Err(e) => tracing::warn!(error = %e, "the observer's relist failed"),
+            }
+        }
+    }
+}
