@@ -180,7 +180,13 @@ where
                 panic!("{} exited ({status}):\n{}", process.name, process.output());
             }
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() > deadline {
+            let outputs: Vec<String> = running
+                .iter()
+                .map(|p| format!("--- {}:\n{}", p.name, p.output()))
+                .collect();
+            panic!("timed out waiting for {what}\n{}", outputs.join("\n"));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -333,4 +339,117 @@ fn an_unusable_data_dir_is_a_clear_error() {
         output.contains("opening the durable store") && output.contains("below"),
         "{output}"
     );
+}
+
+/// The running container of `pod`: its id and restart count, once it runs.
+async fn running_container(pods: &Api<Pod>, pod: &str) -> Option<(String, i32)> {
+    let pod = pods.get(pod).await.ok()?;
+    if pod.status.phase != Some(PodPhase::Running) {
+        return None;
+    }
+    let status = pod.status.container_statuses.first()?;
+    Some((status.container_id.clone()?, status.restart_count))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_agent_restarted_with_keep_pods_adopts_its_running_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let mut control_plane = Process::start(
+        "control-plane",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--pki-dir",
+            pki.to_str().unwrap(),
+            "--node",
+            "node-b",
+        ],
+        dir.path(),
+    );
+    let node_kubeconfig = pki.join("node-b.kubeconfig");
+    eventually("the node kubeconfig", &mut [&mut control_plane], || async {
+        node_kubeconfig.exists()
+    })
+    .await;
+    let state = dir.path().join("node-b");
+    let node_args = |keep: bool| {
+        let mut args = vec![
+            "--kubeconfig".to_owned(),
+            node_kubeconfig.to_str().unwrap().to_owned(),
+            "--node-name".to_owned(),
+            "node-b".to_owned(),
+            "--runtime".to_owned(),
+            "process".to_owned(),
+            "--proxy".to_owned(),
+            "none".to_owned(),
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--state-dir".to_owned(),
+            state.to_str().unwrap().to_owned(),
+            "--grace".to_owned(),
+            "2".to_owned(),
+        ];
+        if keep {
+            args.push("--keep-pods".to_owned());
+        }
+        args
+    };
+    let start_node = |keep: bool| {
+        let args = node_args(keep);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Process::start("node-agent", &args, dir.path())
+    };
+
+    let mut node = start_node(true);
+    let admin = Kubeconfig::read_from(pki.join("admin.kubeconfig")).unwrap();
+    let client = Client::try_from_kubeconfig(&admin, None).unwrap();
+    let nodes: Api<Node> = Api::all(client.clone());
+    eventually(
+        "node-b to be Ready",
+        &mut [&mut control_plane, &mut node],
+        || async { nodes.get("node-b").await.is_ok_and(|n| n.is_ready()) },
+    )
+    .await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "sleeper"},
+        "spec": {"terminationGracePeriodSeconds": 2,
+                 "containers": [{"name": "sleeper", "image": "host", "command": ["sleep", "600"]}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    eventually(
+        "the pod to run",
+        &mut [&mut control_plane, &mut node],
+        || async { running_container(&pods, "sleeper").await.is_some() },
+    )
+    .await;
+    let (first, _) = running_container(&pods, "sleeper").await.unwrap();
+
+    node.interrupt();
+    assert!(node.output().contains("keep running"), "{}", node.output());
+    // A new agent over the same state directory finds the container and adopts it: the
+    // same container, never restarted.
+    let mut node = start_node(false);
+    let log = node.log.clone();
+    eventually(
+        "the restarted node agent",
+        &mut [&mut control_plane, &mut node],
+        || async {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("the node agent is running"))
+                && nodes.get("node-b").await.is_ok_and(|n| n.is_ready())
+        },
+    )
+    .await;
+    let adopted = running_container(&pods, "sleeper").await;
+    assert_eq!(adopted, Some((first, 0)), "{}", node.output());
+    node.interrupt();
+    assert!(
+        node.output().contains("the node's pods are stopped"),
+        "{}",
+        node.output()
+    );
+    drop(client);
+    control_plane.interrupt();
 }
