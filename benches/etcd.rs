@@ -242,8 +242,11 @@ fn bench_single_key(c: &mut Criterion, rt: &Runtime, store: &EtcdStore, raw: &Cl
     group.finish();
 }
 
+/// Where the list benchmark's keys are.
+const LIST_PREFIX: &str = "/bench/list/";
+
 fn bench_list(c: &mut Criterion, rt: &Runtime, store: &EtcdStore, raw: &Client) {
-    const PREFIX: &str = "/bench/list/";
+    const PREFIX: &str = LIST_PREFIX;
     rt.block_on(async {
         workers(LIST_KEYS as u64, 32, |w, n| {
             let mut kv = raw.kv_client();
@@ -434,6 +437,50 @@ fn report() {
     }
 }
 
+/// Lists through the store and raw in alternating turns (the order flipped every round),
+/// so that load from elsewhere on the machine weighs on both alike; prints the medians.
+fn interleaved_lists(rt: &Runtime, store: &EtcdStore, raw: &Client) {
+    const ROUNDS: usize = 15;
+    const LISTS: usize = 4;
+    let (mut store_times, mut raw_times) = (Vec::new(), Vec::new());
+    rt.block_on(async {
+        let mut kv = raw.kv_client();
+        for round in 0..ROUNDS {
+            for turn in 0..2 {
+                let start = Instant::now();
+                if (round + turn) % 2 == 0 {
+                    for _ in 0..LISTS {
+                        let list = store
+                            .range(RangeRequest::prefix(LIST_PREFIX))
+                            .await
+                            .unwrap();
+                        assert_eq!(list.kvs.len(), LIST_KEYS);
+                    }
+                    store_times.push(start.elapsed() / LISTS as u32);
+                } else {
+                    for _ in 0..LISTS {
+                        let options = GetOptions::new().with_prefix();
+                        let list = kv.get(LIST_PREFIX, Some(options)).await.unwrap();
+                        assert_eq!(list.kvs().len(), LIST_KEYS);
+                    }
+                    raw_times.push(start.elapsed() / LISTS as u32);
+                }
+            }
+        }
+    });
+    let median = |times: &mut Vec<Duration>| {
+        times.sort_unstable();
+        times[times.len() / 2]
+    };
+    let (s, r) = (median(&mut store_times), median(&mut raw_times));
+    println!(
+        "list_10k, interleaved ({ROUNDS} rounds of {LISTS}, one at a time): store {:.1} ms, raw {:.1} ms, ratio {:.3}",
+        s.as_secs_f64() * 1e3,
+        r.as_secs_f64() * 1e3,
+        s.as_secs_f64() / r.as_secs_f64()
+    );
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -468,4 +515,5 @@ fn main() {
     bench_watch(&mut criterion, &rt, &store, &raw);
     criterion.final_summary();
     report();
+    interleaved_lists(&rt, &store, &raw);
 }

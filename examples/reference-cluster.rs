@@ -16,7 +16,8 @@
 //!
 //! Flags: `--listen 127.0.0.1:6443`, `--nodes 2`, `--data-dir DIR` (durable embedded
 //! store), `--etcd URL` (a real etcd; needs `--features etcd`), `--state-dir .data` (PKI,
-//! node state, container logs), `--log LEVEL`. Ctrl-C stops the pods gracefully, then
+//! node state, container logs), `--metrics 127.0.0.1:10257` (scheduler and controller
+//! metrics, health), `--log LEVEL`. Ctrl-C stops the pods gracefully, then
 //! everything else.
 
 use std::net::SocketAddr;
@@ -46,6 +47,10 @@ struct Args {
     /// How many node agents run.
     #[arg(long, default_value_t = 2)]
     nodes: usize,
+    /// Address of the scheduler's and controllers' metrics endpoint (`/metrics`,
+    /// `/healthz`, `/readyz`); the API server's `/metrics` is on its own port.
+    #[arg(long, default_value = "127.0.0.1:10257")]
+    metrics: SocketAddr,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info")]
     log: String,
@@ -74,7 +79,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         nodes: args.nodes,
         ..ReferenceClusterConfig::default()
     };
-    let cluster = ReferenceCluster::start(config, |builder| builder).await?;
+    let metrics = args.metrics;
+    let cluster =
+        ReferenceCluster::start(config, |builder| builder.metrics_listen(metrics)).await?;
     let kubeconfig = cluster
         .control_plane()
         .kubeconfig_path()
@@ -82,6 +89,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(
         url = cluster.control_plane().url(),
         nodes = cluster.nodes().len(),
+        metrics = ?cluster.control_plane().metrics_addr(),
         "the cluster is up"
     );
     if let Some(path) = kubeconfig {

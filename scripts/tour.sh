@@ -60,6 +60,15 @@ retry 60 endpoints || fail "the Service's Endpoints never listed both pods"
 retry 30 http_get "http://$ip/" >/dev/null || fail "http://$ip/ did not answer through the proxy"
 echo "http://$ip/ answers 200"
 
+step "a LoadBalancer Service gets an address from the local cloud, and answers on it"
+k expose deployment web --name=web-lb --type=LoadBalancer --port=8080
+lb_ip() { k get service web-lb -o jsonpath='{.status.loadBalancer.ingress[0].ip}'; }
+has_lb_ip() { [ -n "$(lb_ip)" ]; }
+retry 60 has_lb_ip || fail "the LoadBalancer Service got no address"
+retry 30 http_get "http://$(lb_ip):8080/" >/dev/null || fail "http://$(lb_ip):8080/ did not answer"
+k get service web-lb
+echo "http://$(lb_ip):8080/ answers 200"
+
 step "scaled to three"
 k scale deployment web --replicas=3
 k rollout status deployment/web --timeout=120s
@@ -95,7 +104,7 @@ http_get "http://$ip/" >/dev/null || fail "the Service stopped answering after t
 k uncordon node-1
 
 step "clean up"
-k delete service web
+k delete service web web-lb
 k delete deployment web
 gone() { [ -z "$(k get pods -l app=web -o name)" ]; }
 retry 60 gone || fail "the Deployment's pods were not removed"

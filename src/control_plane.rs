@@ -17,12 +17,16 @@ use kube_api::server::{
 use kube_core::{CloudProvider, Scheduler, Store};
 use kube_ctrl::cloud::{CloudConfig, CloudControllerManager};
 use kube_ctrl::controllers::ControllersConfig;
-use kube_ctrl::{ControllerManager, LeaderElectionConfig, Runnable, Shutdown, ShutdownTrigger};
+use kube_ctrl::{
+    ControllerManager, LeaderElectionConfig, Metrics, Runnable, Shutdown, ShutdownTrigger,
+    serve_endpoint,
+};
 use kube_sched::FrameworkScheduler;
 use kube_sched::runner::{RunnerConfig, RunnerHandle, SchedulerRunner};
 use tokio::task::JoinHandle;
 
 use crate::error::BuildError;
+use crate::metrics::ControlPlaneMetrics;
 use crate::store_choice::StoreChoice;
 
 /// Which scheduler a control plane runs.
@@ -91,6 +95,7 @@ pub struct ControlPlaneBuilder {
     user_controllers: Vec<Arc<dyn Runnable>>,
     leader_election: bool,
     cloud: Option<(Arc<dyn CloudProvider>, CloudConfig)>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl fmt::Debug for ControlPlaneBuilder {
@@ -133,6 +138,7 @@ impl Default for ControlPlaneBuilder {
             user_controllers: Vec::new(),
             leader_election: false,
             cloud: None,
+            metrics_listen: None,
         }
     }
 }
@@ -308,6 +314,15 @@ impl ControlPlaneBuilder {
         self
     }
 
+    /// Serves the scheduler's and the controllers' metrics on `addr` (plain HTTP:
+    /// `/metrics` in the Prometheus text format, `/healthz`, `/livez`, and `/readyz`,
+    /// ready once the scheduler has synced). The API server's own `/metrics` is on its
+    /// API port. Port 0 picks a free port; see [`RunningControlPlane::metrics_addr`].
+    pub fn metrics_listen(mut self, addr: SocketAddr) -> Self {
+        self.metrics_listen = Some(addr);
+        self
+    }
+
     /// Runs the cloud controller manager over this provider.
     pub fn cloud_provider(mut self, provider: impl CloudProvider, config: CloudConfig) -> Self {
         self.cloud = Some((Arc::new(provider), config));
@@ -356,6 +371,7 @@ impl ControlPlaneBuilder {
             user_controllers: self.user_controllers,
             leader_election: self.leader_election,
             cloud: self.cloud,
+            metrics_listen: self.metrics_listen,
         };
         Ok(ControlPlane {
             store,
@@ -444,6 +460,7 @@ struct Components {
     user_controllers: Vec<Arc<dyn Runnable>>,
     leader_election: bool,
     cloud: Option<(Arc<dyn CloudProvider>, CloudConfig)>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// The running components, stopped by [`RunningControlPlane::shutdown`].
@@ -451,11 +468,18 @@ struct RunningComponents {
     scheduler: Option<RunnerHandle>,
     stop: ShutdownTrigger,
     managers: Vec<(&'static str, JoinHandle<kube_ctrl::Result<()>>)>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Components {
     /// Starts the scheduler, the controller manager and the cloud controller manager.
     fn start(self, stack: &Stack) -> Result<RunningComponents, BuildError> {
+        // Bound first, so that a port in use fails the start before anything runs.
+        let metrics_listener = match self.metrics_listen {
+            Some(addr) => Some(bind_metrics(addr)?),
+            None => None,
+        };
+        let metrics = Metrics::new();
         let identity = format!("{}-{}", hostname(), std::process::id());
         let scheduler = {
             let builder =
@@ -476,7 +500,9 @@ impl Components {
         let mut managers = Vec::new();
         if self.controllers.is_some() || !self.user_controllers.is_empty() {
             let client = stack.client_as(component("system:kube-controller-manager"));
-            let mut builder = ControllerManager::builder(client).identity(&identity);
+            let mut builder = ControllerManager::builder(client)
+                .identity(&identity)
+                .with_metrics(metrics.clone());
             if self.leader_election {
                 builder = builder.leader_election(LeaderElectionConfig::new(
                     "kube-controller-manager",
@@ -500,7 +526,8 @@ impl Components {
             let client = stack.client_as(component("system:cloud-controller-manager"));
             let mut builder = CloudControllerManager::builder_arc(client, provider)
                 .config(config)
-                .identity(&identity);
+                .identity(&identity)
+                .with_metrics(metrics.clone());
             if self.leader_election {
                 builder = builder.leader_election(LeaderElectionConfig::new(
                     "cloud-controller-manager",
@@ -508,15 +535,32 @@ impl Components {
                 ));
             }
             let manager = builder.build().map_err(BuildError::Controllers)?;
+            let shutdown = shutdown.clone();
             managers.push((
                 "cloud controller manager",
                 tokio::spawn(async move { manager.run(shutdown).await }),
+            ));
+        }
+        let mut metrics_addr = None;
+        if let Some(listener) = metrics_listener {
+            metrics_addr = listener.local_addr().ok();
+            let source = Arc::new(ControlPlaneMetrics {
+                scheduler: scheduler.as_ref().map(RunnerHandle::stats_reader),
+                managers: vec![metrics],
+            });
+            managers.push((
+                "metrics endpoint",
+                tokio::spawn(async move {
+                    serve_endpoint(listener, source, shutdown).await;
+                    Ok(())
+                }),
             ));
         }
         Ok(RunningComponents {
             scheduler,
             stop,
             managers,
+            metrics_addr,
         })
     }
 }
@@ -537,6 +581,14 @@ impl RunningComponents {
             }
         }
     }
+}
+
+/// Binds the metrics endpoint's port (from synchronous code: the start-up is not async).
+fn bind_metrics(addr: SocketAddr) -> Result<tokio::net::TcpListener, BuildError> {
+    let bound = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(tokio::net::TcpListener::from_std);
+    bound.map_err(|source| BuildError::Metrics { addr, source })
 }
 
 /// The machine's host name, for leader-election identities.
@@ -648,6 +700,12 @@ impl RunningControlPlane {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The address the metrics endpoint is served on, when
+    /// [`metrics_listen`](ControlPlaneBuilder::metrics_listen) asked for one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.components.metrics_addr
     }
 
     /// The HTTPS URL, when serving HTTPS; else the plain HTTP one; else `None`.

@@ -58,6 +58,15 @@ pub enum BuildError {
     /// The Kubernetes controllers could not be set up.
     #[error("setting up the controller manager")]
     Controllers(#[source] kube_ctrl::Error),
+    /// The metrics endpoint's address could not be bound (in use, or not this host's).
+    #[error("serving metrics on {addr}")]
+    Metrics {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the socket said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A background task could not run.
     #[error("a start-up task failed: {0}")]
     Task(String),

@@ -28,6 +28,7 @@
 
 mod control_plane;
 mod error;
+mod metrics;
 mod node_agent;
 pub mod prelude;
 mod reference;
@@ -36,7 +37,7 @@ mod store_choice;
 pub use control_plane::{ControlPlane, ControlPlaneBuilder, RunningControlPlane, SchedulerChoice};
 pub use error::BuildError;
 pub use node_agent::{NodeAgent, NodeAgentBuilder, RunningNodeAgent};
-pub use reference::{ReferenceCluster, ReferenceClusterConfig};
+pub use reference::{LOAD_BALANCER_CIDR, ReferenceCluster, ReferenceClusterConfig};
 pub use store_choice::StoreChoice;
 
 pub use kube_api as api;

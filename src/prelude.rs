@@ -9,4 +9,7 @@ pub use kube_core::{
     WatchEvent,
 };
 
-pub use crate::{BuildError, ControlPlane, ControlPlaneBuilder, RunningControlPlane, StoreChoice};
+pub use crate::{
+    BuildError, ControlPlane, ControlPlaneBuilder, NodeAgent, NodeAgentBuilder, ReferenceCluster,
+    ReferenceClusterConfig, RunningControlPlane, RunningNodeAgent, SchedulerChoice, StoreChoice,
+};

@@ -1,13 +1,16 @@
 //! [`ReferenceCluster`]: a whole cluster in one process, as the `reference-cluster`
 //! example runs it: a control plane serving HTTPS, and node agents whose containers are
-//! real host processes, with a userspace service proxy.
+//! real host processes, with a userspace service proxy, and the cloud controller manager on
+//! [`LocalCloud`](kube_ctrl::cloud::LocalCloud) so that `LoadBalancer` Services get an
+//! address that answers on this machine.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kube_net::{UserspaceConfig, UserspaceProxy};
+use kube_ctrl::cloud::{CloudConfig, LocalCloud, LocalCloudConfig};
+use kube_net::{Cidr, UserspaceConfig, UserspaceProxy};
 use kube_node::{ProcessRuntime, ProcessRuntimeConfig};
 
 use crate::error::BuildError;
@@ -33,7 +36,14 @@ pub struct ReferenceClusterConfig {
     pub service_proxy: bool,
     /// How long pods get to stop when the cluster shuts down.
     pub termination_grace: Duration,
+    /// Run the cloud controller manager on a [`LocalCloud`] that hands `LoadBalancer`
+    /// Services addresses from [`LOAD_BALANCER_CIDR`], served by the service proxy.
+    pub local_cloud: bool,
 }
+
+/// The range the reference cluster's [`LocalCloud`] gives load balancers their addresses
+/// from (`172.30.255.0/24`); the service proxy makes it local, as it does the ClusterIPs.
+pub const LOAD_BALANCER_CIDR: (Ipv4Addr, u8) = (Ipv4Addr::new(172, 30, 255, 0), 24);
 
 impl Default for ReferenceClusterConfig {
     fn default() -> Self {
@@ -45,6 +55,7 @@ impl Default for ReferenceClusterConfig {
             pod_network: true,
             service_proxy: true,
             termination_grace: Duration::from_secs(10),
+            local_cloud: true,
         }
     }
 }
@@ -78,10 +89,22 @@ impl ReferenceCluster {
             ));
         }
         let pki_dir = config.state_dir.join("pki");
-        let builder = crate::ControlPlane::builder()
+        let mut builder = crate::ControlPlane::builder()
             .store(config.store.clone())
             .listen(config.listen)
             .pki_dir(&pki_dir);
+        if config.local_cloud {
+            let (first, prefix) = LOAD_BALANCER_CIDR;
+            let base = u32::from(first);
+            let last = base | (u32::MAX >> prefix);
+            let cloud = LocalCloud::new(LocalCloudConfig {
+                lb_first: Ipv4Addr::from(base + 1),
+                lb_last: Ipv4Addr::from(last - 1),
+                ..LocalCloudConfig::default()
+            })
+            .map_err(|e| BuildError::Config(format!("the local cloud: {e}")))?;
+            builder = builder.cloud_provider(cloud, CloudConfig::default());
+        }
         let control_plane = customize(builder).build().await?.start().await?;
 
         let mut nodes = Vec::with_capacity(config.nodes);
@@ -110,7 +133,14 @@ impl ReferenceCluster {
             // One proxy per machine: the ClusterIPs are local addresses of the host, which
             // every node of this cluster shares.
             if config.service_proxy && i == 1 {
-                agent = agent.userspace_proxy(UserspaceProxy::new(UserspaceConfig::default()));
+                let mut proxy = UserspaceConfig::default();
+                if config.local_cloud {
+                    let (first, prefix) = LOAD_BALANCER_CIDR;
+                    proxy
+                        .service_cidrs
+                        .extend(Cidr::new(IpAddr::V4(first), prefix));
+                }
+                agent = agent.userspace_proxy(UserspaceProxy::new(proxy));
             }
             let agent = agent.build()?.start().await?;
             tracing::info!(node = %name, "node agent started");

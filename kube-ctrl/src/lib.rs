@@ -76,6 +76,7 @@ pub use error::{Error, Result};
 pub use manager::{ControllerManager, ControllerManagerBuilder};
 pub use runtime::{
     Controller, ControllerConfig, DynController, ErrorAction, EventRecorder, KindRegistry,
-    LeaderElectionConfig, LeaderElector, Metrics, RunContext, Runnable, WorkQueue, serve_metrics,
+    LeaderElectionConfig, LeaderElector, Metrics, MetricsSource, RunContext, Runnable, WorkQueue,
+    serve_endpoint, serve_metrics,
 };
 pub use shutdown::{Shutdown, ShutdownTrigger};

@@ -114,6 +114,13 @@ impl ControllerManagerBuilder {
         &self.metrics
     }
 
+    /// Counts into `metrics` instead of a registry of its own, so that several managers
+    /// of one process (controllers and cloud controllers) render as one `/metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// The manager; fails on an invalid leader election or controller setting.
     pub fn build(mut self) -> Result<ControllerManager> {
         if let Some(builtin) = self.builtin.take() {

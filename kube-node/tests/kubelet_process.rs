@@ -436,6 +436,18 @@ async fn logs_come_back_over_the_log_endpoint_to_cluster_clients_only() {
     let mut lines: Vec<&str> = all.lines().collect();
     lines.sort_unstable();
     assert_eq!(lines, ["one", "two"], "stdout and stderr both");
+    let (code, metrics) = get(addr, "/metrics", id).await.unwrap();
+    assert_eq!(code, 200);
+    let metrics = body_text(metrics).await;
+    assert!(metrics.contains("kubelet_running_pods 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("kubelet_running_containers{container_state=\"running\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kubelet_pods{phase=\"Running\"} 1\n"),
+        "{metrics}"
+    );
     let (_, tail) = get(
         addr,
         "/containerLogs/default/talker/app?tailLines=1&timestamps=true",

@@ -86,5 +86,5 @@ pub use framework::{
 pub use queue::{QueueConfig, QueuedPod, SchedulingQueue};
 pub use runner::{
     ApiBinder, RunnerConfig, RunnerError, RunnerHandle, RunnerStats, SchedulerRunner,
-    SchedulerRunnerBuilder,
+    SchedulerRunnerBuilder, StatsReader,
 };

@@ -313,6 +313,25 @@ async fn create_update_delete_follow_etcd_semantics() {
 }
 
 #[tokio::test]
+async fn a_range_larger_than_grpcs_default_message_limit_is_read_whole() {
+    let Some(store) = shared_store().await else {
+        return;
+    };
+    // Six values of 1 MiB (under etcd's 1.5 MiB request limit): 6 MiB in one response,
+    // over gRPC's 4 MiB default.
+    let value = Bytes::from(vec![b'x'; 1 << 20]);
+    for i in 0..6 {
+        store
+            .create(b(&format!("/big/{i}")), value.clone(), None)
+            .await
+            .unwrap();
+    }
+    let listed = store.range(RangeRequest::prefix("/big/")).await.unwrap();
+    assert_eq!(listed.kvs.len(), 6);
+    assert!(listed.kvs.iter().all(|kv| kv.value.len() == 1 << 20));
+}
+
+#[tokio::test]
 async fn empty_keys_and_negative_revisions_are_refused() {
     let Some(store) = shared_store().await else {
         return;

@@ -78,7 +78,10 @@ const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 /// taints to a pod that tolerates neither, so that a node's short outage does not evict
 /// every pod at once.
 fn default_toleration_seconds(pod: &mut Value) {
-    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
         let tolerated = at_path(pod, "spec.tolerations")
             .and_then(Value::as_array)
             .is_some_and(|ts| ts.iter().any(|t| tolerates_no_execute(t, key)));

@@ -60,6 +60,7 @@ pub struct CloudControllerManagerBuilder {
     config: CloudConfig,
     leader_election: Option<LeaderElectionConfig>,
     identity: Option<String>,
+    metrics: Option<Metrics>,
 }
 
 impl fmt::Debug for CloudControllerManagerBuilder {
@@ -91,6 +92,12 @@ impl CloudControllerManagerBuilder {
         self
     }
 
+    /// Counts into `metrics`, shared with other managers of the process.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// The manager.
     pub fn build(self) -> Result<CloudControllerManager> {
         let mut builder = ControllerManager::builder(self.client)
@@ -104,6 +111,9 @@ impl CloudControllerManagerBuilder {
         }
         if let Some(le) = self.leader_election {
             builder = builder.leader_election(le);
+        }
+        if let Some(metrics) = self.metrics {
+            builder = builder.with_metrics(metrics);
         }
         Ok(CloudControllerManager {
             manager: builder.build()?,
@@ -134,6 +144,7 @@ impl CloudControllerManager {
             config: CloudConfig::default(),
             leader_election: None,
             identity: None,
+            metrics: None,
         }
     }
 

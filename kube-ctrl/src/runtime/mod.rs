@@ -18,7 +18,7 @@ mod trigger;
 
 pub use controller::{Controller, ControllerConfig, DEFAULT_WORKERS};
 pub use dyn_controller::DynController;
-pub use endpoint::serve_metrics;
+pub use endpoint::{MetricsSource, serve_endpoint, serve_metrics};
 pub use finalizer::{FinalizerError, FinalizerEvent, finalizer};
 pub use leader::{LeaderElectionConfig, LeaderElector, Leadership};
 pub use metrics::{ControllerMetrics, ControllerSnapshot, Metrics};

@@ -12,6 +12,7 @@ mod error;
 mod events;
 pub mod labels;
 mod machine;
+mod metrics;
 mod node;
 mod pod_status;
 mod pod_worker;

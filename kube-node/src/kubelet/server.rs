@@ -207,6 +207,22 @@ impl LogHandler {
         if path == "/healthz" {
             return text(StatusCode::OK, "ok");
         }
+        if path == "/metrics" {
+            return match super::metrics::render(self.runtime.as_ref(), &self.pods.list()).await {
+                Ok(body) => {
+                    let mut response = text(StatusCode::OK, body);
+                    response.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                    );
+                    response
+                }
+                Err(e) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("asking the runtime: {e}"),
+                ),
+            };
+        }
         let Some(rest) = path.strip_prefix("/containerLogs/") else {
             return text(StatusCode::NOT_FOUND, "404 page not found");
         };

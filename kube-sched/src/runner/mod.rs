@@ -316,6 +316,17 @@ impl SchedulerRunnerBuilder {
     }
 }
 
+/// Reads a running loop's [`RunnerStats`]; see [`RunnerHandle::stats_reader`].
+#[derive(Clone, Debug)]
+pub struct StatsReader(Arc<Counters>);
+
+impl StatsReader {
+    /// What the loop has done so far.
+    pub fn stats(&self) -> RunnerStats {
+        self.0.stats()
+    }
+}
+
 /// A running [`SchedulerRunner`]: stop it with [`shutdown`](Self::shutdown).
 #[derive(Debug)]
 pub struct RunnerHandle {
@@ -328,6 +339,12 @@ impl RunnerHandle {
     /// What the loop has done so far.
     pub fn stats(&self) -> RunnerStats {
         self.counters.stats()
+    }
+
+    /// A cheap, cloneable view of the loop's counters that outlives this handle (for a
+    /// metrics endpoint served beside the scheduler).
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader(Arc::clone(&self.counters))
     }
 
     /// Stops the loop gracefully and waits until it has stopped.

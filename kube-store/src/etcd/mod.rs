@@ -110,6 +110,11 @@ use kube_core::{
 
 pub use self::config::{EtcdConfig, EtcdTls};
 use self::error::{Failure, classify, plain};
+
+/// The largest response decoded from etcd (a range of many objects, a watch batch):
+/// `i32::MAX`, gRPC's own ceiling, as the Kubernetes API server sets it.
+const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
+
 /// The etcd-client crate this store is built on, for [`EtcdStore::client`].
 #[doc(no_inline)]
 pub use etcd_client;
@@ -192,7 +197,12 @@ impl EtcdStore {
     }
 
     fn kv(&self) -> KvClient {
-        self.inner.client.kv_client()
+        // A list of many objects is one response: lift gRPC's 4 MiB default, as the
+        // Kubernetes API server does (etcd limits requests, not responses).
+        self.inner
+            .client
+            .kv_client()
+            .max_decoding_message_size(MAX_RESPONSE_BYTES)
     }
 
     fn prefix(&self) -> &[u8] {
@@ -603,7 +613,10 @@ impl Store for EtcdStore {
         let range_end = prefix_end(&key);
         let key = if key.is_empty() { vec![0] } else { key };
         let stream = watch::ResumableWatch::start(
-            self.inner.client.watch_client(),
+            self.inner
+                .client
+                .watch_client()
+                .max_decoding_message_size(MAX_RESPONSE_BYTES),
             watch::WatchTarget {
                 key,
                 range_end,
