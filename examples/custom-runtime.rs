@@ -453,6 +453,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let logs = tempfile::tempdir()?;
     let runtime = TaskRuntime::new();
     let node = kube_sdk::NodeAgent::builder()
+        // A full disk on the machine running this must not taint the node away.
+        .kubelet_config(kube_sdk::node::KubeletConfig {
+            eviction_disk_available_fraction: 0.0,
+            ..kube_sdk::node::KubeletConfig::default()
+        })
         .client(client, ca)
         .node_name("tasks-1")
         .server_addr("127.0.0.1:0".parse()?)

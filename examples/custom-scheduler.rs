@@ -91,6 +91,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     for name in ["node-1", "node-2", "node-3"] {
         let (client, ca) = cluster.node_client(name);
         let agent = NodeAgent::builder()
+            // A full disk on the machine running this must not taint the node away.
+            .kubelet_config(kube_sdk::node::KubeletConfig {
+                eviction_disk_available_fraction: 0.0,
+                ..kube_sdk::node::KubeletConfig::default()
+            })
             .client(client, ca)
             .node_name(name)
             .server_addr("127.0.0.1:0".parse()?)

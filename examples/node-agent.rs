@@ -18,6 +18,7 @@
 //! `--taint key[=value]:Effect` (repeatable), `--state-dir DIR` (runtime state),
 //! `--log-dir DIR` (container logs), `--listen ADDR` (the log endpoint), `--node-ip IP`,
 //! `--pod-network` (a network namespace and IP per pod; root), `--grace SECONDS`,
+//! `--eviction-disk-available FRACTION`,
 //! `--keep-pods`, `--log LEVEL`.
 
 use std::collections::BTreeMap;
@@ -32,7 +33,7 @@ use kube_sdk::core::{Quantity, ResourceList, Taint, TaintEffect};
 use kube_sdk::net::{
     IptablesConfig, IptablesProxy, NftablesConfig, NftablesProxy, UserspaceConfig, UserspaceProxy,
 };
-use kube_sdk::node::{ProcessRuntime, ProcessRuntimeConfig, SimRuntime};
+use kube_sdk::node::{KubeletConfig, ProcessRuntime, ProcessRuntimeConfig, SimRuntime};
 
 /// Which container runtime runs the pods.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -102,6 +103,10 @@ struct Args {
     /// On shutdown, leave the containers running for the next agent to adopt.
     #[arg(long)]
     keep_pods: bool,
+    /// Report DiskPressure (and get tainted) below this fraction of free disk, as the
+    /// kubelet's `--eviction-hard=nodefs.available<10%` (0 turns it off).
+    #[arg(long, default_value_t = 0.10)]
+    eviction_disk_available: f64,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info")]
     log: String,
@@ -159,7 +164,12 @@ fn hostname() -> String {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let node_name = args.node_name.clone().unwrap_or_else(hostname);
+    let kubelet = KubeletConfig {
+        eviction_disk_available_fraction: args.eviction_disk_available,
+        ..KubeletConfig::default()
+    };
     let mut agent = NodeAgent::builder()
+        .kubelet_config(kubelet)
         .kubeconfig(&args.kubeconfig)
         .node_name(&node_name)
         .server_addr(args.listen)

@@ -230,6 +230,9 @@ async fn control_plane_and_node_agent_run_a_pod_over_https_and_stop_cleanly() {
             "127.0.0.1:0",
             "--label",
             "example=yes",
+            // Whatever the test machine's free disk: no DiskPressure taint.
+            "--eviction-disk-available",
+            "0",
             "--state-dir",
             state.to_str().unwrap(),
         ],
@@ -389,6 +392,8 @@ async fn a_node_agent_restarted_with_keep_pods_adopts_its_running_containers() {
             state.to_str().unwrap().to_owned(),
             "--grace".to_owned(),
             "2".to_owned(),
+            "--eviction-disk-available".to_owned(),
+            "0".to_owned(),
         ];
         if keep {
             args.push("--keep-pods".to_owned());
