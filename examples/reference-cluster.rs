@@ -17,7 +17,8 @@
 //! Flags: `--listen 127.0.0.1:6443`, `--nodes 2`, `--data-dir DIR` (durable embedded
 //! store), `--etcd URL` (a real etcd; needs `--features etcd`), `--state-dir .data` (PKI,
 //! node state, container logs), `--metrics 127.0.0.1:10257` (scheduler and controller
-//! metrics, health), `--log LEVEL`. Ctrl-C stops the pods gracefully, then
+//! metrics, health), `--eviction-disk-available 0.10` (0: no DiskPressure on a full
+//! disk), `--log LEVEL`. Ctrl-C stops the pods gracefully, then
 //! everything else.
 
 use std::net::SocketAddr;
@@ -51,6 +52,10 @@ struct Args {
     /// `/healthz`, `/readyz`); the API server's `/metrics` is on its own port.
     #[arg(long, default_value = "127.0.0.1:10257")]
     metrics: SocketAddr,
+    /// Free disk fraction below which nodes report DiskPressure and take no new pods, as
+    /// the kubelet's `nodefs.available<10%`; 0 turns the check off.
+    #[arg(long, default_value_t = 0.10)]
+    eviction_disk_available: f64,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info")]
     log: String,
@@ -77,6 +82,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         listen: args.listen,
         state_dir: args.state_dir,
         nodes: args.nodes,
+        eviction_disk_available_fraction: args.eviction_disk_available,
         ..ReferenceClusterConfig::default()
     };
     let metrics = args.metrics;

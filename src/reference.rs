@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kube_ctrl::cloud::{CloudConfig, LocalCloud, LocalCloudConfig};
 use kube_net::{Cidr, UserspaceConfig, UserspaceProxy};
-use kube_node::{ProcessRuntime, ProcessRuntimeConfig};
+use kube_node::{KubeletConfig, ProcessRuntime, ProcessRuntimeConfig};
 
 use crate::error::BuildError;
 use crate::node_agent::{NodeAgent, RunningNodeAgent};
@@ -39,6 +39,10 @@ pub struct ReferenceClusterConfig {
     /// Run the cloud controller manager on a [`LocalCloud`] that hands `LoadBalancer`
     /// Services addresses from [`LOAD_BALANCER_CIDR`], served by the service proxy.
     pub local_cloud: bool,
+    /// Free disk fraction below which a node reports DiskPressure and takes no new pods
+    /// (the kubelet's `nodefs.available<10%`: 0.10); 0 turns the check off, for a
+    /// machine whose disk is fuller than a cluster would tolerate.
+    pub eviction_disk_available_fraction: f64,
 }
 
 /// The range the reference cluster's [`LocalCloud`] gives load balancers their addresses
@@ -56,6 +60,8 @@ impl Default for ReferenceClusterConfig {
             service_proxy: true,
             termination_grace: Duration::from_secs(10),
             local_cloud: true,
+            eviction_disk_available_fraction: KubeletConfig::default()
+                .eviction_disk_available_fraction,
         }
     }
 }
@@ -122,6 +128,10 @@ impl ReferenceCluster {
                 })?;
             let (client, ca) = control_plane.node_client(&name);
             let mut agent = NodeAgent::builder()
+                .kubelet_config(KubeletConfig {
+                    eviction_disk_available_fraction: config.eviction_disk_available_fraction,
+                    ..KubeletConfig::default()
+                })
                 .client(client, ca)
                 .node_name(&name)
                 // Pod CIDRs from the controller manager's cluster CIDR, given at once so
