@@ -256,9 +256,11 @@ impl ProcessRuntime {
         {
             return Ok(record);
         }
-        // Give the log pumps a moment to copy the last output, so that an exited
-        // container's log is complete.
-        for _ in 0..40 {
+        // Give the log pumps time to copy the last output, so that an exited container's
+        // log is complete (a loaded machine can take a while to run their threads). The
+        // bound is for a child that left a process holding the output open; the wait is
+        // paid once, when the container turns Exited.
+        for _ in 0..120 {
             if !self.pumps_active(id) {
                 break;
             }
