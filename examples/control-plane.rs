@@ -23,6 +23,9 @@
 //! `--etcd URLS` (needs `--features etcd`; memory otherwise), `--node NAME` (repeatable),
 //! `--log LEVEL`. Ctrl-C (SIGINT) or SIGTERM stops it cleanly.
 
+#[path = "shared/process.rs"]
+mod process;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -215,50 +218,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     tracing::info!(advertised = %url, "the control plane is ready");
 
-    wait_for_signal().await?;
+    process::wait_for_signal().await?;
     tracing::info!("shutting down");
     cluster.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Returns on Ctrl-C (SIGINT) or SIGTERM.
-async fn wait_for_signal() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = term.recv() => Ok(()),
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // The whole cause chain: "starting the API server: ...: Address in use".
-            let mut message = e.to_string();
-            let mut source = e.source();
-            while let Some(cause) = source {
-                message.push_str(": ");
-                message.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            tracing::error!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    let log = args.log.clone();
+    process::run_main(&log, run(args))
 }

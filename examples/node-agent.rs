@@ -21,6 +21,9 @@
 //! `--eviction-disk-available FRACTION`,
 //! `--keep-pods`, `--log LEVEL`.
 
+#[path = "shared/process.rs"]
+mod process;
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -205,7 +208,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let node = agent.build()?.start().await?;
     tracing::info!(node = %node_name, log_endpoint = ?node.server_addr(), "the node agent is running");
 
-    wait_for_signal().await?;
+    process::wait_for_signal().await?;
     if args.keep_pods {
         tracing::info!("shutting down; the containers keep running for the next agent");
         node.shutdown().await;
@@ -221,43 +224,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Returns on Ctrl-C (SIGINT) or SIGTERM.
-async fn wait_for_signal() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = term.recv() => Ok(()),
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // The whole cause chain: "using the kubeconfig x: ...: No such file or directory".
-            let mut message = e.to_string();
-            let mut source = e.source();
-            while let Some(cause) = source {
-                message.push_str(": ");
-                message.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            tracing::error!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    let log = args.log.clone();
+    process::run_main(&log, run(args))
 }

@@ -21,6 +21,9 @@
 //! disk), `--log LEVEL`. Ctrl-C stops the pods gracefully, then
 //! everything else.
 
+#[path = "shared/process.rs"]
+mod process;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,7 +104,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = kubeconfig {
         tracing::info!("point kubectl at it: export KUBECONFIG={}", path.display());
     }
-    tokio::signal::ctrl_c().await?;
+    process::wait_for_signal().await?;
     tracing::info!("shutting down");
     cluster.shutdown().await;
     Ok(())
@@ -109,31 +112,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let mut message = e.to_string();
-            let mut source = e.source();
-            while let Some(cause) = source {
-                message.push_str(": ");
-                message.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            tracing::error!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    let log = args.log.clone();
+    process::run_main(&log, run(args))
 }
