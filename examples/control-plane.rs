@@ -66,21 +66,6 @@ struct Args {
     log: String,
 }
 
-fn store_choice(args: &Args) -> Result<StoreChoice, String> {
-    if let Some(dir) = &args.data_dir {
-        return Ok(StoreChoice::Durable(dir.clone()));
-    }
-    match &args.etcd {
-        None => Ok(StoreChoice::Memory),
-        #[cfg(feature = "etcd")]
-        Some(urls) => Ok(StoreChoice::Etcd(Box::new(
-            kube_sdk::store::EtcdConfig::new(urls.split(',').map(str::trim)),
-        ))),
-        #[cfg(not(feature = "etcd"))]
-        Some(_) => Err("--etcd needs the `etcd` feature: cargo run --features etcd ...".into()),
-    }
-}
-
 /// The server URL node kubeconfigs name.
 fn advertised_url(args: &Args, port: u16) -> String {
     let host = match (&args.advertise, args.hosts.first()) {
@@ -180,7 +165,10 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let cluster = ControlPlane::builder()
-        .store(store_choice(&args)?)
+        .store(StoreChoice::from_options(
+            args.data_dir.clone(),
+            args.etcd.as_deref(),
+        )?)
         .listen(args.listen)
         .pki_dir(&args.pki_dir)
         .hosts(args.hosts.iter().cloned())

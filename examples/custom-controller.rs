@@ -10,8 +10,10 @@
 //!
 //! Run it: `cargo run --example custom-controller`
 
+#[path = "shared/completion.rs"]
+mod completion;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use kube_sdk::api::client::Client;
@@ -167,7 +169,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     greetings.create(&PostParams::default(), &hello).await?;
     let config_maps: Api<ConfigMap> = Api::default_namespaced(cluster.client());
     let greeting_of = |cm: Option<ConfigMap>| cm.and_then(|cm| cm.data.get("greeting").cloned());
-    wait_for("the rendered ConfigMap", || async {
+    completion::wait_for("the rendered ConfigMap", || async {
         Ok(greeting_of(config_maps.get_opt("hello").await?).as_deref()
             == Some("Hello, world!\nHello, world!"))
     })
@@ -179,7 +181,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             &Patch::Merge(json!({"spec": {"times": 1}})),
         )
         .await?;
-    wait_for(
+    completion::wait_for(
         "the ConfigMap to follow the spec, and the status",
         || async {
             let observed = greetings
@@ -196,7 +198,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     greetings.delete("hello", &DeleteParams::default()).await?;
-    wait_for(
+    completion::wait_for(
         "the garbage collector to delete the owned ConfigMap",
         || async { Ok(config_maps.get_opt("hello").await?.is_none()) },
     )
@@ -205,30 +207,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Polls `check` until it holds, for at most a minute.
-async fn wait_for<F, Fut>(what: &str, check: F) -> Result<(), Box<dyn std::error::Error>>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<bool, kube_sdk::core::Error>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !check().await? {
-        if tokio::time::Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    run().await?;
-    tracing::info!("custom-controller: the Greeting was rendered, updated and cleaned up");
-    Ok(())
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    completion::run(
+        run(),
+        "custom-controller: the Greeting was rendered, updated and cleaned up",
+    )
 }

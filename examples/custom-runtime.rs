@@ -10,6 +10,9 @@
 //!
 //! Run it: `cargo run --example custom-runtime`
 
+#[path = "shared/completion.rs"]
+mod completion;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -473,13 +476,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             "command": ["print:hello from a tokio task", "print:still running"]}]},
     }))?;
     pods.create(&PostParams::default(), &pod).await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while pods.get("greeter").await?.status.phase != Some(PodPhase::Running) {
-        if tokio::time::Instant::now() > deadline {
-            return Err("the pod did not reach Running".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    completion::wait_for("the pod Running", || async {
+        Ok(pods.get("greeter").await?.status.phase == Some(PodPhase::Running))
+    })
+    .await?;
     let task = runtime.list_containers(&ContainerFilter::default()).await?;
     let [task] = task.as_slice() else {
         return Err(format!("expected one task, got {task:?}").into());
@@ -495,12 +495,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("unexpected output {text:?}").into());
     }
     pods.delete("greeter", &DeleteParams::default()).await?;
-    while pods.get_opt("greeter").await?.is_some() {
-        if tokio::time::Instant::now() > deadline {
-            return Err("the pod was not deleted".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    completion::wait_for("the pod deleted", || async {
+        Ok(pods.get_opt("greeter").await?.is_none())
+    })
+    .await?;
     if runtime.running(&task.id) {
         return Err("the pod is gone but its task still runs".into());
     }
@@ -509,14 +507,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    run().await?;
-    tracing::info!("custom-runtime: a pod ran as a tokio task");
-    Ok(())
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    completion::run(run(), "custom-runtime: a pod ran as a tokio task")
 }

@@ -9,6 +9,9 @@
 //!
 //! Run it: `cargo run --example custom-scheduler`
 
+#[path = "shared/completion.rs"]
+mod completion;
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -106,7 +109,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         agents.push(agent);
     }
-    wait_for("three Ready nodes", || async {
+    completion::wait_for("three Ready nodes", || async {
         let list = nodes.list(&ListParams::default()).await?;
         Ok(list.into_iter().filter(Node::is_ready).count() == 3)
     })
@@ -125,7 +128,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         pods.create(&PostParams::default(), &pod).await?;
     }
     let selector = ListParams::default().labels("app=web");
-    wait_for("six Running pods", || async {
+    completion::wait_for("six Running pods", || async {
         let list = pods.list(&selector).await?;
         Ok(list
             .into_iter()
@@ -152,30 +155,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Polls `check` until it holds, for at most a minute.
-async fn wait_for<F, Fut>(what: &str, check: F) -> Result<(), Box<dyn std::error::Error>>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<bool, kube_sdk::core::Error>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !check().await? {
-        if tokio::time::Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    run().await?;
-    tracing::info!("custom-scheduler: the pods spread evenly over the schedulable nodes");
-    Ok(())
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    completion::run(
+        run(),
+        "custom-scheduler: the pods spread evenly over the schedulable nodes",
+    )
 }

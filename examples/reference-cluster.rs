@@ -64,24 +64,9 @@ struct Args {
     log: String,
 }
 
-fn store_choice(args: &Args) -> Result<StoreChoice, String> {
-    if let Some(dir) = &args.data_dir {
-        return Ok(StoreChoice::Durable(dir.clone()));
-    }
-    match &args.etcd {
-        None => Ok(StoreChoice::Memory),
-        #[cfg(feature = "etcd")]
-        Some(urls) => Ok(StoreChoice::Etcd(Box::new(
-            kube_sdk::store::EtcdConfig::new(urls.split(',').map(str::trim)),
-        ))),
-        #[cfg(not(feature = "etcd"))]
-        Some(_) => Err("--etcd needs the `etcd` feature: cargo run --features etcd ...".into()),
-    }
-}
-
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = ReferenceClusterConfig {
-        store: store_choice(&args)?,
+        store: StoreChoice::from_options(args.data_dir.clone(), args.etcd.as_deref())?,
         listen: args.listen,
         state_dir: args.state_dir,
         nodes: args.nodes,

@@ -23,7 +23,6 @@
 //! per pod.
 
 #![allow(
-    clippy::unwrap_used,
     clippy::expect_used,
     clippy::print_stdout,
     clippy::print_stderr,

@@ -39,6 +39,30 @@ impl fmt::Debug for StoreChoice {
 }
 
 impl StoreChoice {
+    /// The choice a command line states: a durable store in `data_dir`, etcd at the
+    /// comma-separated `etcd_urls`, or memory when neither is given. Both at once, or
+    /// etcd in a build without the `etcd` feature, is a configuration error.
+    pub fn from_options(
+        data_dir: Option<PathBuf>,
+        etcd_urls: Option<&str>,
+    ) -> Result<Self, BuildError> {
+        match (data_dir, etcd_urls) {
+            (Some(_), Some(_)) => Err(BuildError::Config(
+                "a data directory and etcd are two stores: choose one".into(),
+            )),
+            (Some(dir), None) => Ok(Self::Durable(dir)),
+            (None, None) => Ok(Self::Memory),
+            #[cfg(feature = "etcd")]
+            (None, Some(urls)) => Ok(Self::Etcd(Box::new(kube_store::EtcdConfig::new(
+                urls.split(',').map(str::trim),
+            )))),
+            #[cfg(not(feature = "etcd"))]
+            (None, Some(_)) => Err(BuildError::Config(
+                "etcd needs the `etcd` feature of kube-sdk (cargo run --features etcd ...)".into(),
+            )),
+        }
+    }
+
     /// Opens (or connects to) the store.
     pub(crate) async fn open(self) -> Result<Arc<dyn Store>, BuildError> {
         match self {
@@ -60,5 +84,31 @@ impl StoreChoice {
             }
             Self::Custom(store) => Ok(store),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_choose_one_store() {
+        assert!(matches!(
+            StoreChoice::from_options(None, None),
+            Ok(StoreChoice::Memory)
+        ));
+        assert!(matches!(
+            StoreChoice::from_options(Some("d".into()), None),
+            Ok(StoreChoice::Durable(dir)) if dir == std::path::Path::new("d")
+        ));
+        assert!(matches!(
+            StoreChoice::from_options(Some("d".into()), Some("http://127.0.0.1:2379")),
+            Err(BuildError::Config(_))
+        ));
+        #[cfg(not(feature = "etcd"))]
+        assert!(matches!(
+            StoreChoice::from_options(None, Some("http://127.0.0.1:2379")),
+            Err(BuildError::Config(message)) if message.contains("etcd")
+        ));
     }
 }

@@ -191,29 +191,36 @@ where
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn control_plane_and_node_agent_run_a_pod_over_https_and_stop_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = dir.path().join("pki");
-    let pki_arg = pki.to_str().unwrap();
+/// Starts the control-plane example in `dir` (PKI in `dir/pki`) with a kubeconfig for
+/// `node`; returns once that kubeconfig is written (the API serves and nodes are granted
+/// their role), with its path.
+async fn start_control_plane(dir: &Path, node: &str) -> (Process, PathBuf) {
+    let pki = dir.join("pki");
     let mut control_plane = Process::start(
         "control-plane",
         &[
             "--listen",
             "127.0.0.1:0",
             "--pki-dir",
-            pki_arg,
+            pki.to_str().unwrap(),
             "--node",
-            "node-a",
+            node,
         ],
-        dir.path(),
+        dir,
     );
-    // The node kubeconfig is written once the API serves and nodes are granted their role.
-    let node_kubeconfig = pki.join("node-a.kubeconfig");
+    let node_kubeconfig = pki.join(format!("{node}.kubeconfig"));
     eventually("the node kubeconfig", &mut [&mut control_plane], || async {
         node_kubeconfig.exists()
     })
     .await;
+    (control_plane, node_kubeconfig)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_plane_and_node_agent_run_a_pod_over_https_and_stop_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let (mut control_plane, node_kubeconfig) = start_control_plane(dir.path(), "node-a").await;
     let state = dir.path().join("node-a");
     let mut node = Process::start(
         "node-agent",
@@ -358,23 +365,7 @@ async fn running_container(pods: &Api<Pod>, pod: &str) -> Option<(String, i32)> 
 async fn a_node_agent_restarted_with_keep_pods_adopts_its_running_containers() {
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join("pki");
-    let mut control_plane = Process::start(
-        "control-plane",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--pki-dir",
-            pki.to_str().unwrap(),
-            "--node",
-            "node-b",
-        ],
-        dir.path(),
-    );
-    let node_kubeconfig = pki.join("node-b.kubeconfig");
-    eventually("the node kubeconfig", &mut [&mut control_plane], || async {
-        node_kubeconfig.exists()
-    })
-    .await;
+    let (mut control_plane, node_kubeconfig) = start_control_plane(dir.path(), "node-b").await;
     let state = dir.path().join("node-b");
     let node_args = |keep: bool| {
         let mut args = vec![

@@ -10,6 +10,17 @@ use kube_sdk::core::{Container, Node, ObjectMeta, Pod, PodSpec};
 use kube_sdk::node::SimRuntime;
 use kube_sdk::{BuildError, ControlPlane, NodeAgent};
 
+/// An in-process control plane with the defaults, started.
+async fn control_plane() -> kube_sdk::RunningControlPlane {
+    ControlPlane::builder()
+        .build()
+        .await
+        .unwrap()
+        .start()
+        .await
+        .unwrap()
+}
+
 fn config_error(result: Result<NodeAgent, BuildError>) -> String {
     match result {
         Err(BuildError::Config(message)) => message,
@@ -20,13 +31,7 @@ fn config_error(result: Result<NodeAgent, BuildError>) -> String {
 
 #[tokio::test]
 async fn an_agent_without_a_runtime_is_refused_at_build() {
-    let cluster = ControlPlane::builder()
-        .build()
-        .await
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let cluster = control_plane().await;
     let message = config_error(
         NodeAgent::builder()
             .client(cluster.client(), None)
@@ -50,13 +55,7 @@ fn an_agent_without_an_api_server_is_refused_at_build() {
 
 #[tokio::test]
 async fn an_invalid_node_name_is_refused_at_build() {
-    let cluster = ControlPlane::builder()
-        .build()
-        .await
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let cluster = control_plane().await;
     let message = config_error(
         NodeAgent::builder()
             .client(cluster.client(), None)
@@ -86,13 +85,7 @@ async fn a_missing_kubeconfig_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_node_joins_runs_a_pod_and_stops() {
-    let cluster = ControlPlane::builder()
-        .build()
-        .await
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let cluster = control_plane().await;
     let (client, ca) = cluster.node_client("sim-1");
     let agent = NodeAgent::builder()
         .client(client, ca)

@@ -84,7 +84,6 @@ pub async fn serve_endpoint(
     source: Arc<dyn MetricsSource>,
     shutdown: Shutdown,
 ) {
-    let metrics = source;
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -99,10 +98,10 @@ pub async fn serve_endpoint(
                 continue;
             }
         };
-        let metrics = metrics.clone();
+        let source = source.clone();
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let response = respond(metrics.as_ref(), &req);
+                let response = respond(source.as_ref(), &req);
                 async move { Ok::<_, Infallible>(response) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
