@@ -4,9 +4,9 @@
 //!
 //! The CIDRs in use are those of the cached Nodes plus those this controller handed out
 //! that the cache does not show yet, so two Nodes never get the same one; a deleted
-//! Node's CIDR is free again. IPv4 only.
+//! Node's CIDR is free again. They are kept in a bitmap updated by each reconcile, so a
+//! node costs O(1) whatever the cluster's size. IPv4 only.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,10 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::runtime::{Controller, ControllerConfig, EventRecorder, RunContext, Runnable};
+
+mod allocator;
+
+use allocator::{Allocator, Recorded};
 
 /// Settings of the node IPAM controller.
 #[derive(Clone, Debug, PartialEq)]
@@ -142,7 +146,7 @@ impl Runnable for NodeIpamController {
             client: ctx.client.clone(),
             nodes: ctx.factory.informer::<Node>().cache(),
             cidrs,
-            handed_out: Mutex::new(BTreeMap::new()),
+            allocator: Mutex::new(None),
             recorder: ctx.recorder("node-ipam-controller"),
         });
         Controller::<Node>::for_factory(&ctx.factory)
@@ -163,20 +167,36 @@ struct State {
     client: Client,
     nodes: Cache<Node>,
     cidrs: CidrSet,
-    /// Subnet index -> the node it went to, until the cache shows it.
-    handed_out: Mutex<BTreeMap<u32, String>>,
+    /// Built from the synced cache at the first reconcile, then kept up to date by every
+    /// reconcile: the subnets of the cached Nodes and those handed out but not yet shown.
+    allocator: Mutex<Option<Allocator>>,
     recorder: EventRecorder,
 }
 
 impl State {
     async fn reconcile(&self, key: &ObjectKey) -> Result<Action> {
-        let node = self.nodes.get(key);
-        let Some(node) = node.filter(|n| n.spec.pod_cidr.as_deref().is_none_or(str::is_empty))
-        else {
-            self.handed_out.lock().retain(|_, n| *n != key.name);
+        let Some(node) = self.nodes.get(key) else {
+            self.with_allocator(|a| a.release(&key.name));
             return Ok(Action::Done);
         };
-        let Some((index, cidr)) = self.pick(&key.name) else {
+        if let Some(cidr) = node_cidr(&node) {
+            let index = self.cidrs.index_of(cidr);
+            let taken = self.with_allocator(|a| match index {
+                Some(index) => a.record(&key.name, index),
+                None => {
+                    a.release(&key.name);
+                    Recorded::Held
+                }
+            });
+            if let Recorded::TakenFrom(other) = taken {
+                tracing::warn!(
+                    node = %key.name, other, cidr,
+                    "pod CIDR handed out to another node; that one gets a new one"
+                );
+            }
+            return Ok(Action::Done);
+        }
+        let Some(index) = self.with_allocator(|a| a.allocate(&key.name)) else {
             self.recorder.warning(
                 &*node,
                 "CIDRNotAvailable",
@@ -184,53 +204,52 @@ impl State {
             );
             return Ok(Action::RequeueAfter(Duration::from_secs(5)));
         };
+        let cidr = self
+            .cidrs
+            .subnet(index)
+            .ok_or_else(|| Error::Config(format!("subnet {index} outside the cluster CIDR")))?;
         let patch = serde_json::json!({
             "metadata": {"resourceVersion": node.resource_version()},
             "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
         });
         let api: Api<Node> = Api::all(self.client.clone());
-        match api
-            .patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(node = %key.name, cidr, "allocated a pod CIDR");
-                self.recorder.normal(
-                    &*node,
-                    "CIDRAssignmentSucceeded",
-                    &format!("Assigned pod CIDR {cidr}"),
-                );
-                Ok(Action::Done)
-            }
-            Err(e) => {
-                self.handed_out.lock().remove(&index);
-                Err(e.into())
-            }
-        }
+        // On failure the node keeps its hand-out, so the retry asks for the same subnet and
+        // a write that did land cannot leave it with a subnet given to another node too.
+        api.patch(&key.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        tracing::info!(node = %key.name, cidr, "allocated a pod CIDR");
+        self.recorder.normal(
+            &*node,
+            "CIDRAssignmentSucceeded",
+            &format!("Assigned pod CIDR {cidr}"),
+        );
+        Ok(Action::Done)
     }
 
-    /// The first free subnet, marked as handed out to `node`.
-    fn pick(&self, node: &str) -> Option<(u32, String)> {
-        let mut handed_out = self.handed_out.lock();
-        let mut used: BTreeSet<u32> = BTreeSet::new();
-        let mut in_cache: BTreeSet<String> = BTreeSet::new();
-        for n in self.nodes.list() {
-            for cidr in n.spec.pod_cidr.iter().chain(&n.spec.pod_cidrs) {
-                if let Some(i) = self.cidrs.index_of(cidr) {
-                    used.insert(i);
-                    in_cache.insert(n.name_any().to_owned());
+    /// Runs `f` on the allocator, first filling it from the cache (synced before the
+    /// first reconcile) if this is the first call.
+    fn with_allocator<R>(&self, f: impl FnOnce(&mut Allocator) -> R) -> R {
+        let mut guard = self.allocator.lock();
+        let allocator = guard.get_or_insert_with(|| {
+            let mut a = Allocator::new(self.cidrs.len());
+            for n in self.nodes.list() {
+                if let Some(index) = node_cidr(&n).and_then(|c| self.cidrs.index_of(c)) {
+                    a.record(n.name_any(), index);
                 }
             }
-        }
-        // Hand-outs the cache shows now, or whose node is gone, are settled.
-        let names: BTreeSet<String> = self.nodes.keys().into_iter().map(|k| k.name).collect();
-        handed_out.retain(|_, n| !in_cache.contains(n) && names.contains(n) && n != node);
-        used.extend(handed_out.keys().copied());
-        let index = (0..self.cidrs.len()).find(|i| !used.contains(i))?;
-        let cidr = self.cidrs.subnet(index)?;
-        handed_out.insert(index, node.to_owned());
-        Some((index, cidr))
+            a
+        });
+        f(allocator)
     }
+}
+
+/// The node's pod CIDR, if it has one.
+fn node_cidr(node: &Node) -> Option<&str> {
+    node.spec
+        .pod_cidr
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .or_else(|| node.spec.pod_cidrs.first().map(String::as_str))
 }
 
 #[cfg(test)]
