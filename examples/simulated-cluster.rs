@@ -286,7 +286,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         churn,
         observer: observer.snapshot(),
         scheduler: cluster.scheduler_stats(),
-        server_latency: metrics,
+        server: metrics,
         memory: report::Memory {
             start_kib: rss_start,
             nodes_kib: rss_nodes,

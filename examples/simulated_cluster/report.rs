@@ -48,10 +48,19 @@ impl Histogram {
     }
 }
 
-/// Reads `/metrics` and sums `apiserver_request_duration_seconds` by verb.
+/// What the API server's `/metrics` says of the requests it served.
+#[derive(Debug, Default)]
+pub(crate) struct ServerMetrics {
+    /// `apiserver_request_duration_seconds`, summed by verb.
+    pub(crate) latency: BTreeMap<String, Histogram>,
+    /// `apiserver_request_total`, summed over codes, by verb and resource.
+    pub(crate) requests: BTreeMap<(String, String), u64>,
+}
+
+/// Reads the API server's `/metrics`.
 pub(crate) async fn api_metrics(
     client: &Client,
-) -> Result<BTreeMap<String, Histogram>, Box<dyn std::error::Error>> {
+) -> Result<ServerMetrics, Box<dyn std::error::Error>> {
     let request = http::Request::get("/metrics").body(Bytes::new())?;
     let response = client.send(request).await?;
     let body = response
@@ -61,11 +70,16 @@ pub(crate) async fn api_metrics(
         .map_err(|e| e.to_string())?
         .to_bytes();
     let text = String::from_utf8_lossy(&body);
-    let mut out: BTreeMap<String, Histogram> = BTreeMap::new();
+    let mut out = ServerMetrics::default();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("apiserver_request_duration_seconds_bucket{") else {
-            continue;
-        };
+        let (bucket, rest) =
+            if let Some(rest) = line.strip_prefix("apiserver_request_duration_seconds_bucket{") {
+                (true, rest)
+            } else if let Some(rest) = line.strip_prefix("apiserver_request_total{") {
+                (false, rest)
+            } else {
+                continue;
+            };
         let Some((labels, value)) = rest.split_once("} ") else {
             continue;
         };
@@ -75,11 +89,18 @@ pub(crate) async fn api_metrics(
                 .find_map(|kv| kv.strip_prefix(name)?.strip_prefix("=\""))
                 .map(|v| v.trim_end_matches('"').to_owned())
         };
+        if !bucket {
+            if let (Some(verb), Some(resource)) = (label("verb"), label("resource")) {
+                *out.requests.entry((verb, resource)).or_default() +=
+                    value.trim().parse::<u64>().unwrap_or(0);
+            }
+            continue;
+        }
         let (Some(verb), Some(le)) = (label("verb"), label("le")) else {
             continue;
         };
         let n: u64 = value.trim().parse().unwrap_or(0);
-        let h = out.entry(verb).or_default();
+        let h = out.latency.entry(verb).or_default();
         if le == "+Inf" {
             h.count += n;
         } else if let Ok(bound) = le.parse::<f64>() {
@@ -107,7 +128,7 @@ pub(crate) struct Report {
     pub(crate) churn: Option<Churn>,
     pub(crate) observer: Seen,
     pub(crate) scheduler: Option<RunnerStats>,
-    pub(crate) server_latency: BTreeMap<String, Histogram>,
+    pub(crate) server: ServerMetrics,
     pub(crate) memory: Memory,
 }
 
@@ -223,7 +244,7 @@ impl fmt::Display for Report {
             f,
             "API latency by verb, at the server (apiserver_request_duration_seconds; WATCH excluded):"
         )?;
-        for (verb, h) in &self.server_latency {
+        for (verb, h) in &self.server.latency {
             if verb == "WATCH" {
                 continue;
             }
@@ -239,6 +260,16 @@ impl fmt::Display for Report {
                 q(0.90),
                 q(0.99)
             )?;
+        }
+        let mut busiest: Vec<_> = self.server.requests.iter().collect();
+        busiest.sort_by(|a, b| b.1.cmp(a.1));
+        writeln!(f, "API requests, the most frequent (verb resource: count):")?;
+        for chunk in busiest.chunks(4).take(3) {
+            let cells: Vec<String> = chunk
+                .iter()
+                .map(|((verb, resource), n)| format!("{verb} {resource}: {n}"))
+                .collect();
+            writeln!(f, "  {}", cells.join("   "))?;
         }
         writeln!(f, "API latency at the client (the load generator's calls):")?;
         line(f, "create pod (fill)", &self.fill.client_create)?;
