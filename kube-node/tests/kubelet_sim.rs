@@ -357,3 +357,62 @@ async fn a_restarted_agent_adopts_its_containers() {
     assert_eq!(runtime.running_containers(), 1);
     second.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_pod_is_not_rewritten_on_every_sync() {
+    let client = cluster().await;
+    let kubelet = Kubelet::builder(client.clone(), SimRuntime::new())
+        .config(config("n1"))
+        .build()
+        .start()
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "quiet",
+            "n1",
+            serde_json::json!({"containers": [{"name": "app", "image": "nginx:1"}]}),
+        ),
+    )
+    .await
+    .unwrap();
+    pod_until(&pods, "quiet", "a ready pod", Pod::is_ready).await;
+    // Let the probe results and the first syncs settle, then watch 20 sync periods: the
+    // server drops a write that changes nothing, so count the requests themselves.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = status_writes(&client).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        status_writes(&client).await,
+        settled,
+        "status written with nothing changed"
+    );
+    kubelet.shutdown().await;
+}
+
+/// The pods/status writes the API server has served, from its metrics.
+async fn status_writes(client: &Client) -> u64 {
+    use http_body_util::BodyExt as _;
+    let request = http::Request::get("/metrics")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let body = client
+        .send(request)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&body.to_bytes())
+        .lines()
+        .filter(|l| {
+            l.starts_with("apiserver_request_total{")
+                && l.contains("resource=\"pods/status\"")
+                && (l.contains("verb=\"PATCH\"") || l.contains("verb=\"PUT\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
