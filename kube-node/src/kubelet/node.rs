@@ -439,7 +439,10 @@ pub(crate) async fn lease_loop(ctx: Arc<NodeContext>, mut shutdown: watch::Recei
             // The cached copy failed (a conflict: somebody else wrote the Lease): read it.
             Some(cached) => match renew_lease(&ctx, Some(cached)).await {
                 Ok(lease) => Ok(lease),
-                Err(_) => renew_lease(&ctx, None).await,
+                Err(e) => {
+                    tracing::debug!(node = %ctx.config.node_name, error = %e, "renewing the cached lease failed; reading it");
+                    renew_lease(&ctx, None).await
+                }
             },
             None => renew_lease(&ctx, None).await,
         };
