@@ -12,6 +12,8 @@ mod allocator;
 mod api_server;
 pub mod authn;
 pub mod authz;
+#[doc(hidden)]
+pub mod bench_hook;
 mod body;
 mod builtin;
 mod columns;

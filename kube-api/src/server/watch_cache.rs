@@ -148,16 +148,11 @@ impl Drop for WatchCache {
 }
 
 impl WatchCache {
-    /// Lists the prefix and starts following it.
-    async fn start(
-        store: Arc<dyn Store>,
-        prefix: String,
-        capacity: usize,
-        history_len: usize,
-    ) -> Result<Arc<Self>, Error> {
+    /// An empty cache of a prefix that follows nothing yet.
+    pub(crate) fn new(prefix: &str, capacity: usize, history_len: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
         let (progress, _) = watch::channel(0);
-        let cache = Arc::new(Self {
+        Self {
             state: RwLock::new(State::default()),
             sender,
             progress,
@@ -169,7 +164,17 @@ impl WatchCache {
                 .map(|(_, field)| *field),
             indexed: Mutex::new(HashMap::new()),
             follower: Mutex::new(None),
-        });
+        }
+    }
+
+    /// Lists the prefix and starts following it.
+    async fn start(
+        store: Arc<dyn Store>,
+        prefix: String,
+        capacity: usize,
+        history_len: usize,
+    ) -> Result<Arc<Self>, Error> {
+        let cache = Arc::new(Self::new(&prefix, capacity, history_len));
         let revision = cache.resync(&*store, &prefix).await?;
         let weak = Arc::downgrade(&cache);
         let follower = tokio::spawn(async move {
@@ -271,7 +276,8 @@ impl WatchCache {
         Ok(rev)
     }
 
-    fn apply(&self, ev: &kube_core::StoreEvent) {
+    /// Applies one event of the store's watch.
+    pub(crate) fn apply(&self, ev: &kube_core::StoreEvent) {
         let rev = ev.revision();
         let key = String::from_utf8_lossy(&ev.kv.key).into_owned();
         let mut state = self.state.write();
@@ -464,6 +470,11 @@ impl WatchCache {
             receiver,
             revision: state.revision,
         })
+    }
+
+    /// How many objects the cache holds.
+    pub(crate) fn len(&self) -> usize {
+        self.state.read().objects.len()
     }
 
     /// How many watchers are subscribed.
