@@ -39,6 +39,7 @@ mod route;
 mod schema;
 mod selector;
 mod serve;
+mod splice;
 pub mod stack;
 mod subresource;
 mod table;
