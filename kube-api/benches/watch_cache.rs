@@ -1,9 +1,14 @@
 //! The watch cache's cost per store write, beside its baseline in the same run: applying
-//! one store event (a 3.5 KB Pod written by a kubelet, a Lease renewal) to a watch cache,
+//! one store event (a 3.7 KB Pod written by a kubelet, a Lease renewal) to a watch cache,
 //! against `serde_json::from_slice::<Value>` of the same bytes (what decoding the object
 //! once costs). Then the heap the cache holds per object, counted by a counting global
 //! allocator over 100,000 pods (and leases) applied as creates with 100,000 events of
 //! history, as the scale runs keep.
+//!
+//! And what a label-selector watch costs: a pod write seen by `WATCHERS` watchers with
+//! a label selector, the object decoded once and kept (what the cache does) against
+//! decoded by every watcher (the alternative), and the heap once every object was
+//! decoded.
 //!
 //! ```text
 //! cargo bench -p kube-api --bench watch_cache
@@ -90,6 +95,8 @@ const OBJECTS: usize = 1_000;
 const HISTORY: usize = 10_000;
 /// Objects (and events of history) for the memory count.
 const MEMORY_OBJECTS: usize = 100_000;
+/// Label-selector watchers of one resource.
+const WATCHERS: usize = 10;
 
 /// Mean nanoseconds per operation, per figure, for the report.
 static TOTALS: Mutex<BTreeMap<String, (u128, u64)>> = Mutex::new(BTreeMap::new());
@@ -326,9 +333,61 @@ fn bench_apply(c: &mut Criterion, kind: &Kind) {
     black_box(cache.len());
 }
 
+/// A pod write seen by `WATCHERS` label-selector watchers: each asks the cache whether
+/// the object matches (decoded once, then kept), against each decoding the served JSON
+/// itself.
+fn bench_selector_watchers(c: &mut Criterion) {
+    let kind = &KINDS[0];
+    let body = (kind.bytes)("web-7f9c6d5b8-x2k4q");
+    let keys: Vec<(Bytes, String)> = (0..OBJECTS)
+        .map(|i| {
+            let k = key(kind, &format!("web-7f9c6d5b8-{i:05}"));
+            let s = String::from_utf8(k.to_vec()).unwrap();
+            (k, s)
+        })
+        .collect();
+    let mut group = c.benchmark_group(format!("watch_cache/{WATCHERS}_label_watchers"));
+    let cache = WatchCacheBench::new(kind.prefix, HISTORY);
+    let revision = AtomicI64::new(0);
+    let write = |i: u64| {
+        let rev = revision.fetch_add(1, Ordering::Relaxed) + 1;
+        let (k, s) = &keys[usize::try_from(i).unwrap_or(0) % OBJECTS];
+        cache.apply(&put(k.clone(), body.clone(), rev));
+        s
+    };
+    group.bench_function("decoded_once", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                let key = write(i);
+                for _ in 0..WATCHERS {
+                    assert!(cache.matches(key, "app=web,tier in (frontend)").unwrap());
+                }
+            }
+            record("watchers/once", iters, start.elapsed())
+        });
+    });
+    group.bench_function("decoded_per_watcher", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                let key = write(i);
+                for _ in 0..WATCHERS {
+                    let json = cache.json(key).unwrap();
+                    let v: Value = serde_json::from_slice(&json).unwrap();
+                    let labels = &v["metadata"]["labels"];
+                    assert!(labels["app"] == "web" && labels["tier"] == "frontend");
+                }
+            }
+            record("watchers/each", iters, start.elapsed())
+        });
+    });
+    group.finish();
+}
+
 /// Heap bytes per object held by a cache of `MEMORY_OBJECTS` objects applied as creates,
 /// with as many events of history (every create still in it).
-fn memory(kind: &Kind) -> (usize, f64) {
+fn memory(kind: &Kind) -> (usize, f64, f64) {
     let mut json_len = 0;
     let before = live();
     let cache = WatchCacheBench::new(kind.prefix, MEMORY_OBJECTS);
@@ -341,8 +400,11 @@ fn memory(kind: &Kind) -> (usize, f64) {
     }
     assert_eq!(cache.len(), MEMORY_OBJECTS);
     let held = live() - before;
+    assert_eq!(cache.decode_all(), MEMORY_OBJECTS);
+    let decoded = live() - before;
     drop(cache);
-    (json_len, held as f64 / MEMORY_OBJECTS as f64)
+    let per = |bytes: isize| bytes as f64 / MEMORY_OBJECTS as f64;
+    (json_len, per(held), per(decoded))
 }
 
 fn main() {
@@ -354,6 +416,7 @@ fn main() {
     for kind in KINDS {
         bench_apply(&mut criterion, kind);
     }
+    bench_selector_watchers(&mut criterion);
     criterion.final_summary();
     println!();
     println!("per store write (mean of every sample):");
@@ -368,14 +431,21 @@ fn main() {
             apply / base
         );
     }
+    let once = mean("watchers/once");
+    let each = mean("watchers/each");
+    println!(
+        "a pod write and {WATCHERS} label-selector watchers: decoded once {once:.0} ns, \
+         decoded per watcher {each:.0} ns, per watcher / once {:.2}",
+        each / once
+    );
     println!(
         "heap held per object ({MEMORY_OBJECTS} objects, {MEMORY_OBJECTS} events of history):"
     );
     for kind in KINDS {
-        let (json_len, per_object) = memory(kind);
+        let (json_len, per_object, decoded) = memory(kind);
         println!(
-            "  {:<6} {:>8.0} bytes (its stored JSON: {json_len} bytes)",
-            kind.name, per_object
+            "  {:<6} {:>8.0} bytes, {:>8.0} once every object was decoded (its stored JSON: {json_len} bytes)",
+            kind.name, per_object, decoded
         );
     }
 }
