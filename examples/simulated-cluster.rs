@@ -86,6 +86,11 @@ pub(crate) struct Args {
     /// Pod creations in flight at once.
     #[arg(long, default_value_t = 64)]
     pub(crate) concurrency: usize,
+    /// Pod creations per second during the fill (0: as fast as `--concurrency` allows).
+    /// Kubernetes' density test measures throughput by filling as fast as it can, and
+    /// pod startup latency at a rate the cluster sustains: the two are separate runs.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) rate: f64,
     /// Node agents started at once.
     #[arg(long, default_value_t = 64)]
     pub(crate) node_concurrency: usize,
@@ -236,7 +241,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // The observer watches every pod from the start, so that no transition is missed.
-    let observer = observer::Observer::start(cluster.client()).await?;
+    let observer = observer::Observer::start(cluster.client())
+        .await?
+        .with_scheduler(cluster.scheduler_stats_reader());
 
     eprintln!("starting {} node agents", args.nodes);
     let nodes_started = Instant::now();

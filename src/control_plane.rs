@@ -692,6 +692,15 @@ impl RunningControlPlane {
         self.components.scheduler.as_ref().map(RunnerHandle::stats)
     }
 
+    /// A handle that reads the scheduler's counters from anywhere (a progress display, a
+    /// metrics task), when it runs.
+    pub fn scheduler_stats_reader(&self) -> Option<kube_sched::StatsReader> {
+        self.components
+            .scheduler
+            .as_ref()
+            .map(RunnerHandle::stats_reader)
+    }
+
     /// The API server.
     pub fn api_server(&self) -> &ApiServer {
         &self.api

@@ -149,8 +149,11 @@ pub(crate) struct Churn {
 fn progress(observer: &Observer, total: usize, started: Instant, what: &str) {
     let (created, scheduled, running, _) = observer.counts();
     let secs = started.elapsed().as_secs_f64().max(0.001);
+    let bound = observer
+        .bound()
+        .map_or_else(String::new, |b| format!(" (bound {b:>7})"));
     eprint!(
-        "\r{what} {:>6.1} s  created {created:>7}/{total}  scheduled {scheduled:>7}  Running {running:>7}  ({:>6.0} Running/s)   ",
+        "\r{what} {:>6.1} s  created {created:>7}/{total}  scheduled {scheduled:>7}{bound}  Running {running:>7}  ({:>6.0} Running/s)   ",
         secs,
         running as f64 / secs
     );
@@ -191,6 +194,7 @@ pub(crate) async fn fill(
     let next = Arc::new(AtomicUsize::new(0));
     let samples = Arc::new(Mutex::new(Samples::default()));
     let failures = Arc::new(AtomicUsize::new(0));
+    let rate = args.rate;
     let workers: Vec<_> = (0..args.concurrency.max(1))
         .map(|_| {
             let (client, plan, observer) = (client.clone(), plan.clone(), observer.clone());
@@ -200,6 +204,11 @@ pub(crate) async fn fill(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= plan.bare {
                         return;
+                    }
+                    if rate > 0.0 {
+                        // The i-th create is due i/rate seconds after the start.
+                        let due = started + Duration::from_secs_f64(i as f64 / rate);
+                        tokio::time::sleep_until(due.into()).await;
                     }
                     let name = format!("pod-{i}");
                     let pod = plan.pod(i, &name);

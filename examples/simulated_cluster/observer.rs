@@ -66,6 +66,8 @@ struct State {
 #[derive(Debug, Clone)]
 pub(crate) struct Observer {
     state: Shared<State>,
+    /// The scheduler's own count of bindings, shown beside what the watch saw.
+    scheduler: Option<kube_sdk::sched::StatsReader>,
 }
 
 fn key(pod: &Pod) -> String {
@@ -107,7 +109,10 @@ impl Observer {
             }
         }
         tokio::spawn(watch_loop(api, rv, state.clone()));
-        Ok(Self { state })
+        Ok(Self {
+            state,
+            scheduler: None,
+        })
     }
 
     /// The load generator is about to create this pod.
@@ -129,6 +134,17 @@ impl Observer {
     }
 
     /// Counts without copying the samples.
+    /// Shows the scheduler's own count of bindings in the progress line.
+    pub(crate) fn with_scheduler(mut self, reader: Option<kube_sdk::sched::StatsReader>) -> Self {
+        self.scheduler = reader;
+        self
+    }
+
+    /// Pods the scheduler has bound, by its own count (not yet seen by the watch, maybe).
+    pub(crate) fn bound(&self) -> Option<u64> {
+        self.scheduler.as_ref().map(|r| r.stats().bound)
+    }
+
     pub(crate) fn counts(&self) -> (usize, usize, usize, usize) {
         let s = self.state.lock();
         (

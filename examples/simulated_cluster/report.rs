@@ -168,13 +168,18 @@ impl fmt::Display for Report {
         writeln!(f, "== simulated cluster report ==")?;
         writeln!(
             f,
-            "nodes {}  pods {}  (deployments {:.0}%, spread {:.0}%, anti-affinity {:.0}% of bare)  concurrency {}  transport {}",
+            "nodes {}  pods {}  (deployments {:.0}%, spread {:.0}%, anti-affinity {:.0}% of bare)  concurrency {}  rate {}  transport {}",
             a.nodes,
             pods,
             a.deployment_share * 100.0,
             a.spread_share * 100.0,
             a.anti_affinity_share * 100.0,
             a.concurrency,
+            if a.rate > 0.0 {
+                format!("{:.0}/s", a.rate)
+            } else {
+                "unlimited".to_owned()
+            },
             if a.https.is_some() {
                 "HTTPS"
             } else {

@@ -357,3 +357,107 @@ async fn a_restarted_agent_adopts_its_containers() {
     assert_eq!(runtime.running_containers(), 1);
     second.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_pod_is_not_rewritten_on_every_sync() {
+    let client = cluster().await;
+    let kubelet = Kubelet::builder(client.clone(), SimRuntime::new())
+        .config(config("n1"))
+        .build()
+        .start()
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "quiet",
+            "n1",
+            serde_json::json!({"containers": [{"name": "app", "image": "nginx:1"}]}),
+        ),
+    )
+    .await
+    .unwrap();
+    pod_until(&pods, "quiet", "a ready pod", Pod::is_ready).await;
+    // Let the probe results and the first syncs settle, then watch 20 sync periods: the
+    // server drops a write that changes nothing, so count the requests themselves.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = status_writes(&client).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        status_writes(&client).await,
+        settled,
+        "status written with nothing changed"
+    );
+    kubelet.shutdown().await;
+}
+
+/// The pods/status writes the API server has served, from its metrics.
+async fn status_writes(client: &Client) -> u64 {
+    requests(client, "PATCH", "pods/status").await + requests(client, "PUT", "pods/status").await
+}
+
+/// Requests the API server has served for `verb` on `resource`, from its metrics.
+async fn requests(client: &Client, verb: &str, resource: &str) -> u64 {
+    use http_body_util::BodyExt as _;
+    let request = http::Request::get("/metrics")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let body = client
+        .send(request)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap();
+    let (verb, resource) = (
+        format!("verb=\"{verb}\""),
+        format!("resource=\"{resource}\""),
+    );
+    String::from_utf8_lossy(&body.to_bytes())
+        .lines()
+        .filter(|l| {
+            l.starts_with("apiserver_request_total{") && l.contains(&verb) && l.contains(&resource)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_is_renewed_without_reading_it_and_after_a_conflict() {
+    let client = cluster().await;
+    let kubelet = Kubelet::builder(client.clone(), SimRuntime::new())
+        .config(config("n1"))
+        .build()
+        .start()
+        .await
+        .unwrap();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let renewals = |n: u64| {
+        let client = client.clone();
+        async move { (requests(&client, "PUT", "leases").await >= n).then_some(()) }
+    };
+    until("three renewals", || renewals(3), |_| true).await;
+    // One read when the agent started; none per renewal.
+    assert_eq!(requests(&client, "GET", "leases").await, 1);
+
+    // Somebody else writes the Lease: the agent's next update conflicts, and it reads the
+    // Lease again and renews it.
+    let mut lease = leases.get("n1").await.unwrap();
+    lease.metadata.labels.insert("touched".into(), "yes".into());
+    let touched = leases
+        .replace("n1", &PostParams::default(), &lease)
+        .await
+        .unwrap();
+    until(
+        "a renewal after the conflict",
+        || async { leases.get_opt("n1").await.unwrap() },
+        |l| l.spec.renew_time != touched.spec.renew_time,
+    )
+    .await;
+    let renewed = leases.get("n1").await.unwrap();
+    assert_eq!(renewed.metadata.labels["touched"], "yes");
+    assert_eq!(renewed.spec.holder_identity.as_deref(), Some("n1"));
+    kubelet.shutdown().await;
+}

@@ -371,7 +371,7 @@ impl Registry {
             };
             self.validate(kind, &mut new, Some(&old), &req)?;
             if kind.tracks_generation && subresource != Some("status") {
-                let changed = if kind.status {
+                let changed = if status_apart(kind, subresource) {
                     spec_part(&new) != spec_part(&old)
                 } else {
                     strip_meta(&new) != strip_meta(&old)
@@ -527,7 +527,7 @@ impl Registry {
             }
             new
         } else {
-            if kind.status {
+            if status_apart(kind, subresource) {
                 if let Some(map) = body.as_object_mut() {
                     match old.get("status") {
                         Some(s) => map.insert("status".into(), s.clone()),
@@ -805,6 +805,13 @@ fn strip_meta(obj: &Value) -> Value {
         ),
         other => other.clone(),
     }
+}
+
+/// Whether a write through `subresource` leaves the status alone (and the status
+/// subresource leaves the rest): true for kinds with a status subresource, except through
+/// `pods/binding`, which sets `spec.nodeName` and the PodScheduled condition in one write.
+fn status_apart(kind: &KindSpec, subresource: Option<&str>) -> bool {
+    kind.status && subresource != Some("binding")
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub(crate) async fn scale_write(
     body: &Value,
 ) -> Result<Value, Error> {
     let paths = kind.scale.clone().unwrap_or_default();
-    let k = kind.clone();
+    let k = kind;
     let mut transform = |old: &Value| -> Result<Value, Error> {
         let view = scale_view(&k, old);
         let new_view = match patch_type {
@@ -170,12 +170,11 @@ pub(crate) async fn bind(
         set_path(&mut new, ".status.conditions", json!(conds));
         Ok(new)
     };
-    // Both spec.nodeName and the PodScheduled condition change: write the whole object.
-    let mut pods = kind.clone();
-    pods.status = false;
+    // Both spec.nodeName and the PodScheduled condition change: the registry writes the
+    // whole object for the binding subresource.
     inner
         .registry
-        .update(ctx, &pods, ns, name, Some("binding"), &mut transform)
+        .update(ctx, kind, ns, name, Some("binding"), &mut transform)
         .await?;
     Ok(Status {
         code: 201,

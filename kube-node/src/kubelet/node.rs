@@ -366,8 +366,11 @@ pub(crate) async fn status_loop(ctx: Arc<NodeContext>, mut shutdown: watch::Rece
     }
 }
 
-/// Creates or renews the node's Lease once.
-pub(crate) async fn renew_lease(ctx: &NodeContext) -> Result<Lease> {
+/// Creates or renews the node's Lease once. `latest` is the Lease this agent last wrote:
+/// as Kubernetes' lease controller does, the renewal updates it without reading it first
+/// (one request per heartbeat instead of two), and reads it only when there is none or
+/// the update failed (a conflict: somebody else wrote it).
+pub(crate) async fn renew_lease(ctx: &NodeContext, latest: Option<Lease>) -> Result<Lease> {
     let config = &ctx.config;
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), NODE_LEASE_NAMESPACE);
     let now = MicroTime::now();
@@ -379,11 +382,14 @@ pub(crate) async fn renew_lease(ctx: &NodeContext) -> Result<Lease> {
         controller: None,
         block_owner_deletion: None,
     });
-    match api
-        .get_opt(&config.node_name)
-        .await
-        .map_err(Error::api("reading the node lease"))?
-    {
+    let current = match latest {
+        Some(lease) => Some(lease),
+        None => api
+            .get_opt(&config.node_name)
+            .await
+            .map_err(Error::api("reading the node lease"))?,
+    };
+    match current {
         Some(mut lease) => {
             lease.spec.holder_identity = Some(config.node_name.clone());
             lease.spec.lease_duration_seconds = Some(config.lease_duration_seconds);
@@ -427,9 +433,21 @@ pub(crate) async fn renew_lease(ctx: &NodeContext) -> Result<Lease> {
 
 /// Renews the Lease every renew interval until shutdown (at once on start).
 pub(crate) async fn lease_loop(ctx: Arc<NodeContext>, mut shutdown: watch::Receiver<bool>) {
+    let mut latest: Option<Lease> = None;
     loop {
-        if let Err(e) = renew_lease(&ctx).await {
-            tracing::warn!(node = %ctx.config.node_name, error = %e, "renewing the node lease");
+        let renewed = match latest.take() {
+            // The cached copy failed (a conflict: somebody else wrote the Lease): read it.
+            Some(cached) => match renew_lease(&ctx, Some(cached)).await {
+                Ok(lease) => Ok(lease),
+                Err(_) => renew_lease(&ctx, None).await,
+            },
+            None => renew_lease(&ctx, None).await,
+        };
+        match renewed {
+            Ok(lease) => latest = Some(lease),
+            Err(e) => {
+                tracing::warn!(node = %ctx.config.node_name, error = %e, "renewing the node lease");
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(ctx.config.lease_renew_interval) => {}
