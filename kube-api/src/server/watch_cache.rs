@@ -1,6 +1,10 @@
 //! The watch cache: one store watch per resource, its objects held in memory and its
 //! events fanned out to every watcher through a bounded broadcast channel.
 //!
+//! Objects are held as the JSON they are served as: a store write costs a copy of its
+//! bytes with the resourceVersion spliced in, and an object is decoded only when a
+//! selector, a table or a check asks for its value (see [`CachedObject`]).
+//!
 //! A watcher that falls behind by more than the channel's capacity is cut off (its stream
 //! ends and the client relists), so a slow reader never stalls the others or grows memory.
 //!
@@ -352,15 +356,18 @@ impl WatchCache {
     /// Applies one event of the store's watch.
     pub(crate) fn apply(&self, ev: &kube_core::StoreEvent) {
         let rev = ev.revision();
+        // A written object is made servable before the state is locked: readers wait for
+        // the insert only.
+        let written = (ev.kind == EventKind::Put)
+            .then(|| CachedObject::decode(&ev.kv.key, &ev.kv.value, rev, self.index));
         let key = String::from_utf8_lossy(&ev.kv.key).into_owned();
         let mut state = self.state.write();
         if rev <= state.revision {
             return;
         }
         let prev = state.objects.get(&key).cloned();
-        let event = match ev.kind {
-            EventKind::Put => match CachedObject::decode(&ev.kv.key, &ev.kv.value, rev, self.index)
-            {
+        let event = match written {
+            Some(written) => match written {
                 Ok(obj) => {
                     let obj = Arc::new(obj);
                     state.objects.insert(key, obj.clone());
@@ -381,7 +388,7 @@ impl WatchCache {
                     return;
                 }
             },
-            EventKind::Delete => {
+            None => {
                 state.objects.remove(&key);
                 // The last state is the previous object with the delete's revision.
                 let last = match &prev {
