@@ -14,7 +14,7 @@ use super::body::{ApiBody, ApiRequest, ApiResponse, BodyError};
 use super::crd;
 use super::kinds::KindSpec;
 use super::list::{ListOptions, ListPage};
-use super::object::meta_str;
+use super::object::{meta_str, split_key};
 use super::patch::{self, PatchType};
 use super::query::Query;
 use super::registry::{DeleteOptions, WriteCtx};
@@ -280,7 +280,7 @@ pub(crate) async fn resource(
                 Format::Table => {
                     let t = table::table(
                         &kind,
-                        page.items.iter().map(|o| &o.value),
+                        page.items.iter().filter_map(|o| o.value()),
                         list_meta(&page),
                         IncludeObject::parse(q.get("includeObject")),
                         !q.flag("noHeaders").unwrap_or(false),
@@ -449,13 +449,10 @@ pub(crate) async fn resource(
             let page = inner.registry.list(&kind, ns, &list_opts).await?;
             let mut items = Vec::new();
             for o in &page.items {
-                let n = meta_str(&o.value, "name").unwrap_or("").to_owned();
-                let ons = meta_str(&o.value, "namespace").map(str::to_owned);
-                match inner
-                    .registry
-                    .delete(&ctx, &kind, ons.as_deref(), &n, &opts)
-                    .await
-                {
+                let Some((ons, n)) = split_key(&kind, &o.key) else {
+                    continue;
+                };
+                match inner.registry.delete(&ctx, &kind, ons, n, &opts).await {
                     Ok(d) => items.push(d.object),
                     Err(Error::NotFound(_)) => {}
                     Err(e) => return Err(e),

@@ -13,7 +13,7 @@ use super::object::parse_rv;
 use super::query::Query;
 use super::registry::{Registry, store_error};
 use super::selector::{FieldSelector, LabelSelector};
-use super::watch_cache::CachedObject;
+use super::watch_cache::{CachedObject, index_field};
 
 /// The options of a list or watch.
 #[derive(Clone, Debug, Default)]
@@ -66,9 +66,20 @@ impl ListOptions {
         })
     }
 
-    /// True when the object passes both selectors.
-    pub(crate) fn matches(&self, obj: &Value) -> bool {
-        self.labels.matches(obj) && self.fields.matches(obj)
+    /// True when the object passes both selectors. Without selectors, or with only a
+    /// field selector on what the object knows without decoding (its resource's indexed
+    /// field, such as a kubelet's `spec.nodeName=<node>`), the object is not decoded.
+    pub(crate) fn matches(&self, obj: &CachedObject) -> bool {
+        if self.labels.is_empty() {
+            if self.fields.is_empty() {
+                return true;
+            }
+            if let Some(matched) = self.fields.matches_known(|f| obj.known_field(f)) {
+                return matched;
+            }
+        }
+        obj.value()
+            .is_some_and(|v| self.labels.matches(v) && self.fields.matches(v))
     }
 }
 
@@ -120,13 +131,13 @@ impl Registry {
                 ));
             }
             return self
-                .list_from_store(&prefix, revision, Some(start), opts)
+                .list_from_store(&kind.key_prefix(), &prefix, revision, Some(start), opts)
                 .await;
         }
         let from_cache_any = opts.resource_version.as_deref() == Some("0");
         if (opts.limit > 0 && !from_cache_any) || exact {
             return self
-                .list_from_store(&prefix, rv.unwrap_or(0), None, opts)
+                .list_from_store(&kind.key_prefix(), &prefix, rv.unwrap_or(0), None, opts)
                 .await;
         }
         let cache = self.caches.get(&self.store, &kind.key_prefix()).await?;
@@ -147,7 +158,7 @@ impl Registry {
             cache.snapshot(&prefix)
         };
         let mut items: Vec<Arc<CachedObject>> =
-            all.into_iter().filter(|o| opts.matches(&o.value)).collect();
+            all.into_iter().filter(|o| opts.matches(o)).collect();
         let mut continue_ = None;
         let mut remaining = None;
         if opts.limit > 0 && items.len() > opts.limit {
@@ -168,11 +179,13 @@ impl Registry {
 
     async fn list_from_store(
         &self,
+        key_prefix: &str,
         prefix: &str,
         revision: Revision,
         start: Option<String>,
         opts: &ListOptions,
     ) -> Result<ListPage, Error> {
+        let index = index_field(key_prefix);
         let mut items = Vec::new();
         let mut start = start;
         let mut revision = revision;
@@ -203,8 +216,8 @@ impl Registry {
                 .last()
                 .map(|kv| String::from_utf8_lossy(&kv.key).into_owned());
             for kv in &resp.kvs {
-                match CachedObject::decode(&kv.key, &kv.value, kv.mod_revision) {
-                    Ok(obj) if opts.matches(&obj.value) => items.push(Arc::new(obj)),
+                match CachedObject::decode(&kv.key, &kv.value, kv.mod_revision, index) {
+                    Ok(obj) if opts.matches(&obj) => items.push(Arc::new(obj)),
                     Ok(_) => {}
                     Err(e) => {
                         let key = String::from_utf8_lossy(&kv.key);

@@ -12,6 +12,8 @@ mod allocator;
 mod api_server;
 pub mod authn;
 pub mod authz;
+#[doc(hidden)]
+pub mod bench_hook;
 mod body;
 mod builtin;
 mod columns;
@@ -37,6 +39,7 @@ mod route;
 mod schema;
 mod selector;
 mod serve;
+mod splice;
 pub mod stack;
 mod subresource;
 mod table;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ApiInner;
 use super::kinds::KindSpec;
 use super::list::ListOptions;
-use super::object::meta_str;
+use super::object::{meta_str, split_key};
 use super::registry::{DeleteOptions, WriteCtx};
 use super::user::UserInfo;
 
@@ -85,17 +85,22 @@ async fn delete_content(inner: &ApiInner, ns: &str) -> Result<usize, Error> {
             .await?;
         for o in &page.items {
             remaining += 1;
-            if meta_str(&o.value, "deletionTimestamp").is_some() {
+            if o.value()
+                .and_then(|v| meta_str(v, "deletionTimestamp"))
+                .is_some()
+            {
                 continue;
             }
-            let name = meta_str(&o.value, "name").unwrap_or("").to_owned();
+            let Some((_, name)) = split_key(&kind, &o.key) else {
+                continue;
+            };
             let opts = DeleteOptions {
                 propagation_policy: Some("Background".into()),
                 ..DeleteOptions::default()
             };
             match inner
                 .registry
-                .delete(&admin(), &kind, Some(ns), &name, &opts)
+                .delete(&admin(), &kind, Some(ns), name, &opts)
                 .await
             {
                 Ok(_) | Err(Error::NotFound(_)) => {}

@@ -1,7 +1,10 @@
-//! Helpers over objects as JSON values: metadata access, resourceVersion injection, paths.
+//! Helpers over objects as JSON values: metadata access, resourceVersion injection, paths,
+//! and an object's namespace and name from its store key.
 
 use kube_core::{Error, Revision};
 use serde_json::{Map, Value};
+
+use super::kinds::KindSpec;
 
 /// A string field of `metadata`.
 pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
@@ -33,6 +36,18 @@ pub(crate) fn set_meta(obj: &mut Value, field: &str, value: Value) {
         meta.remove(field);
     } else {
         meta.insert(field.to_owned(), value);
+    }
+}
+
+/// The namespace (for a namespaced kind) and name of an object, read from its store key
+/// (`/registry/{group}/{plural}/{namespace}/{name}`) rather than from its JSON.
+pub(crate) fn split_key<'k>(kind: &KindSpec, key: &'k str) -> Option<(Option<&'k str>, &'k str)> {
+    let rest = key.strip_prefix(kind.key_prefix().as_str())?;
+    if kind.resource.namespaced {
+        let (ns, name) = rest.split_once('/')?;
+        Some((Some(ns), name))
+    } else {
+        Some((None, rest))
     }
 }
 
@@ -212,6 +227,34 @@ mod tests {
         assert_eq!(field_value(&v, "status.nope"), "");
         set_meta(&mut v, "name", json!("x"));
         assert_eq!(meta_str(&v, "name"), Some("x"));
+    }
+
+    #[test]
+    fn keys_give_namespace_and_name() {
+        use kube_core::ApiResource;
+        let pods = KindSpec::new(ApiResource::new("", "v1", "Pod", "pods", true));
+        let nodes = KindSpec::new(ApiResource::new("", "v1", "Node", "nodes", false));
+        let roles = KindSpec::new(ApiResource::new(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+        ));
+        assert_eq!(
+            split_key(&pods, "/registry/pods/default/web"),
+            Some((Some("default"), "web"))
+        );
+        assert_eq!(split_key(&nodes, "/registry/nodes/n1"), Some((None, "n1")));
+        assert_eq!(
+            split_key(
+                &roles,
+                "/registry/rbac.authorization.k8s.io/clusterroles/admin"
+            ),
+            Some((None, "admin"))
+        );
+        assert_eq!(split_key(&pods, "/registry/nodes/n1"), None);
+        assert_eq!(split_key(&pods, "/registry/pods/no-name"), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::object::{
     decode_stored, encode_for_store, finalizers, meta_str, parse_rv, set_meta, spec_part,
 };
 use super::user::UserInfo;
-use super::watch_cache::WatchCaches;
+use super::watch_cache::{CachedObject, WatchCaches};
 
 /// Where namespaces live in the store.
 const NAMESPACES_PREFIX: &str = "/registry/namespaces/";
@@ -185,8 +185,8 @@ impl Registry {
             }
         };
         let fetched;
-        let obj = match &cached {
-            Some(o) => &o.value,
+        let obj = match cached.as_deref().and_then(CachedObject::value) {
+            Some(v) => v,
             None => {
                 let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
                     return Err(Error::NotFound(ObjectRef::new("", "namespaces", ns)));

@@ -211,6 +211,19 @@ impl FieldSelector {
             .map(|(_, _, v)| v.as_str())
     }
 
+    /// Whether an object satisfies every requirement, from the fields `known` gives
+    /// without decoding it; `None` when a requirement is on a field it does not know.
+    pub(crate) fn matches_known<'a>(
+        &self,
+        known: impl Fn(&str) -> Option<&'a str>,
+    ) -> Option<bool> {
+        let mut all = true;
+        for (f, eq, v) in &self.reqs {
+            all &= (known(f)? == v) == *eq;
+        }
+        Some(all)
+    }
+
     /// True when the object satisfies every requirement.
     pub(crate) fn matches(&self, obj: &Value) -> bool {
         self.reqs
@@ -268,6 +281,17 @@ mod tests {
                 .name(),
             Some("a")
         );
+        let known = |f: &str| (f == "spec.nodeName").then_some("n1");
+        assert_eq!(s.matches_known(known), None, "metadata.name is not known");
+        let on_node = |n: &str| {
+            FieldSelector::parse(n, &allowed)
+                .unwrap()
+                .matches_known(known)
+        };
+        assert_eq!(on_node("spec.nodeName=n1"), Some(true));
+        assert_eq!(on_node("spec.nodeName=n2"), Some(false));
+        assert_eq!(on_node("spec.nodeName!=n2"), Some(true));
+        assert_eq!(on_node("spec.nodeName="), Some(false));
         let err = FieldSelector::parse("spec.bogus=x", &allowed).unwrap_err();
         assert_eq!(err.code(), 400);
         assert!(FieldSelector::parse("nonsense", &allowed).is_err());

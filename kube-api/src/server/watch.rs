@@ -20,7 +20,7 @@ use super::kinds::KindSpec;
 use super::list::ListOptions;
 use super::object::parse_rv;
 use super::registry::Registry;
-use super::watch_cache::{CacheEvent, CachedObject, EventType, Receiver};
+use super::watch_cache::{CacheEvent, CachedObject, EventType, Receiver, index_field};
 
 /// How the objects of events are written.
 pub(crate) type ObjectEncoder = Arc<dyn Fn(&CachedObject) -> Bytes + Send + Sync>;
@@ -37,7 +37,12 @@ pub(crate) struct WatchParams {
 
 enum Source {
     Cache(Receiver),
-    Store(WatchStream),
+    /// The store's watch, for a resourceVersion older than the cache's history; `index`
+    /// is the resource's indexed field.
+    Store {
+        stream: WatchStream,
+        index: Option<&'static str>,
+    },
 }
 
 struct State {
@@ -86,8 +91,8 @@ impl State {
         if !ev.object.key.starts_with(&self.prefix) {
             return None;
         }
-        let cur = self.params.opts.matches(&ev.object.value);
-        let prev = ev.prev.as_ref().map(|p| self.params.opts.matches(&p.value));
+        let cur = self.params.opts.matches(&ev.object);
+        let prev = ev.prev.as_ref().map(|p| self.params.opts.matches(p));
         let kind = match ev.kind {
             EventType::Added => cur.then_some(EventType::Added),
             EventType::Modified => match (prev.unwrap_or(false), cur) {
@@ -186,33 +191,31 @@ async fn next_event(source: &mut Source) -> Option<Result<Arc<CacheEvent>, Statu
         // `None` once the cache dropped the sender: the watcher fell too far behind (or
         // the cache stopped).
         Source::Cache(Receiver::Indexed { events, .. }) => events.recv().await.map(Ok),
-        Source::Store(stream) => loop {
+        Source::Store { stream, index } => loop {
             match stream.next().await? {
                 Ok(ev) => {
                     let rev = ev.revision();
-                    let Ok(obj) = CachedObject::decode(&ev.kv.key, &ev.kv.value, rev) else {
-                        continue;
-                    };
+                    let index = *index;
                     let prev = ev
                         .prev_kv
                         .as_ref()
-                        .and_then(|p| CachedObject::decode(&p.key, &p.value, p.mod_revision).ok())
+                        .and_then(|p| {
+                            CachedObject::decode(&p.key, &p.value, p.mod_revision, index).ok()
+                        })
                         .map(Arc::new);
-                    let (kind, object) = match ev.kind {
-                        EventKind::Put if prev.is_some() => (EventType::Modified, Arc::new(obj)),
-                        EventKind::Put => (EventType::Added, Arc::new(obj)),
-                        EventKind::Delete => {
-                            let base = prev.clone().map_or(obj, |p| {
-                                let mut v = p.value.clone();
-                                super::object::set_meta(
-                                    &mut v,
-                                    "resourceVersion",
-                                    json!(rev.to_string()),
-                                );
-                                CachedObject::new(p.key.clone(), v, rev)
-                            });
-                            (EventType::Deleted, Arc::new(base))
-                        }
+                    // A delete's last state is the previous object with the delete's
+                    // revision (the store's delete event carries the same bytes).
+                    let object = match (ev.kind, &prev) {
+                        (EventKind::Delete, Some(p)) => p.deleted_at(rev),
+                        _ => CachedObject::decode(&ev.kv.key, &ev.kv.value, rev, index),
+                    };
+                    let Ok(object) = object.map(Arc::new) else {
+                        continue;
+                    };
+                    let kind = match ev.kind {
+                        EventKind::Put if prev.is_some() => EventType::Modified,
+                        EventKind::Put => EventType::Added,
+                        EventKind::Delete => EventType::Deleted,
                     };
                     return Some(Ok(Arc::new(CacheEvent {
                         kind,
@@ -296,7 +299,14 @@ impl Registry {
             match cache.subscribe(Some(r), &prefix, &params.opts.fields) {
                 Ok(sub) => (sub.initial, Source::Cache(sub.receiver), r),
                 Err(_) => match self.store.watch(kind.key_prefix().into(), r).await {
-                    Ok(stream) => (Vec::new(), Source::Store(stream), r),
+                    Ok(stream) => (
+                        Vec::new(),
+                        Source::Store {
+                            stream,
+                            index: index_field(&kind.key_prefix()),
+                        },
+                        r,
+                    ),
                     Err(e) => {
                         let status = watch_error(&e);
                         let body = error_event(&status);
@@ -340,6 +350,182 @@ pub(crate) fn json_encoder() -> ObjectEncoder {
 /// Encodes objects through a function of their value (tables, partial metadata).
 pub(crate) fn value_encoder(f: impl Fn(&Value) -> Value + Send + Sync + 'static) -> ObjectEncoder {
     Arc::new(move |o: &CachedObject| {
-        Bytes::from(serde_json::to_vec(&f(&o.value)).unwrap_or_default())
+        static UNDECODABLE: Value = Value::Null;
+        let value = o.value().unwrap_or(&UNDECODABLE);
+        Bytes::from(serde_json::to_vec(&f(value)).unwrap_or_default())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Selector watches get exactly their events, whether served from the watch cache's
+    //! history or, once that is too short, from the store's watch; a delete reports the
+    //! last state with the delete's resourceVersion.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::StreamExt as _;
+    use kube_core::{Pod, Store, WatchEvent};
+    use serde_json::json;
+
+    use crate::client::{Api, Client, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+    use crate::server::{ApiServer, ApiServerConfig};
+
+    async fn pods(watch_history: usize) -> Api<Pod> {
+        let store: Arc<dyn Store> = Arc::new(kube_store::MemoryStore::new());
+        let config = ApiServerConfig {
+            watch_history,
+            ..ApiServerConfig::default()
+        };
+        let api = ApiServer::builder(store)
+            .config(config)
+            .build()
+            .await
+            .unwrap();
+        Api::default_namespaced(Client::new(api, "default"))
+    }
+
+    fn pod(name: &str, app: &str, node: Option<&str>) -> Pod {
+        let mut spec = json!({"containers": [{"name": "c", "image": "i"}]});
+        if let Some(node) = node {
+            spec["nodeName"] = node.into();
+        }
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": app}},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    async fn revision(api: &Api<Pod>) -> String {
+        let list = api.list(&ListParams::default()).await.unwrap();
+        list.metadata.resource_version.unwrap()
+    }
+
+    /// Writes pods in and out of `app=web` and `spec.nodeName=n1`; returns the revision
+    /// before the first write and the revisions of the two deletes.
+    async fn script(api: &Api<Pod>) -> (String, String, String) {
+        let start = revision(api).await;
+        let post = PostParams::default();
+        let relabel = |app: &str| Patch::Merge(json!({"metadata": {"labels": {"app": app}}}));
+        let force = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
+        let patch = PatchParams::default();
+        api.create(&post, &pod("a", "web", Some("n1")))
+            .await
+            .unwrap();
+        api.create(&post, &pod("b", "db", Some("n2")))
+            .await
+            .unwrap();
+        api.patch("b", &patch, &relabel("web")).await.unwrap();
+        api.patch("a", &patch, &relabel("db")).await.unwrap();
+        api.create(&post, &pod("c", "other", None)).await.unwrap();
+        api.bind("c", "n1").await.unwrap();
+        api.delete("b", &force).await.unwrap();
+        let b_deleted = revision(api).await;
+        api.delete("a", &force).await.unwrap();
+        let a_deleted = revision(api).await;
+        (start, b_deleted, a_deleted)
+    }
+
+    /// The events of a watch from `rv` up to the first `n`: type, name, app label and
+    /// resourceVersion.
+    async fn events(
+        api: &Api<Pod>,
+        params: crate::client::WatchParams,
+        rv: &str,
+        n: usize,
+    ) -> Vec<(&'static str, String, String, String)> {
+        let mut stream = api.watch(&params, rv).await.unwrap();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .expect("an event in time")
+                .expect("the stream goes on")
+                .unwrap();
+            let (kind, p) = match event {
+                WatchEvent::Added(p) => ("ADDED", p),
+                WatchEvent::Modified(p) => ("MODIFIED", p),
+                WatchEvent::Deleted(p) => ("DELETED", p),
+                WatchEvent::Bookmark(_) => continue,
+                WatchEvent::Error(s) => panic!("watch error: {s:?}"),
+            };
+            let app = p.metadata.labels.get("app").cloned().unwrap_or_default();
+            let name = p.metadata.name.unwrap_or_default();
+            out.push((kind, name, app, p.metadata.resource_version.unwrap()));
+        }
+        out
+    }
+
+    fn without_rv(events: &[(&'static str, String, String, String)]) -> Vec<String> {
+        events
+            .iter()
+            .map(|(k, n, app, _)| format!("{k} {n} {app}"))
+            .collect()
+    }
+
+    async fn selector_watches_see_exactly_their_events(watch_history: usize) {
+        let api = pods(watch_history).await;
+        let (start, b_deleted, a_deleted) = script(&api).await;
+        // A last pod that no watch here selects, then one each selects: a watch that
+        // received anything more than its events would show it before the marker.
+        let post = PostParams::default();
+        api.create(&post, &pod("z", "none", Some("n9")))
+            .await
+            .unwrap();
+        api.create(&post, &pod("web-end", "web", Some("n1")))
+            .await
+            .unwrap();
+
+        let web = events(
+            &api,
+            crate::client::WatchParams::default().labels("app=web"),
+            &start,
+            5,
+        )
+        .await;
+        assert_eq!(
+            without_rv(&web),
+            [
+                "ADDED a web",
+                "ADDED b web",
+                "DELETED a db",
+                "DELETED b web",
+                "ADDED web-end web",
+            ]
+        );
+        assert_eq!(web[3].3, b_deleted, "a delete carries its own revision");
+
+        let on_n1 = crate::client::WatchParams {
+            field_selector: Some("spec.nodeName=n1".into()),
+            ..crate::client::WatchParams::default()
+        };
+        let n1 = events(&api, on_n1, &start, 5).await;
+        assert_eq!(
+            without_rv(&n1),
+            [
+                "ADDED a web",
+                "MODIFIED a db",
+                "ADDED c other",
+                "DELETED a db",
+                "ADDED web-end web",
+            ]
+        );
+        assert_eq!(n1[3].3, a_deleted, "a delete carries its own revision");
+    }
+
+    #[tokio::test]
+    async fn selector_watches_from_the_cache_see_exactly_their_events() {
+        selector_watches_see_exactly_their_events(1000).await;
+    }
+
+    #[tokio::test]
+    async fn selector_watches_from_the_store_see_exactly_their_events() {
+        // One event of history: watches from the start are served by the store.
+        selector_watches_see_exactly_their_events(1).await;
+    }
 }

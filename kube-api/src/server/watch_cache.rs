@@ -1,6 +1,10 @@
 //! The watch cache: one store watch per resource, its objects held in memory and its
 //! events fanned out to every watcher through a bounded broadcast channel.
 //!
+//! Objects are held as the JSON they are served as: a store write costs a copy of its
+//! bytes with the resourceVersion spliced in, and an object is decoded only when a
+//! selector, a table or a check asks for its value (see [`CachedObject`]).
+//!
 //! A watcher that falls behind by more than the channel's capacity is cut off (its stream
 //! ends and the client relists), so a slow reader never stalls the others or grows memory.
 //!
@@ -11,7 +15,7 @@
 //! watch, O(nodes) work per event.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,8 +25,8 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::{OnceCell, broadcast, mpsc, watch};
 
-use super::object::{decode_stored, field_value};
 use super::selector::FieldSelector;
+use super::splice::splice;
 
 /// The resources whose watchers are indexed, and the field they are indexed by.
 const INDEXES: &[(&str, &str)] = &[("/registry/pods/", "spec.nodeName")];
@@ -42,39 +46,115 @@ pub(crate) enum Receiver {
     },
 }
 
-/// One object as the cache holds it: decoded, and encoded once for every reader.
+/// One object as the cache holds it: its JSON as served (with its resourceVersion), and
+/// its decoded value only once something asks for it.
+///
+/// Most watchers and every list without selectors are served the JSON as it is, so a
+/// write costs a copy of the store's bytes with the revision spliced in (see
+/// [`super::splice`]), not a decode and an encode. The value is decoded the first time a
+/// selector, a table or a check needs it and kept with the object: one decode per object
+/// version however many watchers ask (decoding per watcher would make a selector
+/// watcher's cost grow with their number).
 #[derive(Debug)]
 pub(crate) struct CachedObject {
     /// The store key.
     pub(crate) key: String,
-    /// The object, with its resourceVersion.
-    pub(crate) value: Value,
-    /// The object encoded as JSON.
+    /// The object encoded as JSON, with its resourceVersion.
     pub(crate) json: Bytes,
     /// Its revision.
     pub(crate) revision: Revision,
+    /// The value of the resource's indexed field (see [`INDEXES`]), read when the object
+    /// was stored.
+    index: Option<IndexValue>,
+    /// The object decoded from `json`, once asked for; `None` inside when it does not
+    /// decode (deeper than the decoder's nesting limit).
+    value: OnceLock<Option<Value>>,
+}
+
+/// The value an object has in its resource's indexed field.
+#[derive(Debug)]
+struct IndexValue {
+    field: &'static str,
+    value: Box<str>,
 }
 
 impl CachedObject {
-    pub(crate) fn new(key: String, value: Value, revision: Revision) -> Self {
-        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-        Self {
-            key,
-            value,
-            json,
+    /// Makes a store value servable: its bytes with the resourceVersion set to
+    /// `revision`, and the value of `index_field` when the resource has one. Fails when
+    /// the bytes are not a JSON object with an object `metadata`.
+    pub(crate) fn decode(
+        key: &[u8],
+        bytes: &[u8],
+        revision: Revision,
+        index_field: Option<&'static str>,
+    ) -> Result<Self, Error> {
+        let spliced = splice(bytes, revision, index_field)?;
+        Ok(Self {
+            key: String::from_utf8_lossy(key).into_owned(),
+            json: Bytes::from(spliced.json),
             revision,
-        }
+            index: index_field
+                .zip(spliced.field)
+                .map(|(field, value)| IndexValue {
+                    field,
+                    value: value.into_boxed_str(),
+                }),
+            value: OnceLock::new(),
+        })
     }
 
-    /// Decodes a store value.
-    pub(crate) fn decode(key: &[u8], bytes: &[u8], revision: Revision) -> Result<Self, Error> {
-        let value = decode_stored(bytes, revision)?;
-        Ok(Self::new(
-            String::from_utf8_lossy(key).into_owned(),
-            value,
+    /// The object as a delete at `revision` reports it: this last state with the
+    /// delete's resourceVersion.
+    pub(crate) fn deleted_at(&self, revision: Revision) -> Result<Self, Error> {
+        let spliced = splice(&self.json, revision, None)?;
+        Ok(Self {
+            key: self.key.clone(),
+            json: Bytes::from(spliced.json),
             revision,
-        ))
+            index: self.index.as_ref().map(|i| IndexValue {
+                field: i.field,
+                value: i.value.clone(),
+            }),
+            value: OnceLock::new(),
+        })
     }
+
+    /// The object decoded, the first time it is asked for (then kept). `None` when its
+    /// JSON, valid as it is, still does not decode (nested too deep).
+    pub(crate) fn value(&self) -> Option<&Value> {
+        self.value
+            .get_or_init(|| match serde_json::from_slice(&self.json) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(key = %self.key, error = %e, "a cached object does not decode");
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// A field known without decoding the object: the resource's indexed field, as a
+    /// field selector sees it. `None` for any other field.
+    pub(crate) fn known_field(&self, field: &str) -> Option<&str> {
+        self.index
+            .as_ref()
+            .filter(|i| i.field == field)
+            .map(|i| &*i.value)
+    }
+
+    /// The value of the resource's indexed field (empty when the object has none).
+    fn index_value(&self) -> &str {
+        self.index.as_ref().map_or("", |i| &i.value)
+    }
+}
+
+/// The field the watchers of a resource (by its key prefix, such as `/registry/pods/`)
+/// are indexed by, if any.
+pub(crate) fn index_field(prefix: &str) -> Option<&'static str> {
+    INDEXES
+        .iter()
+        .find(|(p, _)| *p == prefix)
+        .map(|(_, field)| *field)
 }
 
 /// What happened to an object.
@@ -148,6 +228,22 @@ impl Drop for WatchCache {
 }
 
 impl WatchCache {
+    /// An empty cache of a prefix that follows nothing yet.
+    pub(crate) fn new(prefix: &str, capacity: usize, history_len: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity.max(1));
+        let (progress, _) = watch::channel(0);
+        Self {
+            state: RwLock::new(State::default()),
+            sender,
+            progress,
+            history_len,
+            capacity: capacity.max(1),
+            index: index_field(prefix),
+            indexed: Mutex::new(HashMap::new()),
+            follower: Mutex::new(None),
+        }
+    }
+
     /// Lists the prefix and starts following it.
     async fn start(
         store: Arc<dyn Store>,
@@ -155,21 +251,7 @@ impl WatchCache {
         capacity: usize,
         history_len: usize,
     ) -> Result<Arc<Self>, Error> {
-        let (sender, _) = broadcast::channel(capacity.max(1));
-        let (progress, _) = watch::channel(0);
-        let cache = Arc::new(Self {
-            state: RwLock::new(State::default()),
-            sender,
-            progress,
-            history_len,
-            capacity: capacity.max(1),
-            index: INDEXES
-                .iter()
-                .find(|(p, _)| *p == prefix)
-                .map(|(_, field)| *field),
-            indexed: Mutex::new(HashMap::new()),
-            follower: Mutex::new(None),
-        });
+        let cache = Arc::new(Self::new(&prefix, capacity, history_len));
         let revision = cache.resync(&*store, &prefix).await?;
         let weak = Arc::downgrade(&cache);
         let follower = tokio::spawn(async move {
@@ -219,7 +301,7 @@ impl WatchCache {
         for kv in &kvs {
             // One undecodable value must not make the whole resource unservable: it is
             // skipped, as `apply` skips it when it arrives through the watch.
-            match CachedObject::decode(&kv.key, &kv.value, kv.mod_revision) {
+            match CachedObject::decode(&kv.key, &kv.value, kv.mod_revision, self.index) {
                 Ok(obj) => {
                     fresh.insert(obj.key.clone(), Arc::new(obj));
                 }
@@ -271,16 +353,21 @@ impl WatchCache {
         Ok(rev)
     }
 
-    fn apply(&self, ev: &kube_core::StoreEvent) {
+    /// Applies one event of the store's watch.
+    pub(crate) fn apply(&self, ev: &kube_core::StoreEvent) {
         let rev = ev.revision();
+        // A written object is made servable before the state is locked: readers wait for
+        // the insert only.
+        let written = (ev.kind == EventKind::Put)
+            .then(|| CachedObject::decode(&ev.kv.key, &ev.kv.value, rev, self.index));
         let key = String::from_utf8_lossy(&ev.kv.key).into_owned();
         let mut state = self.state.write();
         if rev <= state.revision {
             return;
         }
         let prev = state.objects.get(&key).cloned();
-        let event = match ev.kind {
-            EventKind::Put => match CachedObject::decode(&ev.kv.key, &ev.kv.value, rev) {
+        let event = match written {
+            Some(written) => match written {
                 Ok(obj) => {
                     let obj = Arc::new(obj);
                     state.objects.insert(key, obj.clone());
@@ -301,25 +388,16 @@ impl WatchCache {
                     return;
                 }
             },
-            EventKind::Delete => {
+            None => {
                 state.objects.remove(&key);
-                let last = match prev.clone() {
-                    Some(p) => {
-                        let mut value = p.value.clone();
-                        super::object::set_meta(
-                            &mut value,
-                            "resourceVersion",
-                            Value::String(rev.to_string()),
-                        );
-                        Arc::new(CachedObject::new(key, value, rev))
-                    }
-                    None => match CachedObject::decode(&ev.kv.key, &ev.kv.value, rev) {
-                        Ok(o) => Arc::new(o),
-                        Err(_) => {
-                            state.revision = rev;
-                            return;
-                        }
-                    },
+                // The last state is the previous object with the delete's revision.
+                let last = match &prev {
+                    Some(p) => p.deleted_at(rev),
+                    None => CachedObject::decode(&ev.kv.key, &ev.kv.value, rev, self.index),
+                };
+                let Ok(last) = last.map(Arc::new) else {
+                    state.revision = rev;
+                    return;
                 };
                 CacheEvent {
                     kind: EventType::Deleted,
@@ -347,22 +425,24 @@ impl WatchCache {
     /// is full is cut off, as a lagging broadcast receiver is. Called under the state's
     /// write lock, before the progress moves past the event.
     fn dispatch_indexed(&self, event: &Arc<CacheEvent>) {
-        let Some(field) = self.index else { return };
+        if self.index.is_none() {
+            return;
+        }
         let mut indexed = self.indexed.lock();
         if indexed.is_empty() {
             return;
         }
-        let current = field_value(&event.object.value, field);
+        let current = event.object.index_value();
         let previous = event
             .prev
             .as_ref()
-            .map(|p| field_value(&p.value, field))
+            .map(|p| p.index_value())
             .filter(|p| *p != current);
         for value in std::iter::once(current).chain(previous) {
-            if let Some(senders) = indexed.get_mut(&value) {
+            if let Some(senders) = indexed.get_mut(value) {
                 senders.retain(|s| s.try_send(event.clone()).is_ok());
                 if senders.is_empty() {
-                    indexed.remove(&value);
+                    indexed.remove(value);
                 }
             }
         }
@@ -464,6 +544,11 @@ impl WatchCache {
             receiver,
             revision: state.revision,
         })
+    }
+
+    /// How many objects the cache holds.
+    pub(crate) fn len(&self) -> usize {
+        self.state.read().objects.len()
     }
 
     /// How many watchers are subscribed.
