@@ -66,11 +66,10 @@ pub(crate) async fn scale_write(
     body: &Value,
 ) -> Result<Value, Error> {
     let paths = kind.scale.clone().unwrap_or_default();
-    let k = kind;
     let mut transform = |old: &Value| -> Result<Value, Error> {
-        let view = scale_view(&k, old);
+        let view = scale_view(kind, old);
         let new_view = match patch_type {
-            Some(t) => patch::apply(&k, t, &view, body)?,
+            Some(t) => patch::apply(kind, t, &view, body)?,
             None => {
                 if let Some(kind_name) = body.get("kind").and_then(Value::as_str) {
                     if kind_name != "Scale" {
