@@ -149,3 +149,83 @@ async fn bookmarks_of_a_node_watch_move_past_other_nodes_events() {
         .unwrap();
     assert_eq!(next_change(&mut resumed).await, ("ADDED", "a1".to_owned()));
 }
+
+/// The pods a list with `spec.nodeName=<node>` returns, by name (sorted).
+async fn listed(api: &Api<Pod>, node: &str, from_cache: bool) -> Vec<String> {
+    let params = ListParams {
+        field_selector: Some(format!("spec.nodeName={node}")),
+        resource_version: from_cache.then(|| "0".to_owned()),
+        ..ListParams::default()
+    };
+    let mut names: Vec<String> = api
+        .list(&params)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| p.metadata.name.unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn node_lists_come_from_the_index_and_follow_binding_and_deletion() {
+    let client = server().await;
+    let api: Api<Pod> = Api::default_namespaced(client.clone());
+    let namespace: kube_core::Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "other"}})).unwrap();
+    Api::<kube_core::Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let other: Api<Pod> = Api::namespaced(client, "other");
+    for (name, node) in [
+        ("a1", Some("node-a")),
+        ("a2", Some("node-a")),
+        ("b1", Some("node-b")),
+    ] {
+        api.create(&PostParams::default(), &pod(name, node))
+            .await
+            .unwrap();
+    }
+    other
+        .create(&PostParams::default(), &pod("x", Some("node-a")))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &pod("p", None))
+        .await
+        .unwrap();
+    api.bind("p", "node-b").await.unwrap();
+    let force = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    api.delete("a2", &force).await.unwrap();
+    for from_cache in [true, false] {
+        assert_eq!(
+            listed(&api, "node-a", from_cache).await,
+            ["a1"],
+            "{from_cache}"
+        );
+        assert_eq!(
+            listed(&api, "node-b", from_cache).await,
+            ["b1", "p"],
+            "{from_cache}"
+        );
+        assert_eq!(
+            listed(&other, "node-a", from_cache).await,
+            ["x"],
+            "{from_cache}"
+        );
+        assert!(listed(&api, "node-c", from_cache).await.is_empty());
+        // Not by node: every pod of the namespace, unscheduled or not.
+        assert_eq!(
+            api.list(&ListParams::default()).await.unwrap().items.len(),
+            3
+        );
+    }
+    // Across namespaces.
+    let all: Api<Pod> = Api::all(other.client().clone());
+    assert_eq!(listed(&all, "node-a", true).await, ["a1", "x"]);
+}

@@ -148,11 +148,14 @@ where
     /// Runs the informer until the task is dropped or aborted.
     pub async fn run(self) {
         let mut resource_version: Option<String> = None;
+        // The newest version this informer has seen: a relist asks for a state not older,
+        // so that the cache never goes back in time.
+        let mut seen: Option<String> = None;
         let mut failures: u32 = 0;
         loop {
             let rv = match resource_version.take() {
                 Some(rv) => rv,
-                None => match self.list().await {
+                None => match self.list(seen.as_deref()).await {
                     Ok(rv) => {
                         failures = 0;
                         rv
@@ -164,6 +167,7 @@ where
                     }
                 },
             };
+            seen = Some(rv.clone());
             match self.watch(&rv).await {
                 WatchEnd::Resume(last, true) => {
                     failures = 0;
@@ -180,7 +184,8 @@ where
                     resource_version = Some(last);
                     self.back_off(&mut failures).await;
                 }
-                WatchEnd::Relist(err) => {
+                WatchEnd::Relist(err, last) => {
+                    seen = Some(last);
                     tracing::debug!(resource = %self.api.resource().plural, error = %err, "relisting");
                 }
             }
@@ -202,9 +207,14 @@ where
     }
 
     /// Lists everything (page by page), replaces the cache and returns the list's
-    /// resourceVersion. A continue token that expired mid-way restarts the list whole.
-    async fn list(&self) -> Result<String, Error> {
+    /// resourceVersion. As client-go's reflector does, the first list asks for
+    /// resourceVersion 0 and a relist for a state not older than `seen`: the API server
+    /// answers both from its watch cache, not with a read of every object in the store.
+    /// A continue token that expired mid-way restarts the list whole.
+    async fn list(&self, seen: Option<&str>) -> Result<String, Error> {
         let mut params = self.list_params();
+        params.resource_version = Some(seen.unwrap_or("0").to_owned());
+        params.resource_version_match = seen.map(|_| "NotOlderThan".to_owned());
         if self.config.page_size > 0 {
             params.limit = Some(self.config.page_size);
         }
@@ -247,7 +257,7 @@ where
         let mut last = rv.to_owned();
         let mut stream = match self.api.watch(&params, rv).await {
             Ok(stream) => stream,
-            Err(err) if err.code() == 410 => return WatchEnd::Relist(err),
+            Err(err) if err.code() == 410 => return WatchEnd::Relist(err, last),
             Err(err) => return WatchEnd::Failed(last, err),
         };
         let mut any = false;
@@ -271,7 +281,7 @@ where
                     self.writer.bookmark(&last);
                 }
                 Ok(WatchEvent::Error(status)) if status.code == 410 => {
-                    return WatchEnd::Relist(Error::from(status));
+                    return WatchEnd::Relist(Error::from(status), last);
                 }
                 Ok(WatchEvent::Error(status)) => return WatchEnd::Failed(last, status.into()),
                 Err(err) => return WatchEnd::Failed(last, err),
@@ -288,8 +298,9 @@ enum WatchEnd {
     Resume(String, bool),
     /// It failed: back off, then watch again from this resourceVersion.
     Failed(String, Error),
-    /// The resourceVersion is gone: list again.
-    Relist(Error),
+    /// The resourceVersion is gone: list again, a state not older than the version last
+    /// seen.
+    Relist(Error, String),
 }
 
 /// An informer whose cache and subscriptions are shared: what [`SharedInformerFactory`]

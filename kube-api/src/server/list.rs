@@ -134,7 +134,13 @@ impl Registry {
                 .list_from_store(&kind.key_prefix(), &prefix, revision, Some(start), opts)
                 .await;
         }
-        let from_cache_any = opts.resource_version.as_deref() == Some("0");
+        // A list at resourceVersion 0, or NotOlderThan a version, is served from the watch
+        // cache (once it has caught up with that version), paged or not, as Kubernetes'
+        // watch cache serves it; only an unversioned list or an Exact one reads the store.
+        let from_cache_any = opts
+            .resource_version
+            .as_deref()
+            .is_some_and(|v| !v.is_empty());
         if (opts.limit > 0 && !from_cache_any) || exact {
             return self
                 .list_from_store(&kind.key_prefix(), &prefix, rv.unwrap_or(0), None, opts)
@@ -150,10 +156,16 @@ impl Registry {
                     .await?;
             }
         }
+        let indexed = index_field(&kind.key_prefix()).and_then(|field| {
+            let value = opts.fields.equal_to(field)?;
+            cache.snapshot_indexed(&prefix, field, value)
+        });
         let (all, revision) = if let Some(name) = opts.fields.name() {
             let key = format!("{prefix}{name}");
             let rev = cache.revision();
             (cache.get(&key).into_iter().collect::<Vec<_>>(), rev)
+        } else if let Some(found) = indexed {
+            found
         } else {
             cache.snapshot(&prefix)
         };

@@ -14,7 +14,7 @@
 //! pod event of the cluster. Without the index each pod event wakes every kubelet's
 //! watch, O(nodes) work per event.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -119,6 +119,11 @@ impl CachedObject {
         })
     }
 
+    /// The value of the resource's indexed field, when it has one and it is not empty.
+    fn indexed_value(&self) -> Option<&str> {
+        Some(self.index_value()).filter(|v| !v.is_empty())
+    }
+
     /// The object decoded, the first time it is asked for (then kept). `None` when its
     /// JSON, valid as it is, still does not decode (nested too deep).
     pub(crate) fn value(&self) -> Option<&Value> {
@@ -190,11 +195,40 @@ pub(crate) struct CacheEvent {
 #[derive(Debug, Default)]
 struct State {
     objects: BTreeMap<String, Arc<CachedObject>>,
+    /// The keys of the objects by their non-empty indexed field (pods by node), so that
+    /// a kubelet's list is O(its pods), not a scan of every pod.
+    by_index: HashMap<Box<str>, BTreeSet<String>>,
     history: VecDeque<Arc<CacheEvent>>,
     /// The revision the cache has seen everything up to.
     revision: Revision,
     /// The history holds every event after this revision.
     floor: Revision,
+}
+
+impl State {
+    /// Files `obj` under its indexed value, and takes `prev` (the key's previous
+    /// version) out of its own.
+    fn reindex(&mut self, prev: Option<&CachedObject>, obj: Option<&CachedObject>) {
+        let old = prev.and_then(CachedObject::indexed_value);
+        let new = obj.and_then(CachedObject::indexed_value);
+        if old == new {
+            return;
+        }
+        if let (Some(old), Some(p)) = (old, prev) {
+            if let Some(keys) = self.by_index.get_mut(old) {
+                keys.remove(&p.key);
+                if keys.is_empty() {
+                    self.by_index.remove(old);
+                }
+            }
+        }
+        if let (Some(new), Some(o)) = (new, obj) {
+            self.by_index
+                .entry(new.into())
+                .or_default()
+                .insert(o.key.clone());
+        }
+    }
 }
 
 /// How a subscription begins: the events to replay first, and the live channel.
@@ -340,6 +374,10 @@ impl WatchCache {
                 });
             }
         }
+        state.by_index.clear();
+        for obj in fresh.values() {
+            state.reindex(None, Some(obj));
+        }
         state.objects = fresh;
         state.history.clear();
         state.revision = state.revision.max(rev);
@@ -370,6 +408,7 @@ impl WatchCache {
             Some(written) => match written {
                 Ok(obj) => {
                     let obj = Arc::new(obj);
+                    state.reindex(prev.as_deref(), Some(&obj));
                     state.objects.insert(key, obj.clone());
                     CacheEvent {
                         kind: if prev.is_some() {
@@ -390,6 +429,7 @@ impl WatchCache {
             },
             None => {
                 state.objects.remove(&key);
+                state.reindex(prev.as_deref(), None);
                 // The last state is the previous object with the delete's revision.
                 let last = match &prev {
                     Some(p) => p.deleted_at(rev),
@@ -470,6 +510,30 @@ impl WatchCache {
             .map(|(_, v)| v.clone())
             .collect();
         (items, state.revision)
+    }
+
+    /// The objects under `prefix` whose indexed field `field` is `value`, from the index;
+    /// `None` when `field` is not this resource's indexed field or `value` is empty
+    /// (then the caller scans).
+    pub(crate) fn snapshot_indexed(
+        &self,
+        prefix: &str,
+        field: &str,
+        value: &str,
+    ) -> Option<(Vec<Arc<CachedObject>>, Revision)> {
+        if self.index != Some(field) || value.is_empty() {
+            return None;
+        }
+        let state = self.state.read();
+        let items = state
+            .by_index
+            .get(value)
+            .into_iter()
+            .flatten()
+            .filter(|k| k.starts_with(prefix))
+            .filter_map(|k| state.objects.get(k).cloned())
+            .collect();
+        Some((items, state.revision))
     }
 
     /// One object by key.
