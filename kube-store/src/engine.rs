@@ -26,8 +26,15 @@ use tokio::task::JoinHandle;
 
 use crate::mvcc::{Mvcc, Persist, Record};
 
-/// How many events a watcher looks at per lock of the state.
+/// How many events a watcher takes per lock of the state.
 const WATCH_BATCH: usize = 512;
+
+/// How many entries of the log a watcher looks at per lock of the state, matching or not.
+/// Far more than it takes: a watcher of a quiet prefix (RBAC, Services) on a store taking
+/// thousands of writes a second must not need a poll per 512 of them to keep its place,
+/// or, starved of polls on a busy runtime, it falls behind the compaction and loses its
+/// watch. Comparing a key's prefix costs nanoseconds.
+const WATCH_SCAN: usize = 65_536;
 
 /// Wakers of the watchers waiting for a new revision.
 #[derive(Debug, Default)]
@@ -463,7 +470,13 @@ impl<P: Persist> Stream for Watcher<P> {
             if shared.revision.load(Ordering::SeqCst) > this.after {
                 let scanned = {
                     let state = shared.state.read();
-                    state.events_after(&this.prefix, this.after, WATCH_BATCH, &mut this.buffer)
+                    state.events_after(
+                        &this.prefix,
+                        this.after,
+                        WATCH_BATCH,
+                        WATCH_SCAN,
+                        &mut this.buffer,
+                    )
                 };
                 match scanned {
                     Ok(last) => this.after = last,

@@ -470,13 +470,15 @@ impl Mvcc {
         }
     }
 
-    /// The events after `after` whose key starts with `prefix`, at most `max_scan` events
-    /// looked at: they are appended to `out`, and the revision of the last event looked at
-    /// is returned. `Err` when `after` is below the compacted revision.
+    /// The events after `after` whose key starts with `prefix`, at most `max_events` of
+    /// them and at most `max_scan` events looked at: they are appended to `out`, and the
+    /// revision of the last event looked at is returned. `Err` when `after` is below the
+    /// compacted revision.
     pub(crate) fn events_after(
         &self,
         prefix: &[u8],
         after: Revision,
+        max_events: usize,
         max_scan: usize,
         out: &mut VecDeque<StoreEvent>,
     ) -> Result<Revision, StoreError> {
@@ -490,10 +492,15 @@ impl Mvcc {
         let log_base = self.revision - self.log.len() as Revision;
         let first = usize::try_from(after - log_base).unwrap_or(0);
         let mut last = after;
+        let mut taken = 0;
         for event in self.log.range(first.min(self.log.len())..).take(max_scan) {
             last = event.kv.mod_revision;
             if event.kv.key.starts_with(prefix) {
                 out.push_back(event.clone());
+                taken += 1;
+                if taken >= max_events {
+                    break;
+                }
             }
         }
         Ok(last)

@@ -105,6 +105,37 @@ async fn a_watcher_that_keeps_up_sees_everything_past_many_compactions() {
 }
 
 #[tokio::test]
+async fn a_watcher_of_a_quiet_prefix_polled_rarely_keeps_its_place() {
+    // History of 5,000 revisions; the watcher of a quiet prefix is polled once per 3,000
+    // writes elsewhere (a busy runtime), and must not fall behind the compaction.
+    let store = MemoryStore::with_retention(Retention::unbounded().max_revisions(5_000));
+    let start = store.current_revision().await.unwrap();
+    let mut quiet = store.watch("/registry/quiet/".into(), start).await.unwrap();
+    for round in 0..20 {
+        for i in 0..3_000 {
+            store
+                .create(key(round * 3_000 + i), "busy".into(), None)
+                .await
+                .unwrap();
+        }
+        assert!(
+            futures::FutureExt::now_or_never(quiet.next()).is_none(),
+            "nothing for the quiet watcher yet (round {round})"
+        );
+    }
+    store
+        .create("/registry/quiet/q".into(), "q".into(), None)
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), quiet.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(&event.kv.key[..], b"/registry/quiet/q");
+}
+
+#[tokio::test]
 async fn watches_end_when_the_store_is_dropped() {
     let store = MemoryStore::new();
     let mut watch = store.watch("/".into(), 1).await.unwrap();
