@@ -25,6 +25,7 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::{OnceCell, broadcast, mpsc, watch};
 
+use super::followers::Followers;
 use super::selector::FieldSelector;
 use super::splice::splice;
 
@@ -284,11 +285,12 @@ impl WatchCache {
         prefix: String,
         capacity: usize,
         history_len: usize,
+        followers: &Followers,
     ) -> Result<Arc<Self>, Error> {
         let cache = Arc::new(Self::new(&prefix, capacity, history_len));
         let revision = cache.resync(&*store, &prefix).await?;
         let weak = Arc::downgrade(&cache);
-        let follower = tokio::spawn(async move {
+        let follower = followers.spawn(async move {
             let mut after = revision;
             loop {
                 let stream = store.watch(prefix.clone().into(), after).await;
@@ -673,6 +675,7 @@ pub(crate) struct WatchCaches {
     written: Mutex<HashMap<String, Revision>>,
     capacity: usize,
     history_len: usize,
+    followers: Followers,
 }
 
 impl WatchCaches {
@@ -682,6 +685,7 @@ impl WatchCaches {
             written: Mutex::new(HashMap::new()),
             capacity,
             history_len,
+            followers: Followers::start(),
         }
     }
 
@@ -704,6 +708,7 @@ impl WatchCaches {
                     prefix.to_owned(),
                     self.capacity,
                     self.history_len,
+                    &self.followers,
                 )
             })
             .await?;
