@@ -13,6 +13,7 @@ use kube_api::client::{
     Api, Client, DeleteParams, Deleted, ListParams, Patch, PatchParams, PostParams, Preconditions,
     WatchParams,
 };
+use kube_api::informer::{Informer, InformerConfig};
 use kube_api::server::ApiServer;
 use kube_core::{ConfigMap, Error, Namespace, Node, ObjectMeta, Store, WatchEvent};
 use kube_store::MemoryStore;
@@ -219,6 +220,13 @@ async fn lists_select_and_page() {
     let mut names: Vec<_> = all.iter().filter_map(|c| c.metadata.name.clone()).collect();
     names.sort();
     assert_eq!(names, ["c0", "c1", "c2", "c3", "c4", "c5", "c6"]);
+    // Paged from the watch cache (resourceVersion 0): the pages after the first carry
+    // only the continue token, which the server requires.
+    let cached = api
+        .list_all(&ListParams::default().at("0"), 2)
+        .await
+        .unwrap();
+    assert_eq!(cached.len(), 7);
 
     // All namespaces.
     let everywhere: Api<ConfigMap> = Api::all(client);
@@ -250,6 +258,28 @@ async fn lists_select_and_page() {
         api.list(&ListParams::default()).await.unwrap().items.len(),
         4
     );
+}
+
+#[tokio::test]
+async fn an_informer_lists_page_by_page() {
+    let (_server, client) = server().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    for i in 0..7 {
+        api.create(&PostParams::default(), &cm(&format!("c{i}"), &[], &[]))
+            .await
+            .unwrap();
+    }
+    let config = InformerConfig {
+        page_size: 2,
+        ..InformerConfig::default()
+    };
+    let informer = Informer::with_config(api, config);
+    let cache = informer.cache();
+    let _task = informer.spawn();
+    tokio::time::timeout(Duration::from_secs(10), cache.wait_until_synced())
+        .await
+        .expect("the informer syncs");
+    assert_eq!(cache.len(), 7);
 }
 
 #[tokio::test]

@@ -182,7 +182,7 @@ where
             let page = self.list(&params).await?;
             items.extend(page.items);
             match page.metadata.continue_ {
-                Some(token) if !token.is_empty() => params.continue_token = Some(token),
+                Some(token) if !token.is_empty() => params = params.next_page(&token),
                 _ => return Ok(items),
             }
         }

@@ -53,6 +53,17 @@ impl ListParams {
         self
     }
 
+    /// The parameters of the page after one that returned `token`: the same selectors and
+    /// page size, no resourceVersion (the token carries the list's snapshot; the API
+    /// server refuses both at once, as Kubernetes does).
+    #[must_use]
+    pub fn next_page(mut self, token: &str) -> Self {
+        self.continue_token = Some(token.to_owned());
+        self.resource_version = None;
+        self.resource_version_match = None;
+        self
+    }
+
     /// Sets the resourceVersion to read at.
     #[must_use]
     pub fn at(mut self, resource_version: &str) -> Self {

@@ -237,7 +237,7 @@ where
             }
             items.extend(page.items);
             match page.metadata.continue_ {
-                Some(token) if !token.is_empty() => params.continue_token = Some(token),
+                Some(token) if !token.is_empty() => params = params.next_page(&token),
                 _ => break,
             }
         }
