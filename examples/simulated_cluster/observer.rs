@@ -100,7 +100,7 @@ impl Observer {
             },
         }));
         let api: Api<Pod> = Api::all(client);
-        let list = api.list(&ListParams::default()).await?;
+        let list = api.list_all(&ListParams::default(), LIST_PAGE).await?;
         let rv = list.metadata.resource_version.clone().unwrap_or_default();
         {
             let mut s = state.lock();
@@ -205,6 +205,10 @@ impl State {
     }
 }
 
+/// Pods per page of the observer's lists: a list of 150,000 pods in one response passes
+/// the client's response size limit.
+const LIST_PAGE: u32 = 5_000;
+
 /// Follows the pods from `rv`, resuming where it stopped; relists after a 410.
 async fn watch_loop(api: Api<Pod>, mut rv: String, state: Shared<State>) {
     let params = WatchParams {
@@ -245,7 +249,7 @@ async fn watch_loop(api: Api<Pod>, mut rv: String, state: Shared<State>) {
         }
         state.lock().seen.rewatches += 1;
         if gone {
-            match api.list(&ListParams::default()).await {
+            match api.list_all(&ListParams::default(), LIST_PAGE).await {
                 Ok(list) => {
                     let now = Instant::now();
                     let mut s = state.lock();
@@ -254,7 +258,10 @@ async fn watch_loop(api: Api<Pod>, mut rv: String, state: Shared<State>) {
                     }
                     rv = list.metadata.resource_version.unwrap_or_default();
                 }
-                Err(e) => tracing::warn!(error = %e, "the observer's relist failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the observer's relist failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }

@@ -217,7 +217,13 @@ async fn lists_select_and_page() {
     assert_eq!(first.items.len(), 3);
     assert!(first.metadata.continue_.is_some());
     let all = api.list_all(&ListParams::default(), 2).await.unwrap();
-    let mut names: Vec<_> = all.iter().filter_map(|c| c.metadata.name.clone()).collect();
+    assert!(all.metadata.continue_.is_none());
+    assert!(all.metadata.resource_version.is_some());
+    let mut names: Vec<_> = all
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
     names.sort();
     assert_eq!(names, ["c0", "c1", "c2", "c3", "c4", "c5", "c6"]);
     // Paged from the watch cache (resourceVersion 0): the pages after the first carry
@@ -226,7 +232,7 @@ async fn lists_select_and_page() {
         .list_all(&ListParams::default().at("0"), 2)
         .await
         .unwrap();
-    assert_eq!(cached.len(), 7);
+    assert_eq!(cached.items.len(), 7);
 
     // All namespaces.
     let everywhere: Api<ConfigMap> = Api::all(client);

@@ -174,18 +174,24 @@ where
         self.client.request(build(Method::GET, &uri, None)?).await
     }
 
-    /// Every object, fetched page by page with `page_size` objects a page.
-    pub async fn list_all(&self, params: &ListParams, page_size: u32) -> Result<Vec<K>, Error> {
+    /// Every object, fetched page by page with `page_size` objects a page, as one list:
+    /// its `resourceVersion` is the first page's (the snapshot every page was read from,
+    /// the version to watch from), and it has no continue token.
+    pub async fn list_all(
+        &self,
+        params: &ListParams,
+        page_size: u32,
+    ) -> Result<ObjectList<K>, Error> {
         let mut params = params.clone().limit(page_size);
-        let mut items = Vec::new();
-        loop {
+        let mut all = self.list(&params).await?;
+        while let Some(token) = all.metadata.continue_.take().filter(|t| !t.is_empty()) {
+            params = params.next_page(&token);
             let page = self.list(&params).await?;
-            items.extend(page.items);
-            match page.metadata.continue_ {
-                Some(token) if !token.is_empty() => params = params.next_page(&token),
-                _ => return Ok(items),
-            }
+            all.items.extend(page.items);
+            all.metadata.continue_ = page.metadata.continue_;
         }
+        all.metadata.remaining_item_count = None;
+        Ok(all)
     }
 
     /// Creates an object.

@@ -134,7 +134,7 @@ async fn list_sends_the_selectors_and_pages() {
     fake.answer(
         200,
         &format!(
-            r#"{{"kind":"ConfigMapList","apiVersion":"v1","metadata":{{"resourceVersion":"9"}},"items":[{}]}}"#,
+            r#"{{"kind":"ConfigMapList","apiVersion":"v1","metadata":{{"resourceVersion":"10"}},"items":[{}]}}"#,
             cm_json("b", "4")
         ),
     );
@@ -144,10 +144,13 @@ async fn list_sends_the_selectors_and_pages() {
         .await
         .unwrap();
     let names: Vec<_> = all
+        .items
         .iter()
         .map(|c| c.metadata.name.clone().unwrap())
         .collect();
     assert_eq!(names, ["a", "b"]);
+    // The version of the snapshot the pages were read from: the first page's.
+    assert_eq!(all.metadata.resource_version.as_deref(), Some("9"));
     let seen = fake.seen();
     assert_eq!(
         seen[0].uri,
