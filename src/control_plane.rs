@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube_api::client::Client;
+use kube_api::informer::SharedInformerFactory;
 use kube_api::server::ratelimit::RateLimitConfig;
 use kube_api::server::stack::{AuthorizationMode, RunningServer, Stack, StackBuilder};
 use kube_api::server::{
@@ -466,6 +467,8 @@ struct Components {
 /// The running components, stopped by [`RunningControlPlane::shutdown`].
 struct RunningComponents {
     scheduler: Option<RunnerHandle>,
+    /// The informers the scheduler and the controller manager share, stopped after both.
+    shared: Option<SharedInformerFactory>,
     stop: ShutdownTrigger,
     managers: Vec<(&'static str, JoinHandle<kube_ctrl::Result<()>>)>,
     metrics_addr: Option<SocketAddr>,
@@ -481,10 +484,23 @@ impl Components {
         };
         let metrics = Metrics::new();
         let identity = format!("{}-{}", hostname(), std::process::id());
+        let has_controllers = self.controllers.is_some() || !self.user_controllers.is_empty();
+        // In one process the scheduler and the controller manager read the same pods and
+        // nodes: one set of informers (one decoded copy of every pod) serves both. Their
+        // reads go out as the controller manager; each writes as itself.
+        let shared =
+            (has_controllers && !matches!(self.scheduler, SchedulerChoice::None)).then(|| {
+                SharedInformerFactory::new(
+                    stack.client_as(component("system:kube-controller-manager")),
+                )
+            });
         let scheduler = {
-            let builder =
+            let mut builder =
                 SchedulerRunner::builder(stack.client_as(component("system:kube-scheduler")))
                     .config(self.scheduler_config);
+            if let Some(factory) = &shared {
+                builder = builder.informer_factory(factory.clone());
+            }
             match self.scheduler {
                 SchedulerChoice::Default => Some(builder.build().spawn()),
                 SchedulerChoice::Framework(framework) => {
@@ -498,11 +514,14 @@ impl Components {
         };
         let (stop, shutdown) = Shutdown::new();
         let mut managers = Vec::new();
-        if self.controllers.is_some() || !self.user_controllers.is_empty() {
+        if has_controllers {
             let client = stack.client_as(component("system:kube-controller-manager"));
             let mut builder = ControllerManager::builder(client)
                 .identity(&identity)
                 .with_metrics(metrics.clone());
+            if let Some(factory) = &shared {
+                builder = builder.informer_factory(factory.clone());
+            }
             if self.leader_election {
                 builder = builder.leader_election(LeaderElectionConfig::new(
                     "kube-controller-manager",
@@ -558,6 +577,7 @@ impl Components {
         }
         Ok(RunningComponents {
             scheduler,
+            shared,
             stop,
             managers,
             metrics_addr,
@@ -579,6 +599,9 @@ impl RunningComponents {
                 Ok(Err(e)) => tracing::warn!(component = name, error = %e, "stopped with an error"),
                 Err(e) => tracing::warn!(component = name, error = %e, "its task failed"),
             }
+        }
+        if let Some(factory) = self.shared {
+            factory.stop().await;
         }
     }
 }

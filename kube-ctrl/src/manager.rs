@@ -40,6 +40,7 @@ use crate::shutdown::Shutdown;
 pub struct ControllerManagerBuilder {
     client: Client,
     factory: SharedInformerFactory,
+    own_factory: bool,
     registry: KindRegistry,
     metrics: Metrics,
     leader_election: Option<LeaderElectionConfig>,
@@ -62,6 +63,16 @@ impl fmt::Debug for ControllerManagerBuilder {
 }
 
 impl ControllerManagerBuilder {
+    /// Takes its informers from `factory`, shared with other components of the process
+    /// (in a control plane in one process, the scheduler: one cache of the pods and
+    /// nodes instead of one each). The manager starts it but leaves stopping it to its
+    /// owner; its reads go out with the factory's client.
+    pub fn informer_factory(mut self, factory: SharedInformerFactory) -> Self {
+        self.factory = factory;
+        self.own_factory = false;
+        self
+    }
+
     /// Elects a leader on this Lease before running anything.
     pub fn leader_election(mut self, config: LeaderElectionConfig) -> Self {
         self.leader_election = Some(config);
@@ -140,6 +151,7 @@ impl ControllerManagerBuilder {
         Ok(ControllerManager {
             client: self.client,
             factory: self.factory,
+            own_factory: self.own_factory,
             registry: self.registry,
             metrics: self.metrics,
             elector,
@@ -153,6 +165,8 @@ impl ControllerManagerBuilder {
 pub struct ControllerManager {
     client: Client,
     factory: SharedInformerFactory,
+    /// Whether the manager made its factory (and so stops it when it ends).
+    own_factory: bool,
     registry: KindRegistry,
     metrics: Metrics,
     elector: Option<Arc<LeaderElector>>,
@@ -193,6 +207,7 @@ impl ControllerManager {
     pub fn builder(client: Client) -> ControllerManagerBuilder {
         ControllerManagerBuilder {
             factory: SharedInformerFactory::new(client.clone()),
+            own_factory: true,
             client,
             registry: KindRegistry::with_builtin_kinds(),
             metrics: Metrics::new(),
@@ -253,7 +268,9 @@ impl ControllerManager {
             }
             tracing::warn!(identity = %self.identity, "lost the lease: controllers stopped, competing again");
         }
-        self.factory.stop().await;
+        if self.own_factory {
+            self.factory.stop().await;
+        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::{Cluster, active_pods, eventually, fake_kubelet, meta, selector, template};
 use kube_api::client::{Api, Patch, PatchParams, PostParams};
+use kube_api::informer::SharedInformerFactory;
 use kube_core::{Deployment, DeploymentSpec, Pod};
 use kube_ctrl::controllers::ControllersConfig;
 use kube_ctrl::controllers::deployment::{RolloutStatus, rollout_status};
@@ -119,4 +120,52 @@ async fn only_the_leader_acts_and_the_standby_takes_over() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_shared_informer_factory_serves_the_controllers_and_outlives_the_manager() {
+    let cluster = Cluster::start().await;
+    let factory = SharedInformerFactory::new(cluster.client.clone());
+    let manager = ControllerManager::builder(cluster.client.clone())
+        .informer_factory(factory.clone())
+        .builtin_controllers(ControllersConfig::default())
+        .build()
+        .unwrap();
+    let (stop, shutdown) = Shutdown::new();
+    let run = tokio::spawn(async move { manager.run(shutdown).await });
+    // The controllers' pod informer is the factory's: taking it opens no second watch.
+    let pods = factory.informer::<Pod>();
+    eventually("the pod informer to sync", || {
+        let synced = pods.has_synced();
+        async move { synced.then_some(()) }
+    })
+    .await;
+    let pod_watches = cluster
+        .requests
+        .lock()
+        .iter()
+        .filter(|r| r.starts_with("GET /api/v1/pods?") && r.contains("watch=true"))
+        .count();
+    assert_eq!(pod_watches, 1, "{:?}", cluster.requests.lock());
+
+    stop.trigger();
+    run.await.unwrap().unwrap();
+    // Its owner stops the factory, not the manager: a pod created now still arrives.
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let pod = Pod {
+        metadata: meta("after"),
+        spec: template(&[("app", "a")], "img").spec,
+        ..Pod::default()
+    };
+    api.create(&PostParams::default(), &pod).await.unwrap();
+    let cache = pods.cache();
+    eventually("the pod in the shared cache", || {
+        let found = cache
+            .list()
+            .iter()
+            .any(|p| p.metadata.name.as_deref() == Some("after"));
+        async move { found.then_some(()) }
+    })
+    .await;
+    factory.stop().await;
 }
