@@ -32,6 +32,7 @@ pub use program::{
     SIM_EXEC_EXIT_CODE, SIM_EXIT_CODE, SIM_IGNORE_TERM, SIM_OUTPUT, SIM_RUN_MILLIS, SimProgram,
 };
 
+use crate::kubelet::labels::POD_UID;
 use crate::logs::{LogEntry, LogStreamKind, format_entries, select_entries};
 
 /// Settings of a [`SimRuntime`].
@@ -130,8 +131,73 @@ impl SimContainer {
 struct State {
     sandboxes: HashMap<Arc<str>, SimSandbox>,
     containers: HashMap<Arc<str>, SimContainer>,
+    /// The ids of each pod's sandboxes and containers, by their pod UID label: the node
+    /// agent lists a pod's by that label on every sync of the pod, which without the
+    /// index scanned every record of the node (quadratic in the pods per node).
+    by_pod: HashMap<String, PodRecords>,
     images: BTreeMap<String, Image>,
     next_ip: u32,
+}
+
+/// One pod's records, in [`State::by_pod`].
+#[derive(Debug, Default)]
+struct PodRecords {
+    sandboxes: Vec<Arc<str>>,
+    containers: Vec<Arc<str>>,
+}
+
+/// Which of a pod's records.
+#[derive(Clone, Copy)]
+enum Record {
+    Sandbox,
+    Container,
+}
+
+impl PodRecords {
+    fn ids(&mut self, record: Record) -> &mut Vec<Arc<str>> {
+        match record {
+            Record::Sandbox => &mut self.sandboxes,
+            Record::Container => &mut self.containers,
+        }
+    }
+}
+
+impl State {
+    fn index(&mut self, record: Record, labels: &Labels, id: &Arc<str>) {
+        if let Some(uid) = labels.get(POD_UID) {
+            let ids = self.by_pod.entry(uid.clone()).or_default().ids(record);
+            ids.push(id.clone());
+        }
+    }
+
+    fn unindex(&mut self, record: Record, labels: &Labels, id: &str) {
+        let Some(uid) = labels.get(POD_UID) else {
+            return;
+        };
+        if let Some(records) = self.by_pod.get_mut(uid) {
+            records.ids(record).retain(|i| &**i != id);
+            if records.sandboxes.is_empty() && records.containers.is_empty() {
+                self.by_pod.remove(uid);
+            }
+        }
+    }
+
+    /// The ids a list with `selector` needs to look at: the pod's, when it selects one
+    /// pod by its UID label; otherwise none (`None`: look at every record).
+    fn candidates(&self, record: Record, selector: &Labels) -> Option<Vec<Arc<str>>> {
+        let uid = selector.get(POD_UID)?;
+        Some(match (self.by_pod.get(uid), record) {
+            (None, _) => Vec::new(),
+            (Some(r), Record::Sandbox) => r.sandboxes.clone(),
+            (Some(r), Record::Container) => r.containers.clone(),
+        })
+    }
+
+    fn remove_container(&mut self, id: &str) {
+        if let Some(c) = self.containers.remove(id) {
+            self.unindex(Record::Container, &c.labels, id);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -315,6 +381,7 @@ impl Runtime for SimRuntime {
         let id = self.new_id('s');
         let mut state = self.inner.state.lock();
         let ip = (!config.host_network).then(|| self.allocate_ip(&mut state));
+        state.index(Record::Sandbox, &config.labels, &id);
         state.sandboxes.insert(
             id.clone(),
             SimSandbox {
@@ -349,8 +416,18 @@ impl Runtime for SimRuntime {
 
     async fn remove_pod_sandbox(&self, id: &str) -> Result<(), RuntimeError> {
         let mut state = self.inner.state.lock();
-        state.sandboxes.remove(id);
-        state.containers.retain(|_, c| &*c.sandbox_id != id);
+        if let Some(sandbox) = state.sandboxes.remove(id) {
+            state.unindex(Record::Sandbox, &sandbox.labels, id);
+        }
+        let inside: Vec<Arc<str>> = state
+            .containers
+            .iter()
+            .filter(|(_, c)| &*c.sandbox_id == id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for cid in inside {
+            state.remove_container(&cid);
+        }
         Ok(())
     }
 
@@ -372,16 +449,27 @@ impl Runtime for SimRuntime {
     ) -> Result<Vec<PodSandbox>, RuntimeError> {
         self.inner.faults.check(SimOp::List)?;
         let state = self.inner.state.lock();
-        Ok(state
-            .sandboxes
-            .iter()
-            .filter(|(id, s)| {
-                filter.id.as_deref().is_none_or(|f| f == &***id)
-                    && filter.state.is_none_or(|f| f == s.state)
-                    && labels_match(&s.labels, &filter.label_selector)
-            })
-            .map(|(id, s)| sandbox_entry(id, s))
-            .collect())
+        let keep = |(id, s): &(&Arc<str>, &SimSandbox)| {
+            filter.id.as_deref().is_none_or(|f| f == &***id)
+                && filter.state.is_none_or(|f| f == s.state)
+                && labels_match(&s.labels, &filter.label_selector)
+        };
+        Ok(
+            match state.candidates(Record::Sandbox, &filter.label_selector) {
+                Some(ids) => ids
+                    .iter()
+                    .filter_map(|id| state.sandboxes.get_key_value(id))
+                    .filter(keep)
+                    .map(|(id, s)| sandbox_entry(id, s))
+                    .collect(),
+                None => state
+                    .sandboxes
+                    .iter()
+                    .filter(keep)
+                    .map(|(id, s)| sandbox_entry(id, s))
+                    .collect(),
+            },
+        )
     }
 
     async fn create_container(
@@ -412,6 +500,7 @@ impl Runtime for SimRuntime {
             .get_key_value(pod_sandbox_id)
             .map(|(k, _)| k.clone())
             .unwrap_or_else(|| Arc::from(pod_sandbox_id));
+        state.index(Record::Container, &config.labels, &id);
         state.containers.insert(
             id.clone(),
             SimContainer {
@@ -495,7 +584,7 @@ impl Runtime for SimRuntime {
     }
 
     async fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
-        self.inner.state.lock().containers.remove(id);
+        self.inner.state.lock().remove_container(id);
         Ok(())
     }
 
@@ -524,21 +613,33 @@ impl Runtime for SimRuntime {
         self.inner.faults.check(SimOp::List)?;
         let now = SystemTime::now();
         let mut state = self.inner.state.lock();
-        Ok(state
-            .containers
-            .iter_mut()
-            .filter_map(|(id, c)| {
-                c.settle(now);
-                let keep = filter.id.as_deref().is_none_or(|f| f == &**id)
-                    && filter
-                        .pod_sandbox_id
-                        .as_deref()
-                        .is_none_or(|f| f == &*c.sandbox_id)
-                    && filter.state.is_none_or(|f| f == c.state)
-                    && labels_match(&c.labels, &filter.label_selector);
-                keep.then(|| c.to_container(id))
-            })
-            .collect())
+        let listed = |id: &Arc<str>, c: &mut SimContainer| {
+            c.settle(now);
+            let keep = filter.id.as_deref().is_none_or(|f| f == &**id)
+                && filter
+                    .pod_sandbox_id
+                    .as_deref()
+                    .is_none_or(|f| f == &*c.sandbox_id)
+                && filter.state.is_none_or(|f| f == c.state)
+                && labels_match(&c.labels, &filter.label_selector);
+            keep.then(|| c.to_container(id))
+        };
+        Ok(
+            match state.candidates(Record::Container, &filter.label_selector) {
+                Some(ids) => ids
+                    .iter()
+                    .filter_map(|id| {
+                        let c = state.containers.get_mut(id)?;
+                        listed(id, c)
+                    })
+                    .collect(),
+                None => state
+                    .containers
+                    .iter_mut()
+                    .filter_map(|(id, c)| listed(id, c))
+                    .collect(),
+            },
+        )
     }
 
     async fn exec_sync(
@@ -697,6 +798,82 @@ mod tests {
     }
 
     crate::runtime_conformance_tests!(|| async { Sim(SimRuntime::new()) });
+
+    #[tokio::test]
+    async fn lists_by_pod_uid_see_only_that_pods_records_until_removed() {
+        let rt = SimRuntime::new();
+        let mut ids = Vec::new();
+        for uid in ["u1", "u2"] {
+            let mut sandbox = PodSandboxConfig::default();
+            sandbox.labels.insert(POD_UID.into(), uid.into());
+            let sb = rt.run_pod_sandbox(&sandbox).await.unwrap();
+            let mut config = sim_container("a", &Workload::Sleep);
+            config.labels.insert(POD_UID.into(), uid.into());
+            let c = rt.create_container(&sb, &config, &sandbox).await.unwrap();
+            ids.push((sb, c));
+        }
+        let by_uid = |uid: &str| Labels::from([(POD_UID.to_owned(), uid.to_owned())]);
+        let sandboxes = |uid: &str| PodSandboxFilter {
+            label_selector: by_uid(uid),
+            ..PodSandboxFilter::default()
+        };
+        let containers = |uid: &str| ContainerFilter {
+            label_selector: by_uid(uid),
+            ..ContainerFilter::default()
+        };
+        let listed = rt.list_pod_sandboxes(&sandboxes("u1")).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|s| &s.id).collect::<Vec<_>>(),
+            [&ids[0].0]
+        );
+        let listed = rt.list_containers(&containers("u2")).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|c| &c.id).collect::<Vec<_>>(),
+            [&ids[1].1]
+        );
+        // The other filters still apply to the pod's records.
+        let mut other = sandboxes("u1");
+        other.id = Some(ids[1].0.clone());
+        assert!(rt.list_pod_sandboxes(&other).await.unwrap().is_empty());
+        assert!(
+            rt.list_containers(&containers("u3"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Without a UID every record is listed.
+        let all = rt
+            .list_containers(&ContainerFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2);
+
+        rt.remove_container(&ids[1].1).await.unwrap();
+        assert!(
+            rt.list_containers(&containers("u2"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        rt.remove_pod_sandbox(&ids[0].0).await.unwrap();
+        assert!(
+            rt.list_pod_sandboxes(&sandboxes("u1"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            rt.list_containers(&containers("u1"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            rt.list_pod_sandboxes(&sandboxes("u2")).await.unwrap().len(),
+            1
+        );
+        assert!(!rt.inner.state.lock().by_pod.contains_key("u1"));
+    }
 
     #[tokio::test]
     async fn timed_programs_exit_when_read_and_faults_fail_calls() {
