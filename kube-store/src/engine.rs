@@ -36,44 +36,105 @@ const WATCH_BATCH: usize = 512;
 /// watch. Comparing a key's prefix costs nanoseconds.
 const WATCH_SCAN: usize = 65_536;
 
-/// Wakers of the watchers waiting for a new revision.
+/// The watchers waiting for a write under their prefix.
+///
+/// A write wakes only the watchers whose prefix it touched (a pod write does not wake
+/// the followers of Leases or ConfigMaps, which would find nothing and wait again). The
+/// others stay registered and are told how far they are caught up, so that a watcher of
+/// a quiet prefix keeps up with the revision without being polled, and a compaction
+/// does not pass it by.
 #[derive(Debug, Default)]
 struct Waiters {
-    /// True while `wakers` may be non-empty: writers check it without locking.
+    /// True while `waiting` may be non-empty: writers check it without locking.
     any: AtomicBool,
-    /// Counts the times `wakers` was emptied, so that a watcher registers once per round.
-    round: AtomicU64,
-    wakers: Mutex<Vec<Waker>>,
+    waiting: Mutex<Vec<Waiting>>,
+}
+
+/// One registered watcher.
+#[derive(Debug)]
+struct Waiting {
+    id: u64,
+    prefix: Bytes,
+    waker: Waker,
+    /// The watcher had read everything up to this revision when it registered; writes
+    /// not under its prefix move it on.
+    caught_up: Arc<AtomicI64>,
 }
 
 impl Waiters {
-    /// Registers a watcher's waker unless it is already in this round's list; returns
-    /// the round it is registered for.
-    fn register(&self, waker: &Waker, registered: &mut Option<(u64, Waker)>) {
-        let mut wakers = self.wakers.lock();
-        let round = self.round.load(Ordering::SeqCst);
-        let already = registered
-            .as_ref()
-            .is_some_and(|(r, w)| *r == round && w.will_wake(waker));
-        if !already {
-            wakers.push(waker.clone());
-            *registered = Some((round, waker.clone()));
+    /// Registers (or refreshes) a watcher that has read everything up to `after`.
+    fn register(
+        &self,
+        id: u64,
+        prefix: &Bytes,
+        after: Revision,
+        caught_up: &Arc<AtomicI64>,
+        waker: &Waker,
+    ) {
+        let mut waiting = self.waiting.lock();
+        caught_up.fetch_max(after, Ordering::SeqCst);
+        match waiting.iter_mut().find(|w| w.id == id) {
+            Some(w) => {
+                if !w.waker.will_wake(waker) {
+                    w.waker = waker.clone();
+                }
+            }
+            None => waiting.push(Waiting {
+                id,
+                prefix: prefix.clone(),
+                waker: waker.clone(),
+                caught_up: caught_up.clone(),
+            }),
         }
         self.any.store(true, Ordering::SeqCst);
     }
 
+    /// Forgets a watcher (it is gone).
+    fn remove(&self, id: u64) {
+        let mut waiting = self.waiting.lock();
+        waiting.retain(|w| w.id != id);
+        self.any.store(!waiting.is_empty(), Ordering::SeqCst);
+    }
+
+    /// After the write of `keys` took the revision from `before` to `after`: returns the
+    /// wakers of the watchers under one of the keys (to wake once the store's lock is
+    /// released) and moves the others on to `after`. Called with the state's write lock
+    /// held, so that writes are seen in order.
+    fn written(&self, keys: &[&[u8]], before: Revision, after: Revision) -> Vec<Waker> {
+        if !self.any.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let mut waiting = self.waiting.lock();
+        let mut wake = Vec::new();
+        waiting.retain(|w| {
+            if keys.iter().any(|k| k.starts_with(&w.prefix)) {
+                wake.push(w.waker.clone());
+                return false;
+            }
+            // Untouched: caught up with this write if it was with everything before it.
+            let _ = w
+                .caught_up
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |seen| {
+                    (seen >= before).then_some(after)
+                });
+            true
+        });
+        self.any.store(!waiting.is_empty(), Ordering::SeqCst);
+        wake
+    }
+
+    /// Wakes every watcher (a compaction, the store going away).
     fn wake_all(&self) {
         if !self.any.load(Ordering::SeqCst) {
             return;
         }
-        let wakers = {
-            let mut wakers = self.wakers.lock();
+        let waiting = {
+            let mut waiting = self.waiting.lock();
             self.any.store(false, Ordering::SeqCst);
-            self.round.fetch_add(1, Ordering::SeqCst);
-            std::mem::take(&mut *wakers)
+            std::mem::take(&mut *waiting)
         };
-        for waker in wakers {
-            waker.wake();
+        for w in waiting {
+            w.waker.wake();
         }
     }
 }
@@ -86,6 +147,8 @@ pub(crate) struct Shared<P> {
     /// locking.
     revision: AtomicI64,
     waiters: Waiters,
+    /// Numbers the watchers, for the waiter list.
+    watchers: AtomicU64,
     /// Wakes the lease expiry task (a new lease, or the store going away).
     lease_wake: Arc<Notify>,
     lease_task: Mutex<Option<JoinHandle<()>>>,
@@ -100,7 +163,6 @@ impl<P> Drop for Shared<P> {
         // Watchers and the lease task hold weak references: wake them so they see the
         // store is gone and end.
         self.lease_wake.notify_one();
-        self.waiters.any.store(true, Ordering::SeqCst);
         self.waiters.wake_all();
     }
 }
@@ -129,6 +191,7 @@ impl<P: Persist> Engine<P> {
                 state: RwLock::new(state),
                 revision: AtomicI64::new(revision),
                 waiters: Waiters::default(),
+                watchers: AtomicU64::new(0),
                 lease_wake: Arc::new(Notify::new()),
                 lease_task: Mutex::new(None),
                 lease_task_pending: AtomicBool::new(has_leases),
@@ -163,13 +226,16 @@ impl<P: Persist> Engine<P> {
         let before = state.revision();
         let result = f(&mut state, &shared.persist);
         let after = state.revision();
+        let mut wake = Vec::new();
         if after != before {
+            let keys: Vec<&[u8]> = state.keys_after(before).collect();
+            wake = shared.waiters.written(&keys, before, after);
             shared.revision.store(after, Ordering::SeqCst);
             self.auto_compact(&mut state);
         }
         drop(state);
-        if after != before {
-            shared.waiters.wake_all();
+        for waker in wake {
+            waker.wake();
         }
         result
     }
@@ -305,11 +371,12 @@ impl<P: Persist> Engine<P> {
             }
         }
         Ok(Box::pin(Watcher {
+            id: self.shared.watchers.fetch_add(1, Ordering::Relaxed),
             shared: Arc::downgrade(&self.shared),
             prefix,
             after,
+            caught_up: Arc::new(AtomicI64::new(after)),
             buffer: VecDeque::new(),
-            registered: None,
             done: false,
         }))
     }
@@ -439,15 +506,25 @@ async fn expiry_loop<P: Persist>(shared: Weak<Shared<P>>, wake: Arc<Notify>) {
 }
 
 /// A watch: reads the shared event log from its position.
-struct Watcher<P> {
+struct Watcher<P: Persist> {
+    /// Its name in the waiter list.
+    id: u64,
     shared: Weak<Shared<P>>,
     prefix: Bytes,
     /// The revision of the last event looked at.
     after: Revision,
+    /// How far writes elsewhere have moved it on while it waited.
+    caught_up: Arc<AtomicI64>,
     buffer: VecDeque<StoreEvent>,
-    /// The round of the waiter list this watcher's waker is in, and that waker.
-    registered: Option<(u64, Waker)>,
     done: bool,
+}
+
+impl<P: Persist> Drop for Watcher<P> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.waiters.remove(self.id);
+        }
+    }
 }
 
 impl<P: Persist> Stream for Watcher<P> {
@@ -467,6 +544,7 @@ impl<P: Persist> Stream for Watcher<P> {
         };
         let mut registered = false;
         loop {
+            this.after = this.after.max(this.caught_up.load(Ordering::SeqCst));
             if shared.revision.load(Ordering::SeqCst) > this.after {
                 let scanned = {
                     let state = shared.state.read();
@@ -506,7 +584,13 @@ impl<P: Persist> Stream for Watcher<P> {
                 }
                 return Poll::Pending;
             }
-            shared.waiters.register(cx.waker(), &mut this.registered);
+            shared.waiters.register(
+                this.id,
+                &this.prefix,
+                this.after,
+                &this.caught_up,
+                cx.waker(),
+            );
             registered = true;
         }
     }

@@ -470,6 +470,15 @@ impl Mvcc {
         }
     }
 
+    /// The keys written after `after`, as far as the log holds them.
+    pub(crate) fn keys_after(&self, after: Revision) -> impl Iterator<Item = &[u8]> {
+        let log_base = self.revision - self.log.len() as Revision;
+        let first = usize::try_from(after - log_base).unwrap_or(0);
+        self.log
+            .range(first.min(self.log.len())..)
+            .map(|event| &event.kv.key[..])
+    }
+
     /// The events after `after` whose key starts with `prefix`, at most `max_events` of
     /// them and at most `max_scan` events looked at: they are appended to `out`, and the
     /// revision of the last event looked at is returned. `Err` when `after` is below the

@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -133,6 +134,56 @@ async fn a_watcher_of_a_quiet_prefix_polled_rarely_keeps_its_place() {
         .unwrap()
         .unwrap();
     assert_eq!(&event.kv.key[..], b"/registry/quiet/q");
+}
+
+/// Counts its wakes.
+struct Wakes(std::sync::atomic::AtomicUsize);
+
+impl futures::task::ArcWake for Wakes {
+    fn wake_by_ref(this: &Arc<Self>) {
+        this.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn writes_wake_only_the_watchers_of_their_prefix_and_the_others_keep_up() {
+    let store = MemoryStore::with_retention(Retention::unbounded().max_revisions(1_000));
+    let start = store.current_revision().await.unwrap();
+    let mut quiet = store.watch("/registry/quiet/".into(), start).await.unwrap();
+    let wakes = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = futures::task::waker(wakes.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(quiet.poll_next_unpin(&mut cx).is_pending());
+    // Writes elsewhere, far past the history the store keeps: no wake, and no
+    // compaction error later.
+    for i in 0..5_000 {
+        store.create(key(i), "busy".into(), None).await.unwrap();
+    }
+    store
+        .compact(store.current_revision().await.unwrap() - 10)
+        .await
+        .unwrap();
+    let after_compaction = wakes.0.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        after_compaction <= 1,
+        "woken {after_compaction} times by writes elsewhere"
+    );
+    assert!(quiet.poll_next_unpin(&mut cx).is_pending());
+    store
+        .create("/registry/quiet/q".into(), "q".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        wakes.0.load(std::sync::atomic::Ordering::SeqCst),
+        after_compaction + 1,
+        "a write under the prefix wakes it"
+    );
+    match quiet.poll_next_unpin(&mut cx) {
+        std::task::Poll::Ready(Some(Ok(event))) => {
+            assert_eq!(&event.kv.key[..], b"/registry/quiet/q");
+        }
+        other => panic!("expected the quiet prefix's event, got {other:?}"),
+    }
 }
 
 #[tokio::test]
