@@ -85,14 +85,13 @@ pub(crate) fn admit(
     Ok(())
 }
 
-/// Adds a pod's requests to a running total.
-pub(crate) fn add(total: &mut PodRequests, pod: &Pod) {
-    let r = pod.resource_requests();
+/// Adds one pod's requests to a running total.
+pub(crate) fn add(total: &mut PodRequests, r: &PodRequests) {
     total.milli_cpu += r.milli_cpu;
     total.memory += r.memory;
     total.ephemeral_storage += r.ephemeral_storage;
-    for (k, v) in r.scalar {
-        *total.scalar.entry(k).or_default() += v;
+    for (k, v) in &r.scalar {
+        *total.scalar.entry(k.clone()).or_default() += v;
     }
 }
 
@@ -128,7 +127,10 @@ mod tests {
             )
             .is_ok()
         );
-        add(&mut used, &pod("1500m", &serde_json::json!({})));
+        add(
+            &mut used,
+            &pod("1500m", &serde_json::json!({})).resource_requests(),
+        );
         let err = admit(
             &pod("1", &serde_json::json!({})),
             &labels,

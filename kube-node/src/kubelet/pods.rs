@@ -22,6 +22,10 @@ use super::pod_worker::{PodContext, PodUpdate, PodWorker};
 struct WorkerHandle {
     tx: watch::Sender<PodUpdate>,
     task: JoinHandle<()>,
+    /// The pod's resource requests, summed once at admission (a pod's requests do not
+    /// change): admitting the next pod adds them up without parsing every quantity of
+    /// every pod of the node again.
+    requests: PodRequests,
 }
 
 /// Runs the pod workers of one node.
@@ -153,10 +157,11 @@ impl Dispatcher {
             self.rejected.insert(id);
             return;
         }
+        let requests = pod.resource_requests();
         let (tx, rx) = watch::channel(PodUpdate::Present(pod));
         let worker = PodWorker::new(self.ctx.clone(), rx, None);
         let task = tokio::spawn(worker.run());
-        self.workers.insert(id, WorkerHandle { tx, task });
+        self.workers.insert(id, WorkerHandle { tx, task, requests });
     }
 
     /// The requests and the count of the pods admitted and still active.
@@ -173,7 +178,7 @@ impl Dispatcher {
             if is_terminal(pod) {
                 continue;
             }
-            admission::add(&mut total, pod);
+            admission::add(&mut total, &w.requests);
             count += 1;
         }
         (total, count)
