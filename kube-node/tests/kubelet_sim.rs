@@ -461,3 +461,61 @@ async fn the_lease_is_renewed_without_reading_it_and_after_a_conflict() {
     assert_eq!(renewed.spec.holder_identity.as_deref(), Some("n1"));
     kubelet.shutdown().await;
 }
+
+#[tokio::test]
+async fn taking_over_an_existing_node_retries_after_a_conflict() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use kube_api::server::{ApiBody, ApiRequest};
+    use tower::ServiceExt as _;
+
+    let store: Arc<dyn Store> = Arc::new(kube_store::MemoryStore::new());
+    let api = ApiServer::builder(store).build().await.unwrap();
+    // The first replace of the Node loses to another writer (node IPAM setting the CIDR,
+    // say), as if it had changed between the agent's read and its write.
+    let conflicts = Arc::new(AtomicUsize::new(0));
+    let seen = conflicts.clone();
+    let inner = api.clone();
+    let service = tower::service_fn(move |req: ApiRequest| {
+        let inner = inner.clone();
+        let seen = seen.clone();
+        async move {
+            if req.method() == http::Method::PUT
+                && req.uri().path() == "/api/v1/nodes/n1"
+                && seen.fetch_add(1, Ordering::SeqCst) == 0
+            {
+                let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Conflict","code":409,"message":"the object has been modified"}"#;
+                return Ok(http::Response::builder()
+                    .status(409)
+                    .header("content-type", "application/json")
+                    .body(ApiBody::from(body))
+                    .unwrap());
+            }
+            inner.oneshot(req).await
+        }
+    });
+    let client = Client::new(service, "default");
+    let nodes: Api<Node> = Api::all(client.clone());
+    let existing: Node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "n1"}, "spec": {"unschedulable": true}
+    }))
+    .unwrap();
+    nodes
+        .create(&PostParams::default(), &existing)
+        .await
+        .unwrap();
+
+    let kubelet = Kubelet::builder(client.clone(), SimRuntime::new())
+        .config(config("n1"))
+        .build()
+        .start()
+        .await
+        .expect("the agent takes the Node over after the conflict");
+    assert!(
+        conflicts.load(Ordering::SeqCst) >= 2,
+        "the replace was tried again"
+    );
+    let node = nodes.get("n1").await.unwrap();
+    assert!(node.spec.unschedulable, "the existing spec is kept");
+    kubelet.shutdown().await;
+}

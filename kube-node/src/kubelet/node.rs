@@ -76,6 +76,9 @@ fn well_known_labels(config: &KubeletConfig) -> BTreeMap<String, String> {
     labels
 }
 
+/// How many times taking over an existing Node is tried again after a conflict.
+const REGISTER_CONFLICT_RETRIES: u32 = 5;
+
 /// Registers the Node (or takes over the existing one) and writes its first status.
 pub(crate) async fn register(ctx: &NodeContext) -> Result<Node> {
     let config = &ctx.config;
@@ -109,18 +112,30 @@ pub(crate) async fn register(ctx: &NodeContext) -> Result<Node> {
         Ok(node) => node,
         Err(e) if e.code() == 409 => {
             // The node exists (a restarted agent): keep it, adding our labels and CIDR.
-            let mut node = api
-                .get(&config.node_name)
-                .await
-                .map_err(Error::api("reading the existing Node"))?;
-            node.metadata.labels.extend(desired.metadata.labels.clone());
-            if node.spec.pod_cidr.is_none() {
-                node.spec.pod_cidr.clone_from(&desired.spec.pod_cidr);
-                node.spec.pod_cidrs.clone_from(&desired.spec.pod_cidrs);
+            // Controllers write it too (node IPAM sets its CIDR): on a conflict, read
+            // and apply again.
+            let mut attempt = 0;
+            loop {
+                let mut node = api
+                    .get(&config.node_name)
+                    .await
+                    .map_err(Error::api("reading the existing Node"))?;
+                node.metadata.labels.extend(desired.metadata.labels.clone());
+                if node.spec.pod_cidr.is_none() {
+                    node.spec.pod_cidr.clone_from(&desired.spec.pod_cidr);
+                    node.spec.pod_cidrs.clone_from(&desired.spec.pod_cidrs);
+                }
+                match api
+                    .replace(&config.node_name, &PostParams::default(), &node)
+                    .await
+                {
+                    Ok(node) => break node,
+                    Err(e) if e.code() == 409 && attempt < REGISTER_CONFLICT_RETRIES => {
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(Error::api("updating the existing Node")(e)),
+                }
             }
-            api.replace(&config.node_name, &PostParams::default(), &node)
-                .await
-                .map_err(Error::api("updating the existing Node"))?
         }
         Err(e) => return Err(Error::api("registering the Node")(e)),
     };
