@@ -20,7 +20,6 @@ mod columns;
 mod crd;
 mod defaults;
 mod discovery;
-mod followers;
 mod handler;
 pub mod kinds;
 mod list;
