@@ -228,9 +228,12 @@ impl<P: Persist> Engine<P> {
         let after = state.revision();
         let mut wake = Vec::new();
         if after != before {
+            // Published before the waiters are looked at: a watcher registers, then reads
+            // the revision; either it reads this one (and scans), or its registration is
+            // there for `written` to see.
+            shared.revision.store(after, Ordering::SeqCst);
             let keys: Vec<&[u8]> = state.keys_after(before).collect();
             wake = shared.waiters.written(&keys, before, after);
-            shared.revision.store(after, Ordering::SeqCst);
             self.auto_compact(&mut state);
         }
         drop(state);

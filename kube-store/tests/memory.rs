@@ -235,3 +235,45 @@ async fn watch_and_range_arguments_are_checked() {
         Err(StoreError::InvalidRequest(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watcher_sees_every_write_under_its_prefix_while_others_write_elsewhere() {
+    let store = MemoryStore::new();
+    let start = store.current_revision().await.unwrap();
+    let mut watch = store.watch("/a/".into(), start).await.unwrap();
+    let (mine, other) = (store.clone(), store.clone());
+    let writers = [
+        tokio::spawn(async move {
+            for i in 0..2_000 {
+                mine.create(format!("/a/{i:05}").into(), "x".into(), None)
+                    .await
+                    .unwrap();
+                if i % 7 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }),
+        tokio::spawn(async move {
+            for i in 0..4_000 {
+                other
+                    .create(format!("/b/{i:05}").into(), "x".into(), None)
+                    .await
+                    .unwrap();
+            }
+        }),
+    ];
+    let mut seen = Vec::new();
+    while seen.len() < 2_000 {
+        let event = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .unwrap_or_else(|_| panic!("no wake after {} events", seen.len()))
+            .unwrap()
+            .unwrap();
+        seen.push(String::from_utf8(event.kv.key.to_vec()).unwrap());
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let expected: Vec<String> = (0..2_000).map(|i| format!("/a/{i:05}")).collect();
+    assert_eq!(seen, expected, "every write, once, in order");
+}
