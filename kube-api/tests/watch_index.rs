@@ -1,7 +1,10 @@
-//! Watches of pods by `spec.nodeName` (every kubelet's) are served from the watch cache's
-//! node index: each gets the events of its node's pods, and nothing of the others', yet
-//! sees pods arrive by binding and leave, and its bookmarks move past the other nodes'
-//! events so that it resumes inside the cache's history.
+//! Selector watches of pods. Watches by `spec.nodeName` (every kubelet's) are served from
+//! the watch cache's node index: each gets the events of its node's pods, and nothing of
+//! the others', yet sees pods arrive by binding and leave, and its bookmarks move past the
+//! other nodes' events so that it resumes inside the cache's history. Label and field
+//! selector watches get exactly their events whether served from the cache's history or,
+//! once that is too short, from the store's watch; a delete reports the last state with
+//! the delete's resourceVersion.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,17 +12,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use kube_api::client::{Api, Client, DeleteParams, ListParams, PostParams, WatchParams};
+use kube_api::client::{
+    Api, Client, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams,
+};
 use kube_api::server::{ApiServer, ApiServerConfig};
 use kube_core::{Pod, Store, WatchEvent};
 use kube_store::MemoryStore;
 
 async fn server() -> Client {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let config = ApiServerConfig {
+    server_with(ApiServerConfig {
         bookmark_interval: Duration::from_millis(200),
         ..ApiServerConfig::default()
-    };
+    })
+    .await
+}
+
+async fn server_with(config: ApiServerConfig) -> Client {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let api = ApiServer::builder(store)
         .config(config)
         .build()
@@ -29,11 +38,20 @@ async fn server() -> Client {
 }
 
 fn pod(name: &str, node: Option<&str>) -> Pod {
+    labelled(name, None, node)
+}
+
+/// A pod with an `app` label (if given), on a node (if given).
+fn labelled(name: &str, app: Option<&str>, node: Option<&str>) -> Pod {
     let mut spec = serde_json::json!({"containers": [{"name": "c", "image": "i"}]});
     if let Some(node) = node {
         spec["nodeName"] = node.into();
     }
-    serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "spec": spec})).unwrap()
+    let mut metadata = serde_json::json!({"name": name});
+    if let Some(app) = app {
+        metadata["labels"] = serde_json::json!({"app": app});
+    }
+    serde_json::from_value(serde_json::json!({"metadata": metadata, "spec": spec})).unwrap()
 }
 
 fn on(node: &str) -> WatchParams {
@@ -48,6 +66,14 @@ fn on(node: &str) -> WatchParams {
 async fn next_change(
     stream: &mut (impl futures::Stream<Item = Result<WatchEvent<Pod>, kube_core::Error>> + Unpin),
 ) -> (&'static str, String) {
+    let (kind, pod) = next_pod(stream).await;
+    (kind, pod.metadata.name.unwrap_or_default())
+}
+
+/// The next event that is not a bookmark, as (type, pod).
+async fn next_pod(
+    stream: &mut (impl futures::Stream<Item = Result<WatchEvent<Pod>, kube_core::Error>> + Unpin),
+) -> (&'static str, Pod) {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(10), stream.next())
             .await
@@ -61,7 +87,7 @@ async fn next_change(
             WatchEvent::Bookmark(_) => continue,
             WatchEvent::Error(s) => panic!("watch error: {s:?}"),
         };
-        return (kind, pod.metadata.name.unwrap_or_default());
+        return (kind, pod);
     }
 }
 
@@ -228,4 +254,129 @@ async fn node_lists_come_from_the_index_and_follow_binding_and_deletion() {
     // Across namespaces.
     let all: Api<Pod> = Api::all(other.client().clone());
     assert_eq!(listed(&all, "node-a", true).await, ["a1", "x"]);
+}
+
+async fn pods(watch_history: usize) -> Api<Pod> {
+    let config = ApiServerConfig {
+        watch_history,
+        ..ApiServerConfig::default()
+    };
+    Api::default_namespaced(server_with(config).await)
+}
+
+async fn revision(api: &Api<Pod>) -> String {
+    let list = api.list(&ListParams::default()).await.unwrap();
+    list.metadata.resource_version.unwrap()
+}
+
+/// Writes pods in and out of `app=web` and `spec.nodeName=n1`; returns the revision
+/// before the first write and the revisions of the two deletes.
+async fn script(api: &Api<Pod>) -> (String, String, String) {
+    let start = revision(api).await;
+    let post = PostParams::default();
+    let relabel =
+        |app: &str| Patch::Merge(serde_json::json!({"metadata": {"labels": {"app": app}}}));
+    let force = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    let patch = PatchParams::default();
+    api.create(&post, &labelled("a", Some("web"), Some("n1")))
+        .await
+        .unwrap();
+    api.create(&post, &labelled("b", Some("db"), Some("n2")))
+        .await
+        .unwrap();
+    api.patch("b", &patch, &relabel("web")).await.unwrap();
+    api.patch("a", &patch, &relabel("db")).await.unwrap();
+    api.create(&post, &labelled("c", Some("other"), None))
+        .await
+        .unwrap();
+    api.bind("c", "n1").await.unwrap();
+    api.delete("b", &force).await.unwrap();
+    let b_deleted = revision(api).await;
+    api.delete("a", &force).await.unwrap();
+    let a_deleted = revision(api).await;
+    (start, b_deleted, a_deleted)
+}
+
+/// The events of a watch from `rv` up to the first `n`: type, name, app label and
+/// resourceVersion.
+async fn events(
+    api: &Api<Pod>,
+    params: WatchParams,
+    rv: &str,
+    n: usize,
+) -> Vec<(&'static str, String, String, String)> {
+    let mut stream = api.watch(&params, rv).await.unwrap();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let (kind, p) = next_pod(&mut stream).await;
+        let app = p.metadata.labels.get("app").cloned().unwrap_or_default();
+        let name = p.metadata.name.unwrap_or_default();
+        out.push((kind, name, app, p.metadata.resource_version.unwrap()));
+    }
+    out
+}
+
+fn without_rv(events: &[(&'static str, String, String, String)]) -> Vec<String> {
+    events
+        .iter()
+        .map(|(k, n, app, _)| format!("{k} {n} {app}"))
+        .collect()
+}
+
+async fn selector_watches_see_exactly_their_events(watch_history: usize) {
+    let api = pods(watch_history).await;
+    let (start, b_deleted, a_deleted) = script(&api).await;
+    // A last pod that no watch here selects, then one each selects: a watch that
+    // received anything more than its events would show it before the marker.
+    let post = PostParams::default();
+    api.create(&post, &labelled("z", Some("none"), Some("n9")))
+        .await
+        .unwrap();
+    api.create(&post, &labelled("web-end", Some("web"), Some("n1")))
+        .await
+        .unwrap();
+
+    let web = events(&api, WatchParams::default().labels("app=web"), &start, 5).await;
+    assert_eq!(
+        without_rv(&web),
+        [
+            "ADDED a web",
+            "ADDED b web",
+            "DELETED a db",
+            "DELETED b web",
+            "ADDED web-end web",
+        ]
+    );
+    assert_eq!(web[3].3, b_deleted, "a delete carries its own revision");
+
+    let on_n1 = WatchParams {
+        field_selector: Some("spec.nodeName=n1".into()),
+        ..WatchParams::default()
+    };
+    let n1 = events(&api, on_n1, &start, 5).await;
+    assert_eq!(
+        without_rv(&n1),
+        [
+            "ADDED a web",
+            "MODIFIED a db",
+            "ADDED c other",
+            "DELETED a db",
+            "ADDED web-end web",
+        ]
+    );
+    assert_eq!(n1[3].3, a_deleted, "a delete carries its own revision");
+}
+
+#[tokio::test]
+async fn selector_watches_from_the_cache_see_exactly_their_events() {
+    selector_watches_see_exactly_their_events(1000).await;
+}
+
+#[tokio::test]
+async fn selector_watches_from_the_store_see_exactly_their_events() {
+    // One event of history: watches from the start are served by the store.
+    selector_watches_see_exactly_their_events(1).await;
 }

@@ -10,12 +10,22 @@ use std::time::Duration;
 use kube_api::client::{Api, Client, DeleteParams, PostParams};
 use kube_api::server::ApiServer;
 use kube_core::{Lease, Node, Pod, PodConditionType, PodPhase, Store};
-use kube_node::{Kubelet, KubeletConfig, SimRuntime};
+use kube_node::{Kubelet, KubeletConfig, RunningKubelet, SimRuntime};
 
 async fn cluster() -> Client {
     let store: Arc<dyn Store> = Arc::new(kube_store::MemoryStore::new());
     let api = ApiServer::builder(store).build().await.unwrap();
     Client::new(api, "default")
+}
+
+/// Starts a node agent for node `n1` on `runtime`.
+async fn start(client: &Client, runtime: SimRuntime) -> RunningKubelet {
+    Kubelet::builder(client.clone(), runtime)
+        .config(config("n1"))
+        .build()
+        .start()
+        .await
+        .unwrap()
 }
 
 fn config(node: &str) -> KubeletConfig {
@@ -73,12 +83,7 @@ async fn pod_until(api: &Api<Pod>, name: &str, what: &str, check: impl Fn(&Pod) 
 async fn registers_heartbeats_and_runs_a_pod() {
     let client = cluster().await;
     let runtime = SimRuntime::new();
-    let kubelet = Kubelet::builder(client.clone(), runtime.clone())
-        .config(config("n1"))
-        .build()
-        .start()
-        .await
-        .unwrap();
+    let kubelet = start(&client, runtime.clone()).await;
     let nodes: Api<Node> = Api::all(client.clone());
     let node = until(
         "a ready node",
@@ -176,12 +181,7 @@ async fn registers_heartbeats_and_runs_a_pod() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashing_containers_back_off_and_count_restarts() {
     let client = cluster().await;
-    let kubelet = Kubelet::builder(client.clone(), SimRuntime::new())
-        .config(config("n1"))
-        .build()
-        .start()
-        .await
-        .unwrap();
+    let kubelet = start(&client, SimRuntime::new()).await;
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     pods.create(
         &PostParams::default(),
@@ -260,12 +260,7 @@ async fn crashing_containers_back_off_and_count_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_that_do_not_fit_are_rejected() {
     let client = cluster().await;
-    let kubelet = Kubelet::builder(client.clone(), SimRuntime::new())
-        .config(config("n1"))
-        .build()
-        .start()
-        .await
-        .unwrap();
+    let kubelet = start(&client, SimRuntime::new()).await;
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     pods.create(&PostParams::default(), &pod("big", "n1", serde_json::json!({
         "containers": [{"name": "app", "image": "x", "resources": {"requests": {"cpu": "5"}}}]
@@ -298,12 +293,7 @@ async fn pods_that_do_not_fit_are_rejected() {
 async fn a_restarted_agent_adopts_its_containers() {
     let client = cluster().await;
     let runtime = SimRuntime::new();
-    let first = Kubelet::builder(client.clone(), runtime.clone())
-        .config(config("n1"))
-        .build()
-        .start()
-        .await
-        .unwrap();
+    let first = start(&client, runtime.clone()).await;
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     for name in ["a", "b"] {
         pods.create(
@@ -332,12 +322,7 @@ async fn a_restarted_agent_adopts_its_containers() {
     drop(first);
     // While the agent is down, one pod is deleted for good (force) and nothing else changes.
     pods.delete("b", &DeleteParams::immediate()).await.unwrap();
-    let second = Kubelet::builder(client.clone(), runtime.clone())
-        .config(config("n1"))
-        .build()
-        .start()
-        .await
-        .unwrap();
+    let second = start(&client, runtime.clone()).await;
     until(
         "the orphan to be stopped",
         || async { Some(runtime.running_containers()) },
@@ -361,12 +346,7 @@ async fn a_restarted_agent_adopts_its_containers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_pod_is_not_rewritten_on_every_sync() {
     let client = cluster().await;
-    let kubelet = Kubelet::builder(client.clone(), SimRuntime::new())
-        .config(config("n1"))
-        .build()
-        .start()
-        .await
-        .unwrap();
+    let kubelet = start(&client, SimRuntime::new()).await;
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     pods.create(
         &PostParams::default(),
@@ -427,12 +407,7 @@ async fn requests(client: &Client, verb: &str, resource: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lease_is_renewed_without_reading_it_and_after_a_conflict() {
     let client = cluster().await;
-    let kubelet = Kubelet::builder(client.clone(), SimRuntime::new())
-        .config(config("n1"))
-        .build()
-        .start()
-        .await
-        .unwrap();
+    let kubelet = start(&client, SimRuntime::new()).await;
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     let renewals = |n: u64| {
         let client = client.clone();

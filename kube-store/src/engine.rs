@@ -100,14 +100,19 @@ impl Waiters {
     /// wakers of the watchers under one of the keys (to wake once the store's lock is
     /// released) and moves the others on to `after`. Called with the state's write lock
     /// held, so that writes are seen in order.
-    fn written(&self, keys: &[&[u8]], before: Revision, after: Revision) -> Vec<Waker> {
+    fn written<'k>(
+        &self,
+        keys: &(impl Iterator<Item = &'k [u8]> + Clone),
+        before: Revision,
+        after: Revision,
+    ) -> Vec<Waker> {
         if !self.any.load(Ordering::SeqCst) {
             return Vec::new();
         }
         let mut waiting = self.waiting.lock();
         let mut wake = Vec::new();
         waiting.retain(|w| {
-            if keys.iter().any(|k| k.starts_with(&w.prefix)) {
+            if keys.clone().any(|k| k.starts_with(&w.prefix)) {
                 wake.push(w.waker.clone());
                 return false;
             }
@@ -232,8 +237,9 @@ impl<P: Persist> Engine<P> {
             // the revision; either it reads this one (and scans), or its registration is
             // there for `written` to see.
             shared.revision.store(after, Ordering::SeqCst);
-            let keys: Vec<&[u8]> = state.keys_after(before).collect();
-            wake = shared.waiters.written(&keys, before, after);
+            wake = shared
+                .waiters
+                .written(&state.keys_after(before), before, after);
             self.auto_compact(&mut state);
         }
         drop(state);

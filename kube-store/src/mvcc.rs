@@ -471,7 +471,7 @@ impl Mvcc {
     }
 
     /// The keys written after `after`, as far as the log holds them.
-    pub(crate) fn keys_after(&self, after: Revision) -> impl Iterator<Item = &[u8]> {
+    pub(crate) fn keys_after(&self, after: Revision) -> impl Iterator<Item = &[u8]> + Clone {
         let log_base = self.revision - self.log.len() as Revision;
         let first = usize::try_from(after - log_base).unwrap_or(0);
         self.log

@@ -72,7 +72,7 @@ pub(crate) struct CachedObject {
 }
 
 /// The value an object has in its resource's indexed field.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct IndexValue {
     field: &'static str,
     value: Box<str>,
@@ -111,10 +111,7 @@ impl CachedObject {
             key: self.key.clone(),
             json: Bytes::from(spliced.json),
             revision,
-            index: self.index.as_ref().map(|i| IndexValue {
-                field: i.field,
-                value: i.value.clone(),
-            }),
+            index: self.index.clone(),
             value: OnceLock::new(),
         })
     }

@@ -9,8 +9,8 @@
 
 mod faults;
 mod program;
+mod records;
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,8 +32,8 @@ pub use program::{
     SIM_EXEC_EXIT_CODE, SIM_EXIT_CODE, SIM_IGNORE_TERM, SIM_OUTPUT, SIM_RUN_MILLIS, SimProgram,
 };
 
-use crate::kubelet::labels::POD_UID;
 use crate::logs::{LogEntry, LogStreamKind, format_entries, select_entries};
+use records::{Record, State};
 
 /// Settings of a [`SimRuntime`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,79 +123,6 @@ impl SimContainer {
             created_at: self.created_at,
             labels: (*self.labels).clone(),
             annotations: (*self.annotations).clone(),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct State {
-    sandboxes: HashMap<Arc<str>, SimSandbox>,
-    containers: HashMap<Arc<str>, SimContainer>,
-    /// The ids of each pod's sandboxes and containers, by their pod UID label: the node
-    /// agent lists a pod's by that label on every sync of the pod, which without the
-    /// index scanned every record of the node (quadratic in the pods per node).
-    by_pod: HashMap<String, PodRecords>,
-    images: BTreeMap<String, Image>,
-    next_ip: u32,
-}
-
-/// One pod's records, in [`State::by_pod`].
-#[derive(Debug, Default)]
-struct PodRecords {
-    sandboxes: Vec<Arc<str>>,
-    containers: Vec<Arc<str>>,
-}
-
-/// Which of a pod's records.
-#[derive(Clone, Copy)]
-enum Record {
-    Sandbox,
-    Container,
-}
-
-impl PodRecords {
-    fn ids(&mut self, record: Record) -> &mut Vec<Arc<str>> {
-        match record {
-            Record::Sandbox => &mut self.sandboxes,
-            Record::Container => &mut self.containers,
-        }
-    }
-}
-
-impl State {
-    fn index(&mut self, record: Record, labels: &Labels, id: &Arc<str>) {
-        if let Some(uid) = labels.get(POD_UID) {
-            let ids = self.by_pod.entry(uid.clone()).or_default().ids(record);
-            ids.push(id.clone());
-        }
-    }
-
-    fn unindex(&mut self, record: Record, labels: &Labels, id: &str) {
-        let Some(uid) = labels.get(POD_UID) else {
-            return;
-        };
-        if let Some(records) = self.by_pod.get_mut(uid) {
-            records.ids(record).retain(|i| &**i != id);
-            if records.sandboxes.is_empty() && records.containers.is_empty() {
-                self.by_pod.remove(uid);
-            }
-        }
-    }
-
-    /// The ids a list with `selector` needs to look at: the pod's, when it selects one
-    /// pod by its UID label; otherwise none (`None`: look at every record).
-    fn candidates(&self, record: Record, selector: &Labels) -> Option<Vec<Arc<str>>> {
-        let uid = selector.get(POD_UID)?;
-        Some(match (self.by_pod.get(uid), record) {
-            (None, _) => Vec::new(),
-            (Some(r), Record::Sandbox) => r.sandboxes.clone(),
-            (Some(r), Record::Container) => r.containers.clone(),
-        })
-    }
-
-    fn remove_container(&mut self, id: &str) {
-        if let Some(c) = self.containers.remove(id) {
-            self.unindex(Record::Container, &c.labels, id);
         }
     }
 }
@@ -381,8 +308,7 @@ impl Runtime for SimRuntime {
         let id = self.new_id('s');
         let mut state = self.inner.state.lock();
         let ip = (!config.host_network).then(|| self.allocate_ip(&mut state));
-        state.index(Record::Sandbox, &config.labels, &id);
-        state.sandboxes.insert(
+        state.insert_sandbox(
             id.clone(),
             SimSandbox {
                 metadata: config.metadata.clone(),
@@ -402,13 +328,7 @@ impl Runtime for SimRuntime {
             return Ok(());
         };
         sandbox.state = SandboxState::NotReady;
-        let ids: Vec<Arc<str>> = state
-            .containers
-            .iter()
-            .filter(|(_, c)| &*c.sandbox_id == id)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for cid in ids {
+        for cid in state.containers_in_sandbox(id) {
             Self::stop_now(&mut state, &cid, 137);
         }
         Ok(())
@@ -416,16 +336,8 @@ impl Runtime for SimRuntime {
 
     async fn remove_pod_sandbox(&self, id: &str) -> Result<(), RuntimeError> {
         let mut state = self.inner.state.lock();
-        if let Some(sandbox) = state.sandboxes.remove(id) {
-            state.unindex(Record::Sandbox, &sandbox.labels, id);
-        }
-        let inside: Vec<Arc<str>> = state
-            .containers
-            .iter()
-            .filter(|(_, c)| &*c.sandbox_id == id)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for cid in inside {
+        state.remove_sandbox(id);
+        for cid in state.containers_in_sandbox(id) {
             state.remove_container(&cid);
         }
         Ok(())
@@ -500,8 +412,7 @@ impl Runtime for SimRuntime {
             .get_key_value(pod_sandbox_id)
             .map(|(k, _)| k.clone())
             .unwrap_or_else(|| Arc::from(pod_sandbox_id));
-        state.index(Record::Container, &config.labels, &id);
-        state.containers.insert(
+        state.insert_container(
             id.clone(),
             SimContainer {
                 sandbox_id,
@@ -780,6 +691,7 @@ fn sandbox_entry(id: &str, s: &SimSandbox) -> PodSandbox {
 mod tests {
     use super::*;
     use crate::conformance::{Harness, Workload, sim_container};
+    use crate::kubelet::labels::POD_UID;
 
     struct Sim(SimRuntime);
 
@@ -872,7 +784,7 @@ mod tests {
             rt.list_pod_sandboxes(&sandboxes("u2")).await.unwrap().len(),
             1
         );
-        assert!(!rt.inner.state.lock().by_pod.contains_key("u1"));
+        assert!(!rt.inner.state.lock().indexes("u1"));
     }
 
     #[tokio::test]
