@@ -29,6 +29,7 @@ struct Write {
 struct Pending {
     creates: Vec<Write>,
     deletes: Vec<Write>,
+    updates: Vec<Write>,
     since: Instant,
 }
 
@@ -47,6 +48,7 @@ impl Expectations {
         map.entry(owner.clone()).or_insert_with(|| Pending {
             creates: Vec::new(),
             deletes: Vec::new(),
+            updates: Vec::new(),
             since: Instant::now(),
         })
     }
@@ -64,6 +66,17 @@ impl Expectations {
     pub(crate) fn deleted(&self, owner: &ObjectKey, child: ObjectKey, rv: Option<&str>) {
         let mut map = self.pending.lock();
         Self::entry(&mut map, owner).deletes.push(Write {
+            key: child,
+            revision: revision(rv),
+        });
+    }
+
+    /// `owner` updated `child` (for example removed a finalizer from it); the API server
+    /// answered with `rv`. Observed once the cache holds that version of `child` or a
+    /// later one, or no longer holds `child` at all.
+    pub(crate) fn updated(&self, owner: &ObjectKey, child: ObjectKey, rv: Option<&str>) {
+        let mut map = self.pending.lock();
+        Self::entry(&mut map, owner).updates.push(Write {
             key: child,
             revision: revision(rv),
         });
@@ -88,12 +101,24 @@ impl Expectations {
         pending
             .deletes
             .retain(|w| !seen(w) && cache.get(&w.key).is_some_and(|o| !o.is_being_deleted()));
-        if pending.creates.is_empty() && pending.deletes.is_empty() {
+        pending.updates.retain(|w| {
+            !seen(w)
+                && cache.get(&w.key).is_some_and(|o| {
+                    matches!((revision(o.resource_version()), w.revision), (Some(have), Some(want)) if have < want)
+                })
+        });
+        if pending.creates.is_empty() && pending.deletes.is_empty() && pending.updates.is_empty() {
             map.remove(owner);
             return true;
         }
         if pending.since.elapsed() > EXPECTATIONS_TTL {
-            tracing::warn!(owner = %owner, creates = pending.creates.len(), deletes = pending.deletes.len(), "expectations expired unobserved");
+            tracing::warn!(
+                owner = %owner,
+                creates = pending.creates.len(),
+                deletes = pending.deletes.len(),
+                updates = pending.updates.len(),
+                "expectations expired unobserved"
+            );
             map.remove(owner);
             return true;
         }
@@ -162,5 +187,25 @@ mod tests {
         e.created(&rs, ObjectKey::namespaced("ns", "c"), None);
         e.forget(&rs);
         assert!(e.satisfied(&rs, &cache));
+    }
+
+    #[test]
+    fn updates_count_once_the_cache_holds_that_version_or_the_object_is_gone() {
+        let writer = CacheWriter::<Pod>::new();
+        let cache = writer.cache();
+        writer.apply(Change::Upsert(pod("a", "1")));
+        writer.apply(Change::Upsert(pod("b", "2")));
+        let e = Expectations::default();
+        let job = ObjectKey::namespaced("ns", "job");
+        e.updated(&job, ObjectKey::namespaced("ns", "a"), Some("5"));
+        e.updated(&job, ObjectKey::namespaced("ns", "b"), Some("6"));
+        assert!(
+            !e.satisfied(&job, &cache),
+            "the cache still holds the old versions"
+        );
+        writer.apply(Change::Upsert(pod("a", "5")));
+        assert!(!e.satisfied(&job, &cache), "b's update not seen yet");
+        writer.apply(Change::Delete(pod("b", "2")));
+        assert!(e.satisfied(&job, &cache), "a updated, b gone");
     }
 }

@@ -93,6 +93,7 @@ impl Runnable for JobController {
             expectations: Expectations::default(),
             recorder: ctx.recorder("job-controller"),
             failures: Mutex::new(HashMap::new()),
+            written: Mutex::new(HashMap::new()),
             config: self.config.clone(),
         });
         Controller::<Job>::for_factory(&ctx.factory)
@@ -160,6 +161,10 @@ struct State {
     recorder: EventRecorder,
     /// Per Job: the failure count last seen and when it last grew (for the backoff).
     failures: Mutex<HashMap<ObjectKey, (i32, Instant)>>,
+    /// Per Job: the resourceVersion of this controller's last status write, until the Job
+    /// cache shows it. A Job from an older cache counts pods it no longer holds, whose
+    /// finalizers were removed when they were counted, and would replace them.
+    written: Mutex<HashMap<ObjectKey, u64>>,
     config: JobConfig,
 }
 
@@ -221,8 +226,13 @@ impl State {
         let Some(job) = self.jobs.get(key) else {
             self.expectations.forget(key);
             self.failures.lock().remove(key);
+            self.written.lock().remove(key);
             return Ok(Action::Done);
         };
+        if !self.shows_own_writes(key, &job) {
+            // The Job's update event brings it back here.
+            return Ok(Action::Done);
+        }
         let namespace = job.namespace().unwrap_or_default().to_owned();
         let pods_api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
         let Some(selector) = job.spec.selector.clone().filter(|s| !s.is_empty()) else {
@@ -241,7 +251,7 @@ impl State {
         .await?;
         if job.is_finished() {
             // Counted long ago, or never: nothing may hold these pods now.
-            self.release(&pods_api, owned.iter().filter(|p| has_tracking(p)))
+            self.release(key, &pods_api, owned.iter().filter(|p| has_tracking(p)))
                 .await?;
             return self.expire(&job).await;
         }
@@ -253,6 +263,8 @@ impl State {
             );
             return Ok(Action::Done);
         }
+        // Creates, deletes and finalizer removals not yet in the pod cache: a pod released
+        // earlier must not be seen with its finalizer and counted a second time.
         if !self.expectations.satisfied(key, &self.pods) {
             return Ok(Action::Done);
         }
@@ -287,7 +299,8 @@ impl State {
                 })
             })
             .collect();
-        self.release(&pods_api, recorded.iter().copied()).await?;
+        self.release(key, &pods_api, recorded.iter().copied())
+            .await?;
         let still_held: BTreeSet<&str> = owned
             .iter()
             .filter(|p| has_tracking(p) && !recorded.iter().any(|r| r.uid() == p.uid()))
@@ -495,6 +508,21 @@ impl State {
         Ok(requeue.map_or(Action::Done, Action::RequeueAfter))
     }
 
+    /// Whether the cached `job` is at least as new as this controller's last status write
+    /// to it; forgets the write once it is.
+    fn shows_own_writes(&self, key: &ObjectKey, job: &Job) -> bool {
+        let mut written = self.written.lock();
+        let Some(&wrote) = written.get(key) else {
+            return true;
+        };
+        let cached = job.resource_version().and_then(|v| v.parse::<u64>().ok());
+        if cached.is_some_and(|c| c < wrote) {
+            return false;
+        }
+        written.remove(key);
+        true
+    }
+
     /// The time left before pods may be created after `failed` failures.
     fn backoff_left(&self, key: &ObjectKey, failed: i32) -> Option<Duration> {
         if failed <= 0 {
@@ -586,9 +614,11 @@ impl State {
         Ok(())
     }
 
-    /// Removes the tracking finalizer from these pods.
+    /// Removes the tracking finalizer from these pods of the Job `owner`, expecting to see
+    /// the removal in the pod cache before the Job is counted again.
     async fn release<'a>(
         &self,
+        owner: &ObjectKey,
         api: &Api<Pod>,
         pods: impl Iterator<Item = &'a Arc<Pod>>,
     ) -> Result<()> {
@@ -611,7 +641,10 @@ impl State {
                 )
                 .await
             {
-                Ok(_) => {}
+                Ok(released) => {
+                    self.expectations
+                        .updated(owner, released.key(), released.resource_version());
+                }
                 Err(e) if e.code() == 404 => {}
                 Err(e) => return Err(e.into()),
             }
@@ -669,7 +702,12 @@ impl State {
                 .replace_status(job.name_any(), &PostParams::default(), &current)
                 .await
             {
-                Ok(written) => return Ok(written),
+                Ok(written) => {
+                    if let Some(rv) = written.resource_version().and_then(|v| v.parse().ok()) {
+                        self.written.lock().insert(job.key(), rv);
+                    }
+                    return Ok(written);
+                }
                 Err(e) if e.code() == 409 => {
                     let Some(fresh) = api.get_opt(job.name_any()).await? else {
                         return Err(Error::Api(e));
