@@ -20,6 +20,7 @@ mod columns;
 mod crd;
 mod defaults;
 mod discovery;
+mod followers;
 mod handler;
 pub mod kinds;
 mod list;

@@ -25,8 +25,14 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::{OnceCell, broadcast, mpsc, watch};
 
+use super::followers::Followers;
 use super::selector::FieldSelector;
 use super::splice::splice;
+
+/// How long a follower waits, once the store has nothing ready, before it waits on the
+/// store's watch: the delay it may add to an event, against one wake-up of the follower
+/// thread per write under load.
+const FOLLOW_PAUSE: Duration = Duration::from_millis(1);
 
 /// The resources whose watchers are indexed, and the field they are indexed by.
 const INDEXES: &[(&str, &str)] = &[("/registry/pods/", "spec.nodeName")];
@@ -281,16 +287,29 @@ impl WatchCache {
         prefix: String,
         capacity: usize,
         history_len: usize,
+        followers: &Followers,
     ) -> Result<Arc<Self>, Error> {
         let cache = Arc::new(Self::new(&prefix, capacity, history_len));
         let revision = cache.resync(&*store, &prefix).await?;
         let weak = Arc::downgrade(&cache);
-        let follower = tokio::spawn(async move {
+        let follower = followers.spawn(async move {
             let mut after = revision;
             loop {
                 let stream = store.watch(prefix.clone().into(), after).await;
                 if let Ok(mut stream) = stream {
-                    while let Some(item) = stream.next().await {
+                    loop {
+                        // What the store has ready is applied at once; when it has
+                        // nothing, the follower pauses before it waits, so that a busy
+                        // resource's writes come in batches instead of waking this thread
+                        // once per write (a system call and a context switch each).
+                        let item = match futures::FutureExt::now_or_never(stream.next()) {
+                            Some(item) => item,
+                            None => {
+                                tokio::time::sleep(FOLLOW_PAUSE).await;
+                                stream.next().await
+                            }
+                        };
+                        let Some(item) = item else { break };
                         let Some(cache) = weak.upgrade() else { return };
                         match item {
                             Ok(ev) => {
@@ -670,6 +689,7 @@ pub(crate) struct WatchCaches {
     written: Mutex<HashMap<String, Revision>>,
     capacity: usize,
     history_len: usize,
+    followers: Followers,
 }
 
 impl WatchCaches {
@@ -679,6 +699,7 @@ impl WatchCaches {
             written: Mutex::new(HashMap::new()),
             capacity,
             history_len,
+            followers: Followers::start(),
         }
     }
 
@@ -701,6 +722,7 @@ impl WatchCaches {
                     prefix.to_owned(),
                     self.capacity,
                     self.history_len,
+                    &self.followers,
                 )
             })
             .await?;
