@@ -108,7 +108,9 @@ impl Observer {
                 s.observe(pod, Instant::now());
             }
         }
-        tokio::spawn(watch_loop(api, rv, state.clone()));
+        watch_on_own_thread(api, rv, state.clone()).map_err(|e| {
+            kube_sdk::core::Error::internal("no thread for the observer's watch", e)
+        })?;
         Ok(Self {
             state,
             scheduler: None,
@@ -208,6 +210,20 @@ impl State {
 /// Pods per page of the observer's lists: a list of 150,000 pods in one response passes
 /// the client's response size limit.
 const LIST_PAGE: u32 = 5_000;
+
+/// Runs [`watch_loop`] on a thread of its own, as Kubernetes' density tests watch from a
+/// process of their own. On the cluster's runtime the watch was one task among the node
+/// agents' thousands: in an unpaced fill it fell 65,536 events behind, was cut off and
+/// relisted, and recorded transitions up to 15 s after they happened.
+fn watch_on_own_thread(api: Api<Pod>, rv: String, state: Shared<State>) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("observer".to_owned())
+        .spawn(move || runtime.block_on(watch_loop(api, rv, state)))?;
+    Ok(())
+}
 
 /// Follows the pods from `rv`, resuming where it stopped; relists after a 410.
 async fn watch_loop(api: Api<Pod>, mut rv: String, state: Shared<State>) {
