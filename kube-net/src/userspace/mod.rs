@@ -62,12 +62,26 @@ pub struct UserspaceConfig {
     pub connect_timeout: Duration,
     /// How long a UDP session lives without traffic.
     pub udp_idle_timeout: Duration,
-    /// How many bytes each direction of a relayed TCP connection holds in flight: the
-    /// size of its pipe on Linux (bytes move by `splice`, never copied by the proxy; the
-    /// kernel may grant less, `fs.pipe-max-size`), of its buffer elsewhere. 1 MiB by
-    /// default: fewer system calls per byte for bulk transfers, and pipe pages are only
-    /// used while data is in flight.
+    /// How many bytes each direction of a relayed TCP connection holds between its two
+    /// sockets: the size of its pipe on Linux (bytes move by `splice`, never copied by the
+    /// proxy; the kernel may grant less, `fs.pipe-max-size`), of its buffer elsewhere.
+    /// 256 KiB by default: large enough that a system call moves many segments, small
+    /// enough that the bytes in flight stay in the CPU caches (see `socket_buffer`).
     pub buffer_size: usize,
+    /// The send and receive buffer size (`SO_SNDBUF`, `SO_RCVBUF`) of both sockets of
+    /// every relayed TCP connection: the accepted one (set on the listener, which accepted
+    /// sockets inherit) and the one to the endpoint (set before connecting). `None` leaves
+    /// them to the kernel's autotuning.
+    ///
+    /// 256 KiB by default (Linux doubles it for its bookkeeping). With autotuning, a bulk
+    /// transfer through the proxy queues megabytes in the two connections' buffers, more
+    /// than the CPU caches hold, and the end points' copies of every byte then miss the
+    /// cache: with client and endpoint on the proxy's host (measured on loopback) that
+    /// halved the proxy's throughput (`docs/benchmarks/proxy.md`). The price of a fixed
+    /// buffer is a window limit on long paths: a connection has at most about twice this
+    /// size unacknowledged (roughly 512 KiB per millisecond of round trip with the
+    /// default), so raise it, or choose `None`, where endpoints are far away.
+    pub socket_buffer: Option<usize>,
     /// The accept backlog of each TCP listener.
     pub backlog: u32,
 }
@@ -81,7 +95,8 @@ impl Default for UserspaceConfig {
             node_port_addresses: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
             connect_timeout: Duration::from_secs(2),
             udp_idle_timeout: Duration::from_secs(30),
-            buffer_size: 1024 * 1024,
+            buffer_size: 256 * 1024,
+            socket_buffer: Some(256 * 1024),
             backlog: 1024,
         }
     }
@@ -283,12 +298,20 @@ impl UserspaceProxy {
         let cfg = &self.inner.config;
         let span = info_span!("listener", service = %service.name, addr = %key.addr, protocol = %key.protocol);
         let bound = match key.protocol {
-            TransportProtocol::Tcp => tcp::bind(key.addr, cfg.backlog).map(|l| {
-                tokio::spawn(
-                    tcp::serve(l, service.clone(), cfg.connect_timeout, cfg.buffer_size)
+            TransportProtocol::Tcp => {
+                tcp::bind(key.addr, cfg.backlog, cfg.socket_buffer).map(|l| {
+                    tokio::spawn(
+                        tcp::serve(
+                            l,
+                            service.clone(),
+                            cfg.connect_timeout,
+                            cfg.buffer_size,
+                            cfg.socket_buffer,
+                        )
                         .instrument(span),
-                )
-            }),
+                    )
+                })
+            }
             TransportProtocol::Udp => std::net::UdpSocket::bind(key.addr)
                 .and_then(|s| {
                     s.set_nonblocking(true)?;

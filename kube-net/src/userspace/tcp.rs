@@ -15,16 +15,37 @@ use super::relay::relay;
 use super::service::ServiceState;
 
 /// Binds a listening TCP socket on `addr` (address reuse on, so a restarted proxy binds at
-/// once).
-pub(crate) fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+/// once). Accepted connections inherit the listener's socket buffer sizes.
+pub(crate) fn bind(
+    addr: SocketAddr,
+    backlog: u32,
+    socket_buffer: Option<usize>,
+) -> io::Result<TcpListener> {
+    let socket = new_socket(addr, socket_buffer)?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// A TCP socket for `addr`'s family; with `socket_buffer`, its send and receive buffers
+/// are that size, set before the handshake so that the window scale matches.
+fn new_socket(addr: SocketAddr, socket_buffer: Option<usize>) -> io::Result<TcpSocket> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(backlog)
+    if let Some(size) = socket_buffer {
+        let size = u32::try_from(size).unwrap_or(u32::MAX);
+        socket.set_send_buffer_size(size)?;
+        socket.set_recv_buffer_size(size)?;
+    }
+    Ok(socket)
+}
+
+/// Connects to an endpoint with the configured socket buffer sizes.
+async fn connect(endpoint: SocketAddr, socket_buffer: Option<usize>) -> io::Result<TcpStream> {
+    new_socket(endpoint, socket_buffer)?.connect(endpoint).await
 }
 
 /// Accepts connections until the task is aborted; each is handled on a task of its own,
@@ -34,6 +55,7 @@ pub(crate) async fn serve(
     service: Arc<ServiceState>,
     connect_timeout: Duration,
     buffer_size: usize,
+    socket_buffer: Option<usize>,
 ) {
     loop {
         match listener.accept().await {
@@ -41,7 +63,15 @@ pub(crate) async fn serve(
                 let service = service.clone();
                 let span = debug_span!("tcp", service = %service.name, client = %peer);
                 tokio::spawn(
-                    handle(client, peer, service, connect_timeout, buffer_size).instrument(span),
+                    handle(
+                        client,
+                        peer,
+                        service,
+                        connect_timeout,
+                        buffer_size,
+                        socket_buffer,
+                    )
+                    .instrument(span),
                 );
             }
             Err(err) => {
@@ -59,6 +89,7 @@ async fn handle(
     service: Arc<ServiceState>,
     connect_timeout: Duration,
     buffer_size: usize,
+    socket_buffer: Option<usize>,
 ) {
     let mut failed = Vec::new();
     let (upstream, endpoint) = loop {
@@ -71,7 +102,7 @@ async fn handle(
             let _ = client.set_zero_linger();
             return;
         };
-        match tokio::time::timeout(connect_timeout, TcpStream::connect(endpoint)).await {
+        match tokio::time::timeout(connect_timeout, connect(endpoint, socket_buffer)).await {
             Ok(Ok(stream)) => break (stream, endpoint),
             Ok(Err(err)) => debug!(%endpoint, error = %err, "endpoint failed; trying the next"),
             Err(_) => debug!(%endpoint, "endpoint timed out; trying the next"),
@@ -86,5 +117,26 @@ async fn handle(
     match relay(client, upstream, buffer_size).await {
         Ok((up, down)) => debug!(%endpoint, up, down, "connection closed"),
         Err(err) => debug!(%endpoint, error = %err, "connection ended with an error"),
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use rustix::net::sockopt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn both_sockets_of_a_connection_get_the_configured_buffers() {
+        const SIZE: usize = 96 * 1024;
+        let listener = bind("127.0.0.1:0".parse().unwrap(), 16, Some(SIZE)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (upstream, accepted) = tokio::join!(connect(addr, Some(SIZE)), listener.accept());
+        let (upstream, (accepted, _)) = (upstream.unwrap(), accepted.unwrap());
+        // Linux doubles the size asked for, for its bookkeeping.
+        for socket in [&upstream, &accepted] {
+            assert_eq!(sockopt::socket_send_buffer_size(socket).unwrap(), 2 * SIZE);
+            assert_eq!(sockopt::socket_recv_buffer_size(socket).unwrap(), 2 * SIZE);
+        }
     }
 }
