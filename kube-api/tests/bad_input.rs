@@ -455,3 +455,61 @@ async fn wrong_content_types_are_415() {
     let res = f.api.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_ACCEPTABLE);
 }
+
+#[tokio::test]
+async fn a_mistyped_status_write_is_400_and_keeps_the_object() {
+    let f = fixture().await;
+    const POD: &str = "/api/v1/namespaces/default/pods/p";
+    let (code, created) = f
+        .send(
+            Method::POST,
+            "/api/v1/namespaces/default/pods",
+            JSON,
+            r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#,
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    let patch = "application/merge-patch+json";
+    for body in [
+        r#"{"status":{"phase":5}}"#,
+        r#"{"status":{"containerStatuses":"running"}}"#,
+        r#"{"status":{"podIP":["10.0.0.1"]}}"#,
+    ] {
+        let s = f
+            .refused(
+                Method::PATCH,
+                &format!("{POD}/status"),
+                patch,
+                body,
+                400,
+                "BadRequest",
+            )
+            .await;
+        assert!(s["message"].as_str().unwrap().contains("status"), "{s}");
+    }
+    let mut whole = created.clone();
+    whole["status"] = serde_json::json!({"phase": "Running", "hostIP": 7});
+    f.refused(
+        Method::PUT,
+        &format!("{POD}/status"),
+        JSON,
+        &whole.to_string(),
+        400,
+        "BadRequest",
+    )
+    .await;
+    let (code, now) = f.send(Method::GET, POD, JSON, "").await;
+    assert_eq!(code, 200);
+    assert_eq!(now, created, "nothing written");
+    // A well-typed status is written.
+    let (code, patched) = f
+        .send(
+            Method::PATCH,
+            &format!("{POD}/status"),
+            patch,
+            r#"{"status":{"phase":"Running","podIP":"10.0.0.1"}}"#,
+        )
+        .await;
+    assert_eq!(code, 200, "{patched}");
+    assert_eq!(patched["status"]["podIP"], "10.0.0.1");
+}

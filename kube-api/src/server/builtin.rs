@@ -426,3 +426,40 @@ pub(crate) fn type_check(kind: &KindSpec, obj: &serde_json::Value) -> Result<(),
         _ => Ok(()),
     }
 }
+
+/// The status of an object, decoded alone (every other field ignored unread).
+#[derive(serde::Deserialize)]
+struct StatusOf<S> {
+    #[serde(default)]
+    #[allow(dead_code)] // decoded to check its type, never read
+    status: S,
+}
+
+/// [`type_check`] for a write through the status subresource: everything but the status
+/// is the stored object's, checked when it was written, so only the status is decoded.
+/// A status that does not decode gets the whole object's check, and with it the path of
+/// the bad field in the message.
+pub(crate) fn type_check_status(
+    kind: &KindSpec,
+    obj: &serde_json::Value,
+) -> Result<(), kube_core::Error> {
+    use kube_core as k;
+    fn decodes<S: serde::de::DeserializeOwned + Default>(obj: &serde_json::Value) -> bool {
+        <StatusOf<S> as serde::Deserialize>::deserialize(obj).is_ok()
+    }
+    let decoded = match (kind.resource.group.as_ref(), kind.resource.kind.as_ref()) {
+        ("", "Pod") => decodes::<k::PodStatus>(obj),
+        ("", "Node") => decodes::<k::NodeStatus>(obj),
+        ("", "Service") => decodes::<k::ServiceStatus>(obj),
+        ("", "Namespace") => decodes::<k::NamespaceStatus>(obj),
+        ("apps", "Deployment") => decodes::<k::DeploymentStatus>(obj),
+        ("apps", "ReplicaSet") => decodes::<k::ReplicaSetStatus>(obj),
+        ("apps", "DaemonSet") => decodes::<k::DaemonSetStatus>(obj),
+        ("batch", "Job") => decodes::<k::JobStatus>(obj),
+        _ => false,
+    };
+    if decoded {
+        return Ok(());
+    }
+    type_check(kind, obj)
+}

@@ -354,7 +354,8 @@ fn validate_pod_spec(obj: &Value, base: &str, causes: &mut Vec<StatusCause>) {
 pub(crate) fn validate_pod(obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
     let mut causes = validate_meta(obj, old, NameRule::Subdomain);
     validate_pod_spec(obj, "", &mut causes);
-    if let Some(old) = old {
+    // An unchanged spec (every status write) needs no comparison of copies.
+    if let Some(old) = old.filter(|old| old.get("spec") != obj.get("spec")) {
         let normalise = |v: &Value| -> Value {
             let mut spec = v.get("spec").cloned().unwrap_or(Value::Null);
             for list in ["containers", "initContainers"] {

@@ -212,7 +212,11 @@ impl Registry {
         old: Option<&Value>,
         req: &AdmissionRequest<'_>,
     ) -> Result<(), Error> {
-        super::builtin::type_check(kind, obj)?;
+        if req.subresource == Some("status") && old.is_some() {
+            super::builtin::type_check_status(kind, obj)?;
+        } else {
+            super::builtin::type_check(kind, obj)?;
+        }
         if let Some(d) = &kind.defaulter {
             d(obj);
         }
