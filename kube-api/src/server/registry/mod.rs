@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 use super::admission::{AdmissionChain, AdmissionRequest, Operation};
 use super::allocator::Allocator;
 use super::kinds::{KindSpec, Kinds};
-use super::object::{
-    decode_stored, encode_for_store, finalizers, meta_str, parse_rv, set_meta, spec_part,
-};
+use super::object::{decode_stored, encode_for_store, finalizers, meta_str, set_meta};
 use super::user::UserInfo;
+
+mod update;
 use super::watch_cache::{CachedObject, WatchCaches};
 
 /// Where namespaces live in the store.
@@ -342,128 +342,6 @@ impl Registry {
         ))
     }
 
-    /// Updates an object through `transform`, which gets the current object (with its
-    /// resourceVersion) and returns the desired one. A resourceVersion in the result that
-    /// differs from the current one is a 409; an empty one updates unconditionally. Store
-    /// conflicts with other writers are retried.
-    pub(crate) async fn update(
-        &self,
-        ctx: &WriteCtx,
-        kind: &KindSpec,
-        ns: Option<&str>,
-        name: &str,
-        subresource: Option<&str>,
-        transform: &mut (dyn FnMut(&Value) -> Result<Value, Error> + Send),
-    ) -> Result<Value, Error> {
-        let key = kind.key(ns, name);
-        loop {
-            let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
-                return Err(Error::NotFound(object_ref(kind, name)));
-            };
-            let old = decode_stored(&kv.value, kv.mod_revision)?;
-            let body = transform(&old)?;
-            let mut new = self.prepare_update(kind, ns, name, subresource, &old, body)?;
-            let req = AdmissionRequest {
-                operation: Operation::Update,
-                resource: &kind.resource,
-                subresource,
-                namespace: ns.filter(|_| kind.resource.namespaced),
-                name,
-                user: &ctx.user,
-                old: Some(&old),
-                dry_run: ctx.dry_run,
-            };
-            self.validate(kind, &mut new, Some(&old), &req)?;
-            if kind.tracks_generation && subresource != Some("status") {
-                let changed = if status_apart(kind, subresource) {
-                    spec_part(&new) != spec_part(&old)
-                } else {
-                    strip_meta(&new) != strip_meta(&old)
-                };
-                let generation = old
-                    .pointer("/metadata/generation")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
-                set_meta(
-                    &mut new,
-                    "generation",
-                    json!(if changed {
-                        generation + 1
-                    } else {
-                        generation.max(1)
-                    }),
-                );
-            }
-            let allocated = self
-                .allocator
-                .allocate(kind, &mut new, Some(&old), ctx.dry_run)
-                .await?;
-            set_meta(
-                &mut new,
-                "resourceVersion",
-                json!(kv.mod_revision.to_string()),
-            );
-            if new == old {
-                return Ok(old);
-            }
-            if ctx.dry_run {
-                return Ok(new);
-            }
-            if meta_str(&new, "deletionTimestamp").is_some()
-                && finalizers(&new).is_empty()
-                && !self.awaits_grace(kind, &new)
-                && !spec_finalizers_pending(kind, &new)
-            {
-                match self
-                    .store
-                    .delete(key.as_bytes(), Some(kv.mod_revision))
-                    .await
-                {
-                    Ok(d) => {
-                        self.caches.wrote(&kind.key_prefix(), d.mod_revision);
-                        self.allocator.release_object(kind, &new).await;
-                        set_meta(
-                            &mut new,
-                            "resourceVersion",
-                            json!(d.mod_revision.to_string()),
-                        );
-                        return Ok(new);
-                    }
-                    Err(StoreError::Conflict { .. }) => continue,
-                    Err(StoreError::NotFound) => {
-                        return Err(Error::NotFound(object_ref(kind, name)));
-                    }
-                    Err(e) => return Err(store_error(e)),
-                }
-            }
-            let bytes = encode_for_store(&new)?;
-            match self
-                .store
-                .update(key.clone().into(), Bytes::from(bytes), kv.mod_revision)
-                .await
-            {
-                Ok(w) => {
-                    self.caches.wrote(&kind.key_prefix(), w.mod_revision);
-                    if let Some(old_alloc) = self.allocator.released_by_update(kind, &old, &new) {
-                        self.allocator.release_list(&old_alloc).await;
-                    }
-                    set_meta(
-                        &mut new,
-                        "resourceVersion",
-                        json!(w.mod_revision.to_string()),
-                    );
-                    return Ok(new);
-                }
-                Err(StoreError::Conflict { .. }) => {
-                    self.allocator.release_list(&allocated).await;
-                    continue;
-                }
-                Err(StoreError::NotFound) => return Err(Error::NotFound(object_ref(kind, name))),
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-    }
-
     /// True for a pod whose grace period has not been cut to zero yet.
     fn awaits_grace(&self, kind: &KindSpec, obj: &Value) -> bool {
         kind.graceful_deletion
@@ -472,125 +350,6 @@ impl Registry {
                 .and_then(Value::as_i64)
                 .unwrap_or(0)
                 > 0
-    }
-
-    fn prepare_update(
-        &self,
-        kind: &KindSpec,
-        ns: Option<&str>,
-        name: &str,
-        subresource: Option<&str>,
-        old: &Value,
-        mut body: Value,
-    ) -> Result<Value, Error> {
-        let api_version = kind.resource.api_version();
-        check_type(kind, &body, &kind.resource.kind, &api_version)?;
-        let body_rv = meta_str(&body, "resourceVersion").unwrap_or("").to_owned();
-        let old_rv = meta_str(old, "resourceVersion").unwrap_or("");
-        if !body_rv.is_empty() && body_rv != old_rv {
-            parse_rv(&body_rv)?;
-            return Err(Error::Conflict {
-                object: object_ref(kind, name),
-                message: "the object has been modified; please apply your changes to the latest version and try again".into(),
-            });
-        }
-        match meta_str(&body, "name") {
-            Some(n) if !n.is_empty() && n != name => {
-                return Err(Error::BadRequest(format!(
-                    "the name of the object ({n}) does not match the name on the URL ({name})"
-                )));
-            }
-            _ => {}
-        }
-        if kind.resource.namespaced {
-            if let (Some(b), Some(u)) = (meta_str(&body, "namespace"), ns) {
-                if !b.is_empty() && b != u {
-                    return Err(Error::BadRequest(
-                        "the namespace of the provided object does not match the namespace sent on the request".into(),
-                    ));
-                }
-            }
-        }
-        if let (Some(b), Some(o)) = (meta_str(&body, "uid"), meta_str(old, "uid")) {
-            if !b.is_empty() && b != o {
-                return Err(Error::Conflict {
-                    object: object_ref(kind, name),
-                    message: format!(
-                        "Precondition failed: UID in precondition: {o}, UID in object meta: {b}"
-                    ),
-                });
-            }
-        }
-        let mut new = if subresource == Some("status") {
-            let mut new = old.clone();
-            if let Some(map) = new.as_object_mut() {
-                match body.get("status") {
-                    Some(s) => map.insert("status".into(), s.clone()),
-                    None => map.remove("status"),
-                };
-            }
-            new
-        } else {
-            if status_apart(kind, subresource) {
-                if let Some(map) = body.as_object_mut() {
-                    match old.get("status") {
-                        Some(s) => map.insert("status".into(), s.clone()),
-                        None => map.remove("status"),
-                    };
-                }
-            }
-            body
-        };
-        if let Some(map) = new.as_object_mut() {
-            map.insert("apiVersion".into(), json!(api_version));
-            map.insert("kind".into(), json!(kind.resource.kind));
-        }
-        set_meta(&mut new, "name", json!(name));
-        set_meta(
-            &mut new,
-            "namespace",
-            if kind.resource.namespaced {
-                ns.map_or(Value::Null, |n| json!(n))
-            } else {
-                Value::Null
-            },
-        );
-        for field in [
-            "uid",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-        ] {
-            let v = old
-                .pointer(&format!("/metadata/{field}"))
-                .cloned()
-                .unwrap_or(Value::Null);
-            set_meta(&mut new, field, v);
-        }
-        set_meta(&mut new, "resourceVersion", Value::Null);
-        // A deleting object may drop finalizers but not gain new ones.
-        if meta_str(old, "deletionTimestamp").is_some() {
-            let before = finalizers(old);
-            let added: Vec<String> = finalizers(&new)
-                .into_iter()
-                .filter(|f| !before.contains(f))
-                .collect();
-            if !added.is_empty() {
-                return Err(invalid(
-                    kind,
-                    name,
-                    vec![kube_core::StatusCause::new(
-                        "FieldValueForbidden",
-                        "metadata.finalizers",
-                        format!(
-                            "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
-                        ),
-                    )],
-                ));
-            }
-        }
-        Ok(new)
     }
 
     /// Deletes an object, honouring preconditions, graceful deletion, finalizers and the
@@ -797,25 +556,6 @@ fn spec_finalizers_pending(kind: &KindSpec, obj: &Value) -> bool {
             .pointer("/spec/finalizers")
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty())
-}
-
-fn strip_meta(obj: &Value) -> Value {
-    match obj {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| k.as_str() != "metadata")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-/// Whether a write through `subresource` leaves the status alone (and the status
-/// subresource leaves the rest): true for kinds with a status subresource, except through
-/// `pods/binding`, which sets `spec.nodeName` and the PodScheduled condition in one write.
-fn status_apart(kind: &KindSpec, subresource: Option<&str>) -> bool {
-    kind.status && subresource != Some("binding")
 }
 
 #[cfg(test)]
