@@ -253,6 +253,8 @@ impl State {
             // Counted long ago, or never: nothing may hold these pods now.
             self.release(key, &pods_api, owned.iter().filter(|p| has_tracking(p)))
                 .await?;
+            // Nothing is counted any more: no write of this Job needs waiting for.
+            self.expectations.forget(key);
             return self.expire(&job).await;
         }
         if job.spec.completion_mode == Some(CompletionMode::Indexed) {
