@@ -150,15 +150,7 @@ impl PodWorker {
                         "Failed",
                         format!("Failed to pull image {:?}: {e}", image.image),
                     );
-                    let now = SystemTime::now();
-                    self.image_backoff.restarted(&policy, &spec.name, None, now);
-                    self.waiting.insert(
-                        spec.name.clone(),
-                        Waiting {
-                            reason: "ErrImagePull".into(),
-                            message: e.to_string(),
-                        },
-                    );
+                    self.image_pull_failed(&policy, &spec.name, e.to_string());
                     return;
                 }
             },
@@ -172,15 +164,7 @@ impl PodWorker {
             Err(e @ RuntimeError::ImageUnavailable { .. }) => {
                 // The runtime cannot resolve the image (a process runtime's unknown image
                 // with no command): shown, and retried, like a failed pull.
-                self.image_backoff
-                    .restarted(&policy, &spec.name, None, SystemTime::now());
-                self.waiting.insert(
-                    spec.name.clone(),
-                    Waiting {
-                        reason: "ErrImagePull".into(),
-                        message: e.to_string(),
-                    },
-                );
+                self.image_pull_failed(&policy, &spec.name, e.to_string());
                 return;
             }
             Err(e) => {
@@ -224,5 +208,19 @@ impl PodWorker {
             format!("Started container {}", spec.name),
         );
         self.waiting.remove(&spec.name);
+    }
+
+    /// Shows `message` as the container's `ErrImagePull` and starts (or lengthens) its
+    /// image back-off.
+    fn image_pull_failed(&mut self, policy: &BackoffPolicy, name: &str, message: String) {
+        self.image_backoff
+            .restarted(policy, name, None, SystemTime::now());
+        self.waiting.insert(
+            name.to_owned(),
+            Waiting {
+                reason: "ErrImagePull".into(),
+                message,
+            },
+        );
     }
 }
