@@ -358,12 +358,10 @@ impl PodWorker {
                 }
                 Err(e) => {
                     for c in pod.spec.all_containers() {
-                        self.waiting.insert(
-                            c.name.clone(),
-                            Waiting {
-                                reason: "ContainerCreating".into(),
-                                message: format!("Failed to create pod sandbox: {e}"),
-                            },
+                        self.show_waiting(
+                            &c.name,
+                            "ContainerCreating",
+                            format!("Failed to create pod sandbox: {e}"),
                         );
                     }
                     self.write_status(pod, &observed).await;
@@ -532,6 +530,17 @@ impl PodWorker {
         }
         let ids: Vec<&str> = running.iter().map(String::as_str).collect();
         self.probes.retain(&ids);
+    }
+
+    /// Shows `container` as waiting, for `reason`, in the next status written.
+    fn show_waiting(&mut self, container: &str, reason: &str, message: impl Into<String>) {
+        self.waiting.insert(
+            container.to_owned(),
+            Waiting {
+                reason: reason.to_owned(),
+                message: message.into(),
+            },
+        );
     }
 }
 

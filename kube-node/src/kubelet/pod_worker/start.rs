@@ -50,19 +50,17 @@ impl PodWorker {
                         ),
                     );
                 }
-                self.waiting.insert(
-                    spec.name.clone(),
-                    Waiting {
-                        reason: "CrashLoopBackOff".into(),
-                        message: format!(
-                            "back-off {} restarting failed container={} pod={}_{}({})",
-                            go_duration(delay),
-                            spec.name,
-                            pod.metadata.name.as_deref().unwrap_or(""),
-                            pod.metadata.namespace.as_deref().unwrap_or(""),
-                            pod.metadata.uid.as_deref().unwrap_or("")
-                        ),
-                    },
+                self.show_waiting(
+                    &spec.name,
+                    "CrashLoopBackOff",
+                    format!(
+                        "back-off {} restarting failed container={} pod={}_{}({})",
+                        go_duration(delay),
+                        spec.name,
+                        pod.metadata.name.as_deref().unwrap_or(""),
+                        pod.metadata.namespace.as_deref().unwrap_or(""),
+                        pod.metadata.uid.as_deref().unwrap_or("")
+                    ),
                 );
                 Some(until)
             }
@@ -74,13 +72,7 @@ impl PodWorker {
         if let Err(e) = self.ctx.runtime.start_container(&c.container.id).await {
             tracing::warn!(container = %spec.name, error = %e, "starting a created container");
             let _ = self.ctx.runtime.remove_container(&c.container.id).await;
-            self.waiting.insert(
-                spec.name.clone(),
-                Waiting {
-                    reason: "RunContainerError".into(),
-                    message: e.to_string(),
-                },
-            );
+            self.show_waiting(&spec.name, "RunContainerError", e.to_string());
         } else {
             self.waiting.remove(&spec.name);
         }
@@ -110,12 +102,10 @@ impl PodWorker {
                     .image_backoff
                     .decide(&policy, &spec.name, None, now, now)
                 {
-                    self.waiting.insert(
-                        spec.name.clone(),
-                        Waiting {
-                            reason: "ImagePullBackOff".into(),
-                            message: format!("Back-off pulling image {:?}", image.image),
-                        },
+                    self.show_waiting(
+                        &spec.name,
+                        "ImagePullBackOff",
+                        format!("Back-off pulling image {:?}", image.image),
                     );
                     return;
                 }
@@ -127,15 +117,13 @@ impl PodWorker {
         };
         let image_ref = match (spec.effective_image_pull_policy(), present) {
             (PullPolicy::Never, None) => {
-                self.waiting.insert(
-                    spec.name.clone(),
-                    Waiting {
-                        reason: "ErrImageNeverPull".into(),
-                        message: format!(
-                            "Container image {:?} is not present with pull policy of Never",
-                            image.image
-                        ),
-                    },
+                self.show_waiting(
+                    &spec.name,
+                    "ErrImageNeverPull",
+                    format!(
+                        "Container image {:?} is not present with pull policy of Never",
+                        image.image
+                    ),
                 );
                 return;
             }
@@ -168,13 +156,7 @@ impl PodWorker {
                 return;
             }
             Err(e) => {
-                self.waiting.insert(
-                    spec.name.clone(),
-                    Waiting {
-                        reason: "CreateContainerError".into(),
-                        message: e.to_string(),
-                    },
-                );
+                self.show_waiting(&spec.name, "CreateContainerError", e.to_string());
                 return;
             }
         };
@@ -190,13 +172,7 @@ impl PodWorker {
             self.ctx
                 .events
                 .pod(pod, Some(&spec.name), true, "Failed", format!("Error: {e}"));
-            self.waiting.insert(
-                spec.name.clone(),
-                Waiting {
-                    reason: "RunContainerError".into(),
-                    message: e.to_string(),
-                },
-            );
+            self.show_waiting(&spec.name, "RunContainerError", e.to_string());
             return;
         }
         tracing::debug!(container = %spec.name, attempt, id = %id, "container started");
@@ -215,12 +191,6 @@ impl PodWorker {
     fn image_pull_failed(&mut self, policy: &BackoffPolicy, name: &str, message: String) {
         self.image_backoff
             .restarted(policy, name, None, SystemTime::now());
-        self.waiting.insert(
-            name.to_owned(),
-            Waiting {
-                reason: "ErrImagePull".into(),
-                message,
-            },
-        );
+        self.show_waiting(name, "ErrImagePull", message);
     }
 }
