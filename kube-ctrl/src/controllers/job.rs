@@ -93,7 +93,7 @@ impl Runnable for JobController {
             expectations: Expectations::default(),
             recorder: ctx.recorder("job-controller"),
             failures: Mutex::new(HashMap::new()),
-            written: Mutex::new(HashMap::new()),
+            status_writes: Expectations::default(),
             config: self.config.clone(),
         });
         Controller::<Job>::for_factory(&ctx.factory)
@@ -161,10 +161,10 @@ struct State {
     recorder: EventRecorder,
     /// Per Job: the failure count last seen and when it last grew (for the backoff).
     failures: Mutex<HashMap<ObjectKey, (i32, Instant)>>,
-    /// Per Job: the resourceVersion of this controller's last status write, until the Job
-    /// cache shows it. A Job from an older cache counts pods it no longer holds, whose
-    /// finalizers were removed when they were counted, and would replace them.
-    written: Mutex<HashMap<ObjectKey, u64>>,
+    /// This controller's status writes to each Job, until the Job cache shows them. A Job
+    /// from an older cache counts pods it no longer holds, whose finalizers were removed
+    /// when they were counted, and would replace them.
+    status_writes: Expectations,
     config: JobConfig,
 }
 
@@ -226,10 +226,10 @@ impl State {
         let Some(job) = self.jobs.get(key) else {
             self.expectations.forget(key);
             self.failures.lock().remove(key);
-            self.written.lock().remove(key);
+            self.status_writes.forget(key);
             return Ok(Action::Done);
         };
-        if !self.shows_own_writes(key, &job) {
+        if !self.status_writes.satisfied(key, &self.jobs) {
             // The Job's update event brings it back here.
             return Ok(Action::Done);
         }
@@ -510,21 +510,6 @@ impl State {
         Ok(requeue.map_or(Action::Done, Action::RequeueAfter))
     }
 
-    /// Whether the cached `job` is at least as new as this controller's last status write
-    /// to it; forgets the write once it is.
-    fn shows_own_writes(&self, key: &ObjectKey, job: &Job) -> bool {
-        let mut written = self.written.lock();
-        let Some(&wrote) = written.get(key) else {
-            return true;
-        };
-        let cached = job.resource_version().and_then(|v| v.parse::<u64>().ok());
-        if cached.is_some_and(|c| c < wrote) {
-            return false;
-        }
-        written.remove(key);
-        true
-    }
-
     /// The time left before pods may be created after `failed` failures.
     fn backoff_left(&self, key: &ObjectKey, failed: i32) -> Option<Duration> {
         if failed <= 0 {
@@ -705,9 +690,11 @@ impl State {
                 .await
             {
                 Ok(written) => {
-                    if let Some(rv) = written.resource_version().and_then(|v| v.parse().ok()) {
-                        self.written.lock().insert(job.key(), rv);
-                    }
+                    self.status_writes.updated(
+                        &job.key(),
+                        written.key(),
+                        written.resource_version(),
+                    );
                     return Ok(written);
                 }
                 Err(e) if e.code() == 409 => {
