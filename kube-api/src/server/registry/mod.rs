@@ -433,30 +433,17 @@ impl Registry {
                         gone: true,
                     });
                 }
-                match self
-                    .store
-                    .delete(key.as_bytes(), Some(kv.mod_revision))
-                    .await
-                {
-                    Ok(d) => {
-                        self.caches.wrote(&kind.key_prefix(), d.mod_revision);
-                        self.allocator.release_object(kind, &old).await;
-                        set_meta(
-                            &mut new,
-                            "resourceVersion",
-                            json!(d.mod_revision.to_string()),
-                        );
-                        return Ok(Deleted {
-                            object: new,
-                            gone: true,
-                        });
-                    }
-                    Err(StoreError::Conflict { .. }) => continue,
-                    Err(StoreError::NotFound) => {
-                        return Err(Error::NotFound(object_ref(kind, name)));
-                    }
-                    Err(e) => return Err(store_error(e)),
-                }
+                let Some(revision) = self
+                    .delete_stored(kind, &key, kv.mod_revision, name, &old)
+                    .await?
+                else {
+                    continue;
+                };
+                set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
+                return Ok(Deleted {
+                    object: new,
+                    gone: true,
+                });
             }
             // Graceful: set (or shorten) the deletion timestamp and grace period.
             let current_grace = old
@@ -517,6 +504,29 @@ impl Registry {
                 Err(StoreError::NotFound) => return Err(Error::NotFound(object_ref(kind, name))),
                 Err(e) => return Err(store_error(e)),
             }
+        }
+    }
+
+    /// Removes the object at `key` from the store if it is still at `revision`, and
+    /// releases what `object` had allocated (a ClusterIP, node ports). Returns the
+    /// delete's revision, or `None` when another write came first (read again and retry).
+    async fn delete_stored(
+        &self,
+        kind: &KindSpec,
+        key: &str,
+        revision: Revision,
+        name: &str,
+        object: &Value,
+    ) -> Result<Option<Revision>, Error> {
+        match self.store.delete(key.as_bytes(), Some(revision)).await {
+            Ok(d) => {
+                self.caches.wrote(&kind.key_prefix(), d.mod_revision);
+                self.allocator.release_object(kind, object).await;
+                Ok(Some(d.mod_revision))
+            }
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(StoreError::NotFound) => Err(Error::NotFound(object_ref(kind, name))),
+            Err(e) => Err(store_error(e)),
         }
     }
 

@@ -88,27 +88,14 @@ impl Registry {
                 && !self.awaits_grace(kind, &new)
                 && !spec_finalizers_pending(kind, &new)
             {
-                match self
-                    .store
-                    .delete(key.as_bytes(), Some(kv.mod_revision))
-                    .await
-                {
-                    Ok(d) => {
-                        self.caches.wrote(&kind.key_prefix(), d.mod_revision);
-                        self.allocator.release_object(kind, &new).await;
-                        set_meta(
-                            &mut new,
-                            "resourceVersion",
-                            json!(d.mod_revision.to_string()),
-                        );
-                        return Ok(new);
-                    }
-                    Err(StoreError::Conflict { .. }) => continue,
-                    Err(StoreError::NotFound) => {
-                        return Err(Error::NotFound(object_ref(kind, name)));
-                    }
-                    Err(e) => return Err(store_error(e)),
-                }
+                let Some(revision) = self
+                    .delete_stored(kind, &key, kv.mod_revision, name, &new)
+                    .await?
+                else {
+                    continue;
+                };
+                set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
+                return Ok(new);
             }
             let bytes = encode_for_store(&new)?;
             match self
