@@ -482,28 +482,44 @@ impl Registry {
                     gone: false,
                 });
             }
-            let bytes = encode_for_store(&new)?;
-            match self
-                .store
-                .update(key.clone().into(), Bytes::from(bytes), kv.mod_revision)
-                .await
-            {
-                Ok(w) => {
-                    self.caches.wrote(&kind.key_prefix(), w.mod_revision);
-                    set_meta(
-                        &mut new,
-                        "resourceVersion",
-                        json!(w.mod_revision.to_string()),
-                    );
-                    return Ok(Deleted {
-                        object: new,
-                        gone: false,
-                    });
-                }
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(StoreError::NotFound) => return Err(Error::NotFound(object_ref(kind, name))),
-                Err(e) => return Err(store_error(e)),
+            let Some(revision) = self
+                .update_stored(kind, &key, kv.mod_revision, name, &new)
+                .await?
+            else {
+                continue;
+            };
+            set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
+            return Ok(Deleted {
+                object: new,
+                gone: false,
+            });
+        }
+    }
+
+    /// Writes `object` at `key` if the store still holds the version at `revision`.
+    /// Returns the write's revision, or `None` when another write came first (read again
+    /// and retry).
+    async fn update_stored(
+        &self,
+        kind: &KindSpec,
+        key: &str,
+        revision: Revision,
+        name: &str,
+        object: &Value,
+    ) -> Result<Option<Revision>, Error> {
+        let bytes = encode_for_store(object)?;
+        match self
+            .store
+            .update(key.to_owned().into(), Bytes::from(bytes), revision)
+            .await
+        {
+            Ok(w) => {
+                self.caches.wrote(&kind.key_prefix(), w.mod_revision);
+                Ok(Some(w.mod_revision))
             }
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(StoreError::NotFound) => Err(Error::NotFound(object_ref(kind, name))),
+            Err(e) => Err(store_error(e)),
         }
     }
 

@@ -2,8 +2,7 @@
 //! the metadata the server owns, generation tracking and the status subresource's rule
 //! (a status write changes only the status, any other write leaves it alone).
 
-use bytes::Bytes;
-use kube_core::{Error, StoreError};
+use kube_core::Error;
 use serde_json::{Value, json};
 
 use super::{
@@ -11,9 +10,7 @@ use super::{
 };
 use crate::server::admission::{AdmissionRequest, Operation};
 use crate::server::kinds::KindSpec;
-use crate::server::object::{
-    decode_stored, encode_for_store, finalizers, meta_str, parse_rv, set_meta, spec_part,
-};
+use crate::server::object::{decode_stored, finalizers, meta_str, parse_rv, set_meta, spec_part};
 
 impl Registry {
     /// Updates an object through `transform`, which gets the current object (with its
@@ -97,31 +94,18 @@ impl Registry {
                 set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
                 return Ok(new);
             }
-            let bytes = encode_for_store(&new)?;
-            match self
-                .store
-                .update(key.clone().into(), Bytes::from(bytes), kv.mod_revision)
-                .await
-            {
-                Ok(w) => {
-                    self.caches.wrote(&kind.key_prefix(), w.mod_revision);
-                    if let Some(old_alloc) = self.allocator.released_by_update(kind, &old, &new) {
-                        self.allocator.release_list(&old_alloc).await;
-                    }
-                    set_meta(
-                        &mut new,
-                        "resourceVersion",
-                        json!(w.mod_revision.to_string()),
-                    );
-                    return Ok(new);
-                }
-                Err(StoreError::Conflict { .. }) => {
-                    self.allocator.release_list(&allocated).await;
-                    continue;
-                }
-                Err(StoreError::NotFound) => return Err(Error::NotFound(object_ref(kind, name))),
-                Err(e) => return Err(store_error(e)),
+            let Some(revision) = self
+                .update_stored(kind, &key, kv.mod_revision, name, &new)
+                .await?
+            else {
+                self.allocator.release_list(&allocated).await;
+                continue;
+            };
+            if let Some(old_alloc) = self.allocator.released_by_update(kind, &old, &new) {
+                self.allocator.release_list(&old_alloc).await;
             }
+            set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
+            return Ok(new);
         }
     }
 
