@@ -496,6 +496,27 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_failed_for_want_of_any_node_returns_when_one_is_added() {
+        let mut e = engine();
+        let now = Instant::now();
+        e.upsert_pod(pod("p").arc_pod(), now);
+        match e.schedule_next(now) {
+            Some(Outcome::Unschedulable(_, why)) => {
+                assert_eq!(why.message(), "0/0 nodes are available.");
+            }
+            other => panic!("expected unschedulable, got {other:?}"),
+        }
+        assert_eq!(e.queue().unschedulable_len(), 1);
+        // A node changing, or a pod appearing, cannot help: only a node being added.
+        e.upsert_pod(pod("other").scheduler_name("elsewhere").arc_pod(), now);
+        assert_eq!(e.queue().unschedulable_len(), 1);
+        e.add_node(node("n1").cpu("1").arc_node(), now);
+        assert_eq!(e.queue().unschedulable_len(), 0);
+        let later = now + Duration::from_secs(2);
+        assert_eq!(assumed(e.schedule_next(later)).node, "n1");
+    }
+
+    #[test]
     fn preemption_nominates_and_keeps_the_room() {
         let mut e = engine();
         let now = Instant::now();

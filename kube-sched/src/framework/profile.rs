@@ -15,6 +15,10 @@ use super::rejection::Rejection;
 use super::state::CycleState;
 use crate::events::ClusterEvent;
 
+/// The name a pod's failure is tagged with when the cluster has no node at all: a node
+/// being added is the event that can change that, in every profile.
+pub(crate) const NO_NODES: &str = "NoNodes";
+
 /// The plugins of one scheduler name. Build one with [`Profile::builder`], or take
 /// [`crate::default_profile`].
 #[derive(Clone)]
@@ -61,6 +65,9 @@ impl Profile {
 
     /// True when a plugin of this profile named `plugin` cares about `event`.
     pub fn is_interested(&self, plugin: &str, event: ClusterEvent) -> bool {
+        if plugin == NO_NODES {
+            return event == ClusterEvent::NODE_ADD;
+        }
         self.events
             .iter()
             .any(|(p, evs)| *p == plugin && evs.contains(&event))

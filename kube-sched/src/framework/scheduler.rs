@@ -218,7 +218,7 @@ impl FrameworkScheduler {
         if num_nodes == 0 {
             return Err(Unschedulable {
                 num_nodes,
-                plugins: vec![Cow::Borrowed("NoNodes")],
+                plugins: vec![Cow::Borrowed(super::profile::NO_NODES)],
                 ..Unschedulable::default()
             });
         }
