@@ -47,6 +47,12 @@ async fn pending_pods_are_bound_within_capacity() {
     assert!(per_node.values().all(|m| *m <= 4000), "{per_node:?}");
     // LeastAllocated spreads the pods over every node.
     assert_eq!(per_node.len(), 3, "{per_node:?}");
+    // The loop counts a binding when the API's answer reaches its thread, which may be
+    // just after the pod shows as bound.
+    wait("the loop to count 20 bindings", || async {
+        (handle.stats().bound >= 20).then_some(())
+    })
+    .await;
     assert_eq!(handle.stats().bound, 20);
     handle.shutdown().await.unwrap();
 }
