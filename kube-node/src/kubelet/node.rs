@@ -10,7 +10,7 @@ use kube_api::client::{Api, Client, Patch, PatchParams, PostParams};
 use kube_core::{
     ConditionStatus, Lease, LeaseSpec, MicroTime, Node, NodeAddress, NodeAddressType,
     NodeCondition, NodeConditionType, NodeSpec, NodeStatus, ObjectMeta, OwnerReference,
-    ResourceList, Runtime, Time,
+    PartialObjectMeta, ResourceList, Runtime, Time,
 };
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -343,13 +343,16 @@ impl StatusReporter {
             return Ok(());
         }
         let patch = serde_json::json!({ "status": status });
-        api.patch_status(
-            &config.node_name,
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(Error::api("writing the node status"))?;
+        // Nothing of the answer is used: it is read for its metadata only.
+        let written: Api<PartialObjectMeta<Node>> = Api::all(ctx.client.clone());
+        written
+            .patch_status(
+                &config.node_name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(Error::api("writing the node status"))?;
         self.last_written = Some(Instant::now());
         tracing::debug!(node = %config.node_name, changed, "node status written");
         Ok(())

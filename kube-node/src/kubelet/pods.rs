@@ -9,7 +9,7 @@ use futures::StreamExt as _;
 use kube_api::client::{Api, Patch, PatchParams};
 use kube_api::informer::{Cache, InformerEvent};
 use kube_core::runtime::PodSandboxFilter;
-use kube_core::{Pod, PodPhase, PodRequests, ResourceList, Time};
+use kube_core::{PartialObjectMeta, Pod, PodPhase, PodRequests, ResourceList, Time};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -197,7 +197,7 @@ impl Dispatcher {
             failed: Some(why),
             now: Time::now(),
         });
-        let api: Api<Pod> = Api::namespaced(
+        let api: Api<PartialObjectMeta<Pod>> = Api::namespaced(
             self.ctx.client.clone(),
             pod.metadata.namespace.as_deref().unwrap_or("default"),
         );

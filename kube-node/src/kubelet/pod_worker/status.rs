@@ -1,6 +1,8 @@
 //! Writing a pod's status through `pods/status`: only when it changed, and not again
 //! while the informer's copy lags behind this worker's last write.
 
+use kube_core::{ObjectMeta, PartialObjectMeta};
+
 use super::*;
 
 impl PodWorker {
@@ -35,7 +37,9 @@ impl PodWorker {
             self.written = Some(status.clone());
             return status;
         }
-        let api: Api<Pod> = Api::namespaced(
+        // The answer is read for its resourceVersion only: decoding the whole pod back
+        // would cost as much as the write's own encoding.
+        let api: Api<PartialObjectMeta<Pod>> = Api::namespaced(
             self.ctx.client.clone(),
             pod.metadata.namespace.as_deref().unwrap_or("default"),
         );
@@ -50,7 +54,7 @@ impl PodWorker {
         {
             Ok(written) => {
                 self.written = Some(status.clone());
-                self.written_rv = resource_version(&written);
+                self.written_rv = resource_version(&written.metadata);
             }
             Err(e) if e.code() == 404 => {}
             Err(e) => tracing::warn!(error = %e, "writing the pod status"),
@@ -61,13 +65,13 @@ impl PodWorker {
 
 /// The object's resourceVersion as a number, when it is one (this SDK's stores and etcd
 /// number their revisions; other servers may not, and then nothing is compared).
-fn resource_version(pod: &Pod) -> Option<u64> {
-    pod.metadata.resource_version.as_deref()?.parse().ok()
+fn resource_version(meta: &ObjectMeta) -> Option<u64> {
+    meta.resource_version.as_deref()?.parse().ok()
 }
 
 /// Whether the informer's copy of the pod is older than our last status write.
 fn lags_behind(written_rv: Option<u64>, pod: &Pod) -> bool {
-    match (written_rv, resource_version(pod)) {
+    match (written_rv, resource_version(&pod.metadata)) {
         (Some(written), Some(seen)) => seen < written,
         _ => false,
     }
