@@ -141,10 +141,18 @@ impl Graph {
             finalizers: meta.finalizers.clone(),
             virtual_: false,
         };
-        // New owners, or an object now deleting dependents or orphaning: look at it.
-        let owners_changed = old_owners != node.owners;
+        // New owners of which one is not known to exist as named, or an object now
+        // deleting dependents or orphaning: look at it. As in Kubernetes' graph builder,
+        // an object whose owners are all observed is left alone: a look reads the object
+        // from the API server, and every pod of a ReplicaSet would cost one.
+        let owners_changed = old.is_none() || old_owners != node.owners;
+        let doubtful = owners_changed
+            && node
+                .owners
+                .iter()
+                .any(|r| self.doubtful_owner(r, node.identity.namespace.as_deref()));
         let started_deleting = node.deleting_dependents() || node.orphaning();
-        if (!node.owners.is_empty() && (old.is_none() || owners_changed)) || started_deleting {
+        if doubtful || started_deleting {
             work.uids.insert(uid.clone());
         }
         // Deleting dependents first: each dependent must be looked at.
@@ -157,6 +165,25 @@ impl Graph {
         }
         self.nodes.insert(uid, node);
         work
+    }
+
+    /// Whether an owner reference of an object in `namespace` may not point at a live
+    /// owner: the owner was never observed (a virtual node), or the observed object with
+    /// that uid has another kind or name, or lives in another namespace.
+    fn doubtful_owner(&self, r: &OwnerReference, namespace: Option<&str>) -> bool {
+        match self.nodes.get(&r.uid) {
+            None => true,
+            Some(owner) if owner.virtual_ => true,
+            Some(owner) => {
+                owner.identity.kind != r.kind
+                    || owner.identity.name != r.name
+                    || owner
+                        .identity
+                        .namespace
+                        .as_deref()
+                        .is_some_and(|ns| Some(ns) != namespace)
+            }
+        }
     }
 
     /// Removes an object that is gone; its dependents and its deleting owners need a look.
@@ -287,6 +314,17 @@ mod tests {
             "dependents of a virtual owner now real"
         );
         assert_eq!(g.blocking_dependents("o1").len(), 1);
+
+        // A dependent of an owner already observed is not looked at; one naming the
+        // owner's uid with another name is.
+        let w = g.upsert(&pods(), &meta("r", "r1", &[("o1", false)]), &resolve);
+        assert!(!w.uids.contains("r1"), "{w:?}");
+        let mut wrong = meta("s", "s1", &[("o1", false)]);
+        wrong.owner_references[0].name = "someone-else".into();
+        let w = g.upsert(&pods(), &wrong, &resolve);
+        assert!(w.uids.contains("s1"), "{w:?}");
+        g.remove("r1");
+        g.remove("s1");
 
         // The owner starts deleting dependents: the dependent is looked at.
         let mut deleting = meta("owner-o1", "o1", &[]);
