@@ -94,6 +94,10 @@ pub(crate) struct Args {
     /// Node agents started at once.
     #[arg(long, default_value_t = 64)]
     pub(crate) node_concurrency: usize,
+    /// Worker threads of the node agents' own runtime (0: the node agents share the
+    /// control plane's runtime).
+    #[arg(long, default_value_t = 2)]
+    pub(crate) node_threads: usize,
     /// The most pods one node runs.
     #[arg(long, default_value_t = 110)]
     pub(crate) max_pods: u32,
@@ -178,14 +182,42 @@ fn kubelet_config(name: String, max_pods: u32) -> KubeletConfig {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// The control plane runs on the main runtime, the node agents on one of their own (with
+/// `--node-threads`), as in a real cluster, where kubelets are other machines: sharing
+/// one runtime's run queues, the control plane's informers and the node agents' lease
+/// renewals waited behind thousands of pod workers, the node lifecycle controller saw
+/// leases over 40 s old and marked healthy nodes NotReady in some unpaced fills.
+fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)
         .init();
-    match run(args).await {
+    let runtimes = tokio::runtime::Runtime::new().and_then(|main| {
+        let nodes = (args.node_threads > 0)
+            .then(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(args.node_threads)
+                    .thread_name("node-agents")
+                    .enable_all()
+                    .build()
+            })
+            .transpose()?;
+        Ok((main, nodes))
+    });
+    let (main, nodes) = match runtimes {
+        Ok(runtimes) => runtimes,
+        Err(e) => {
+            eprintln!("simulated-cluster: cannot start the runtimes: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let node_runtime = nodes.as_ref().map(|rt| rt.handle().clone());
+    let result = main.block_on(run(args, node_runtime));
+    if let Some(nodes) = nodes {
+        nodes.shutdown_timeout(Duration::from_secs(5));
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("\nsimulated-cluster: {e}");
@@ -194,7 +226,10 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    args: Args,
+    node_runtime: Option<tokio::runtime::Handle>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let (rss_start, _) = memory_kib();
     let pki = tempfile::tempdir()?;
     // A /24 per node out of a /12: room for 4,096 nodes... and more with a /8.
@@ -260,7 +295,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let name = format!("sim-node-{i}");
             let (client, ca) = cluster.node_client(&name);
             let config = kubelet_config(name, args.max_pods);
-            async move {
+            let start = async move {
                 NodeAgent::builder()
                     .kubelet_config(config)
                     .client(client, ca)
@@ -268,6 +303,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     .build()?
                     .start()
                     .await
+            };
+            // Started on the node agents' runtime, every task of the agent runs there.
+            let on = node_runtime.clone();
+            async move {
+                match on {
+                    Some(rt) => rt.spawn(start).await.map_err(|e| {
+                        kube_sdk::BuildError::Config(format!("a node agent's start failed: {e}"))
+                    })?,
+                    None => start.await,
+                }
             }
         })
         .buffer_unordered(args.node_concurrency.max(1))
