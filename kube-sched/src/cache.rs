@@ -48,12 +48,14 @@ pub struct Cache {
 
 impl Default for Cache {
     fn default() -> Self {
-        Self::new(Duration::from_secs(30))
+        Self::new(Duration::ZERO)
     }
 }
 
 impl Cache {
-    /// An empty cache; assumed pods expire `ttl` after their binding finished.
+    /// An empty cache; assumed pods expire `ttl` after their binding finished, or never
+    /// with `Duration::ZERO` (the default, as in Kubernetes' scheduler: the informer
+    /// confirms every binding, however late, or reports the pod's deletion).
     pub fn new(ttl: Duration) -> Self {
         Self {
             nodes: HashMap::new(),
@@ -145,13 +147,13 @@ impl Cache {
         Ok(())
     }
 
-    /// The binding of an assumed pod finished: it expires `ttl` from `now` unless the
-    /// informer confirms it.
+    /// The binding of an assumed pod finished: it expires `ttl` from `now` (when the
+    /// cache has one) unless the informer confirms it.
     pub fn finish_binding(&mut self, key: &ObjectKey, now: Instant) {
         if let Some(p) = self.pods.get_mut(key)
             && p.assumed
         {
-            p.deadline = Some(now + self.ttl);
+            p.deadline = (!self.ttl.is_zero()).then(|| now + self.ttl);
         }
     }
 
@@ -308,6 +310,21 @@ mod tests {
         c.finish_binding(&key("q"), t0);
         assert!(c.cleanup_expired(t0 + Duration::from_secs(29)).is_empty());
         assert_eq!(c.cleanup_expired(t0 + Duration::from_secs(30)), [key("q")]);
+        assert_eq!(c.node("n1").unwrap().requested().milli_cpu, 1000);
+    }
+
+    #[test]
+    fn without_a_ttl_an_assumed_pod_waits_for_its_confirmation() {
+        let mut c = Cache::default();
+        c.upsert_node(node("n1").cpu("2").arc_node());
+        let t0 = Instant::now();
+        c.assume(pod("p").requests("1", "0").arc(), "n1").unwrap();
+        c.finish_binding(&key("p"), t0);
+        assert!(c.cleanup_expired(t0 + Duration::from_secs(3600)).is_empty());
+        assert!(c.is_assumed(&key("p")));
+        assert_eq!(c.node("n1").unwrap().requested().milli_cpu, 1000);
+        c.add_pod(pod("p").requests("1", "0").node_name("n1").arc(), "n1");
+        assert!(!c.is_assumed(&key("p")));
         assert_eq!(c.node("n1").unwrap().requested().milli_cpu, 1000);
     }
 
