@@ -99,8 +99,14 @@ impl Graph {
                 }
             }
         }
-        // Link to owners, creating virtual nodes for those never seen.
+        // Link to owners, creating virtual nodes for those never seen (each is looked at
+        // itself). An owner already in the graph that does not match the reference makes
+        // the object doubtful.
+        let mut doubtful = false;
         for r in &meta.owner_references {
+            if let Some(known) = self.nodes.get(&r.uid) {
+                doubtful |= doubtful_owner(known, r, meta.namespace.as_deref());
+            }
             let owner = self.nodes.entry(r.uid.clone()).or_insert_with(|| {
                 let resource = resolve(&r.api_version, &r.kind);
                 let namespace = match &resource {
@@ -141,49 +147,37 @@ impl Graph {
             finalizers: meta.finalizers.clone(),
             virtual_: false,
         };
-        // New owners of which one is not known to exist as named, or an object now
+        // New owners of which one may not be what the reference says, or an object now
         // deleting dependents or orphaning: look at it. As in Kubernetes' graph builder,
-        // an object whose owners are all observed is left alone: a look reads the object
-        // from the API server, and every pod of a ReplicaSet would cost one.
+        // an object whose owners match the graph is left alone (an owner never seen is
+        // verified itself, and its dependents are looked at if it is gone): a look reads
+        // the object from the API server, and every pod of a ReplicaSet would cost one.
         let owners_changed = old.is_none() || old_owners != node.owners;
-        let doubtful = owners_changed
-            && node
-                .owners
-                .iter()
-                .any(|r| self.doubtful_owner(r, node.identity.namespace.as_deref()));
         let started_deleting = node.deleting_dependents() || node.orphaning();
-        if doubtful || started_deleting {
+        if (owners_changed && doubtful) || started_deleting {
             work.uids.insert(uid.clone());
         }
         // Deleting dependents first: each dependent must be looked at.
         if node.deleting_dependents() && !old.as_ref().is_some_and(GraphNode::deleting_dependents) {
             work.uids.extend(node.dependents.iter().cloned());
         }
-        // A virtual node that turns out real may have waited for this.
+        // A virtual node observed at last: the dependents whose reference does not match
+        // what was observed are looked at.
         if old.as_ref().is_some_and(|n| n.virtual_) {
-            work.uids.extend(node.dependents.iter().cloned());
+            for dep in &node.dependents {
+                let mismatched = self.nodes.get(dep).is_some_and(|d| {
+                    d.owners
+                        .iter()
+                        .filter(|r| r.uid == node.identity.uid)
+                        .any(|r| doubtful_owner(&node, r, d.identity.namespace.as_deref()))
+                });
+                if mismatched {
+                    work.uids.insert(dep.clone());
+                }
+            }
         }
         self.nodes.insert(uid, node);
         work
-    }
-
-    /// Whether an owner reference of an object in `namespace` may not point at a live
-    /// owner: the owner was never observed (a virtual node), or the observed object with
-    /// that uid has another kind or name, or lives in another namespace.
-    fn doubtful_owner(&self, r: &OwnerReference, namespace: Option<&str>) -> bool {
-        match self.nodes.get(&r.uid) {
-            None => true,
-            Some(owner) if owner.virtual_ => true,
-            Some(owner) => {
-                owner.identity.kind != r.kind
-                    || owner.identity.name != r.name
-                    || owner
-                        .identity
-                        .namespace
-                        .as_deref()
-                        .is_some_and(|ns| Some(ns) != namespace)
-            }
-        }
     }
 
     /// Removes an object that is gone; its dependents and its deleting owners need a look.
@@ -262,6 +256,21 @@ impl Graph {
     }
 }
 
+/// Whether `owner`, the graph's node for the uid of reference `r` of an object in
+/// `namespace`, may not be the owner the reference means (Kubernetes'
+/// `hasPotentiallyInvalidOwnerReference`): a namespaced owner in another namespace, other
+/// coordinates than the reference's, or a cluster-scoped owner never observed named by a
+/// namespaced object (it may be a namespaced kind referenced wrongly).
+fn doubtful_owner(owner: &GraphNode, r: &OwnerReference, namespace: Option<&str>) -> bool {
+    let id = &owner.identity;
+    match id.namespace.as_deref() {
+        Some(ns) if Some(ns) != namespace => return true,
+        None if owner.virtual_ && namespace.is_some() => return true,
+        _ => {}
+    }
+    id.api_version != r.api_version || id.kind != r.kind || id.name != r.name
+}
+
 #[cfg(test)]
 mod tests {
     use kube_core::Time;
@@ -303,16 +312,23 @@ mod tests {
     #[test]
     fn owners_and_dependents_link_both_ways() {
         let mut g = Graph::default();
-        // A dependent seen before its owner: the owner is virtual, and checked.
+        // A dependent seen before its owner: the owner is virtual, and checked (the
+        // dependent is looked at only if the owner turns out gone).
         let w = g.upsert(&pods(), &meta("p", "p1", &[("o1", true)]), &resolve);
-        assert!(w.uids.contains("o1") && w.uids.contains("p1"));
+        assert!(w.uids.contains("o1") && !w.uids.contains("p1"), "{w:?}");
         assert!(g.get("o1").unwrap().virtual_);
         let w = g.upsert(&rs(), &meta("owner-o1", "o1", &[]), &resolve);
         assert!(!g.get("o1").unwrap().virtual_);
         assert!(
-            w.uids.contains("p1"),
-            "dependents of a virtual owner now real"
+            !w.uids.contains("p1"),
+            "a dependent whose reference matches the owner now observed: {w:?}"
         );
+        // Observed under another name than a dependent's reference: that one is looked at.
+        g.upsert(&pods(), &meta("x", "x1", &[("v9", false)]), &resolve);
+        let w = g.upsert(&rs(), &meta("renamed", "v9", &[]), &resolve);
+        assert!(w.uids.contains("x1"), "{w:?}");
+        g.remove("x1");
+        g.remove("v9");
         assert_eq!(g.blocking_dependents("o1").len(), 1);
 
         // A dependent of an owner already observed is not looked at; one naming the
