@@ -128,12 +128,13 @@ pub(crate) fn decode_stored(bytes: &[u8], revision: Revision) -> Result<Value, E
         message: format!("decoding a stored object failed: {e}"),
         source: Some(Box::new(e)),
     })?;
-    set_meta(
-        &mut obj,
-        "resourceVersion",
-        Value::String(revision.to_string()),
-    );
+    set_revision(&mut obj, revision);
     Ok(obj)
+}
+
+/// Sets an object's resourceVersion to a store revision.
+pub(crate) fn set_revision(obj: &mut Value, revision: Revision) {
+    set_meta(obj, "resourceVersion", Value::String(revision.to_string()));
 }
 
 /// Encodes an object for the store, without its resourceVersion.

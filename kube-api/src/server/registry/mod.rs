@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use super::admission::{AdmissionChain, AdmissionRequest, Operation};
 use super::allocator::Allocator;
 use super::kinds::{KindSpec, Kinds};
-use super::object::{decode_stored, encode_for_store, finalizers, meta_str, set_meta};
+use super::object::{
+    decode_stored, encode_for_store, finalizers, meta_str, set_meta, set_revision,
+};
 use super::user::UserInfo;
 
 mod update;
@@ -318,11 +320,7 @@ impl Registry {
             match self.store.create(key.into(), bytes.into(), None).await {
                 Ok(kv) => {
                     self.caches.wrote(&kind.key_prefix(), kv.mod_revision);
-                    set_meta(
-                        &mut obj,
-                        "resourceVersion",
-                        json!(kv.mod_revision.to_string()),
-                    );
+                    set_revision(&mut obj, kv.mod_revision);
                     return Ok(obj);
                 }
                 Err(e) => {
@@ -364,30 +362,20 @@ impl Registry {
     ) -> Result<Deleted, Error> {
         let key = kind.key(ns, name);
         loop {
-            let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
-                return Err(Error::NotFound(object_ref(kind, name)));
-            };
-            let old = decode_stored(&kv.value, kv.mod_revision)?;
-            if let Some(uid) = &opts.precondition_uid {
-                if meta_str(&old, "uid") != Some(uid.as_str()) {
-                    return Err(Error::Conflict {
-                        object: object_ref(kind, name),
-                        message: format!(
-                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                            meta_str(&old, "uid").unwrap_or("")
-                        ),
-                    });
-                }
-            }
-            if let Some(rv) = &opts.precondition_rv {
-                if meta_str(&old, "resourceVersion") != Some(rv.as_str()) {
-                    return Err(Error::Conflict {
-                        object: object_ref(kind, name),
-                        message: format!(
-                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                            meta_str(&old, "resourceVersion").unwrap_or("")
-                        ),
-                    });
+            let (old, revision) = self.get(kind, ns, name).await?;
+            for (wanted, field, label) in [
+                (&opts.precondition_uid, "uid", "UID"),
+                (&opts.precondition_rv, "resourceVersion", "ResourceVersion"),
+            ] {
+                let found = meta_str(&old, field);
+                if let Some(wanted) = wanted.as_deref().filter(|w| found != Some(*w)) {
+                    return Err(precondition_failed(
+                        kind,
+                        name,
+                        label,
+                        wanted,
+                        found.unwrap_or(""),
+                    ));
                 }
             }
             let req = AdmissionRequest {
@@ -433,13 +421,11 @@ impl Registry {
                         gone: true,
                     });
                 }
-                let Some(revision) = self
-                    .delete_stored(kind, &key, kv.mod_revision, name, &old)
-                    .await?
+                let Some(written) = self.delete_stored(kind, &key, revision, name, &old).await?
                 else {
                     continue;
                 };
-                set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
+                set_revision(&mut new, written);
                 return Ok(Deleted {
                     object: new,
                     gone: true,
@@ -482,13 +468,10 @@ impl Registry {
                     gone: false,
                 });
             }
-            let Some(revision) = self
-                .update_stored(kind, &key, kv.mod_revision, name, &new)
-                .await?
-            else {
+            let Some(written) = self.update_stored(kind, &key, revision, name, &new).await? else {
                 continue;
             };
-            set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
+            set_revision(&mut new, written);
             return Ok(Deleted {
                 object: new,
                 gone: false,
@@ -571,6 +554,23 @@ impl Registry {
             })
             .unwrap_or(30)
             .max(0)
+    }
+}
+
+/// The 409 of a write whose precondition on `field` (`UID`, `ResourceVersion`) the
+/// stored object does not meet, worded as Kubernetes words it.
+fn precondition_failed(
+    kind: &KindSpec,
+    name: &str,
+    field: &str,
+    wanted: &str,
+    found: &str,
+) -> Error {
+    Error::Conflict {
+        object: object_ref(kind, name),
+        message: format!(
+            "Precondition failed: {field} in precondition: {wanted}, {field} in object meta: {found}"
+        ),
     }
 }
 

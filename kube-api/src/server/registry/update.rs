@@ -6,11 +6,12 @@ use kube_core::Error;
 use serde_json::{Value, json};
 
 use super::{
-    Registry, WriteCtx, check_type, invalid, object_ref, spec_finalizers_pending, store_error,
+    Registry, WriteCtx, check_type, invalid, object_ref, precondition_failed,
+    spec_finalizers_pending,
 };
 use crate::server::admission::{AdmissionRequest, Operation};
 use crate::server::kinds::KindSpec;
-use crate::server::object::{decode_stored, finalizers, meta_str, parse_rv, set_meta, spec_part};
+use crate::server::object::{finalizers, meta_str, parse_rv, set_meta, set_revision, spec_part};
 
 impl Registry {
     /// Updates an object through `transform`, which gets the current object (with its
@@ -28,10 +29,7 @@ impl Registry {
     ) -> Result<Value, Error> {
         let key = kind.key(ns, name);
         loop {
-            let Some(kv) = self.store.get(key.as_bytes()).await.map_err(store_error)? else {
-                return Err(Error::NotFound(object_ref(kind, name)));
-            };
-            let old = decode_stored(&kv.value, kv.mod_revision)?;
+            let (old, revision) = self.get(kind, ns, name).await?;
             let body = transform(&old)?;
             let mut new = self.prepare_update(kind, ns, name, subresource, &old, body)?;
             let req = AdmissionRequest {
@@ -69,11 +67,7 @@ impl Registry {
                 .allocator
                 .allocate(kind, &mut new, Some(&old), ctx.dry_run)
                 .await?;
-            set_meta(
-                &mut new,
-                "resourceVersion",
-                json!(kv.mod_revision.to_string()),
-            );
+            set_revision(&mut new, revision);
             if new == old {
                 return Ok(old);
             }
@@ -85,26 +79,21 @@ impl Registry {
                 && !self.awaits_grace(kind, &new)
                 && !spec_finalizers_pending(kind, &new)
             {
-                let Some(revision) = self
-                    .delete_stored(kind, &key, kv.mod_revision, name, &new)
-                    .await?
+                let Some(written) = self.delete_stored(kind, &key, revision, name, &new).await?
                 else {
                     continue;
                 };
-                set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
+                set_revision(&mut new, written);
                 return Ok(new);
             }
-            let Some(revision) = self
-                .update_stored(kind, &key, kv.mod_revision, name, &new)
-                .await?
-            else {
+            let Some(written) = self.update_stored(kind, &key, revision, name, &new).await? else {
                 self.allocator.release_list(&allocated).await;
                 continue;
             };
             if let Some(old_alloc) = self.allocator.released_by_update(kind, &old, &new) {
                 self.allocator.release_list(&old_alloc).await;
             }
-            set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
+            set_revision(&mut new, written);
             return Ok(new);
         }
     }
@@ -148,12 +137,7 @@ impl Registry {
         }
         if let (Some(b), Some(o)) = (meta_str(&body, "uid"), meta_str(old, "uid")) {
             if !b.is_empty() && b != o {
-                return Err(Error::Conflict {
-                    object: object_ref(kind, name),
-                    message: format!(
-                        "Precondition failed: UID in precondition: {o}, UID in object meta: {b}"
-                    ),
-                });
+                return Err(precondition_failed(kind, name, "UID", o, b));
             }
         }
         let mut new = if subresource == Some("status") {
