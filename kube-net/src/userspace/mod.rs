@@ -298,20 +298,8 @@ impl UserspaceProxy {
         let cfg = &self.inner.config;
         let span = info_span!("listener", service = %service.name, addr = %key.addr, protocol = %key.protocol);
         let bound = match key.protocol {
-            TransportProtocol::Tcp => {
-                tcp::bind(key.addr, cfg.backlog, cfg.socket_buffer).map(|l| {
-                    tokio::spawn(
-                        tcp::serve(
-                            l,
-                            service.clone(),
-                            cfg.connect_timeout,
-                            cfg.buffer_size,
-                            cfg.socket_buffer,
-                        )
-                        .instrument(span),
-                    )
-                })
-            }
+            TransportProtocol::Tcp => tcp::bind(key.addr, cfg.backlog, cfg.socket_buffer)
+                .map(|l| tokio::spawn(tcp::serve(l, service.clone(), cfg.into()).instrument(span))),
             TransportProtocol::Udp => std::net::UdpSocket::bind(key.addr)
                 .and_then(|s| {
                     s.set_nonblocking(true)?;

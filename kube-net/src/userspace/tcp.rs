@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tracing::{Instrument as _, debug, debug_span, warn};
 
+use super::UserspaceConfig;
 use super::relay::relay;
 use super::service::ServiceState;
 
@@ -48,31 +49,41 @@ async fn connect(endpoint: SocketAddr, socket_buffer: Option<usize>) -> io::Resu
     new_socket(endpoint, socket_buffer)?.connect(endpoint).await
 }
 
+/// How each relayed connection is made: the settings of [`UserspaceConfig`] that apply
+/// to one connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnectionSettings {
+    /// How long connecting to one endpoint may take before the next is tried.
+    pub(crate) connect_timeout: Duration,
+    /// The bytes each direction holds between the two sockets.
+    pub(crate) buffer_size: usize,
+    /// Both sockets' send and receive buffer size; `None`: the kernel's autotuning.
+    pub(crate) socket_buffer: Option<usize>,
+}
+
+impl From<&UserspaceConfig> for ConnectionSettings {
+    fn from(config: &UserspaceConfig) -> Self {
+        Self {
+            connect_timeout: config.connect_timeout,
+            buffer_size: config.buffer_size,
+            socket_buffer: config.socket_buffer,
+        }
+    }
+}
+
 /// Accepts connections until the task is aborted; each is handled on a task of its own,
 /// which outlives the listener (open connections drain when a service goes away).
 pub(crate) async fn serve(
     listener: TcpListener,
     service: Arc<ServiceState>,
-    connect_timeout: Duration,
-    buffer_size: usize,
-    socket_buffer: Option<usize>,
+    settings: ConnectionSettings,
 ) {
     loop {
         match listener.accept().await {
             Ok((client, peer)) => {
                 let service = service.clone();
                 let span = debug_span!("tcp", service = %service.name, client = %peer);
-                tokio::spawn(
-                    handle(
-                        client,
-                        peer,
-                        service,
-                        connect_timeout,
-                        buffer_size,
-                        socket_buffer,
-                    )
-                    .instrument(span),
-                );
+                tokio::spawn(handle(client, peer, service, settings).instrument(span));
             }
             Err(err) => {
                 // Out of file descriptors or memory: wait a little rather than spin.
@@ -87,9 +98,7 @@ async fn handle(
     client: TcpStream,
     peer: SocketAddr,
     service: Arc<ServiceState>,
-    connect_timeout: Duration,
-    buffer_size: usize,
-    socket_buffer: Option<usize>,
+    settings: ConnectionSettings,
 ) {
     let mut failed = Vec::new();
     let (upstream, endpoint) = loop {
@@ -102,7 +111,8 @@ async fn handle(
             let _ = client.set_zero_linger();
             return;
         };
-        match tokio::time::timeout(connect_timeout, connect(endpoint, socket_buffer)).await {
+        let connecting = connect(endpoint, settings.socket_buffer);
+        match tokio::time::timeout(settings.connect_timeout, connecting).await {
             Ok(Ok(stream)) => break (stream, endpoint),
             Ok(Err(err)) => debug!(%endpoint, error = %err, "endpoint failed; trying the next"),
             Err(_) => debug!(%endpoint, "endpoint timed out; trying the next"),
@@ -114,7 +124,7 @@ async fn handle(
     let _ = upstream.set_nodelay(true);
     let _guard = service.stats.connection_opened();
     debug!(%endpoint, "relaying");
-    match relay(client, upstream, buffer_size).await {
+    match relay(client, upstream, settings.buffer_size).await {
         Ok((up, down)) => debug!(%endpoint, up, down, "connection closed"),
         Err(err) => debug!(%endpoint, error = %err, "connection ended with an error"),
     }
