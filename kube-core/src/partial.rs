@@ -27,9 +27,10 @@ use crate::resource::{ApiResource, Resource};
 /// let json = r#"{"apiVersion":"v1","kind":"Pod",
 ///     "metadata":{"name":"web","namespace":"default","resourceVersion":"42"},
 ///     "spec":{"containers":[{"name":"c","image":"nginx"}]},"status":{"phase":"Running"}}"#;
-/// let pod: PartialObjectMeta<Pod> = serde_json::from_str(json).unwrap();
+/// let pod: PartialObjectMeta<Pod> = serde_json::from_str(json)?;
 /// assert_eq!(pod.metadata.resource_version.as_deref(), Some("42"));
 /// assert_eq!(PartialObjectMeta::<Pod>::api_resource(&()).plural, "pods");
+/// # Ok::<(), serde_json::Error>(())
 /// ```
 pub struct PartialObjectMeta<K> {
     /// The object's metadata.

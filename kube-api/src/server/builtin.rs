@@ -430,9 +430,9 @@ pub(crate) fn type_check(kind: &KindSpec, obj: &serde_json::Value) -> Result<(),
 /// The status of an object, decoded alone (every other field ignored unread).
 #[derive(serde::Deserialize)]
 struct StatusOf<S> {
-    #[serde(default)]
-    #[allow(dead_code)] // decoded to check its type, never read
-    status: S,
+    /// Decoded to check its type, never read.
+    #[serde(default, rename = "status")]
+    _status: S,
 }
 
 /// [`type_check`] for a write through the status subresource: everything but the status
