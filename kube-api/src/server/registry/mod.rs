@@ -491,19 +491,12 @@ impl Registry {
         object: &Value,
     ) -> Result<Option<Revision>, Error> {
         let bytes = encode_for_store(object)?;
-        match self
+        let result = self
             .store
             .update(key.to_owned().into(), Bytes::from(bytes), revision)
             .await
-        {
-            Ok(w) => {
-                self.caches.wrote(&kind.key_prefix(), w.mod_revision);
-                Ok(Some(w.mod_revision))
-            }
-            Err(StoreError::Conflict { .. }) => Ok(None),
-            Err(StoreError::NotFound) => Err(Error::NotFound(object_ref(kind, name))),
-            Err(e) => Err(store_error(e)),
-        }
+            .map(|w| w.mod_revision);
+        self.conditional_write(kind, name, result)
     }
 
     /// Removes the object at `key` from the store if it is still at `revision`, and
@@ -517,11 +510,31 @@ impl Registry {
         name: &str,
         object: &Value,
     ) -> Result<Option<Revision>, Error> {
-        match self.store.delete(key.as_bytes(), Some(revision)).await {
-            Ok(d) => {
-                self.caches.wrote(&kind.key_prefix(), d.mod_revision);
-                self.allocator.release_object(kind, object).await;
-                Ok(Some(d.mod_revision))
+        let result = self
+            .store
+            .delete(key.as_bytes(), Some(revision))
+            .await
+            .map(|d| d.mod_revision);
+        let deleted = self.conditional_write(kind, name, result)?;
+        if deleted.is_some() {
+            self.allocator.release_object(kind, object).await;
+        }
+        Ok(deleted)
+    }
+
+    /// The outcome of a write made only if the object was still at the revision read:
+    /// its revision (noted for consistent reads from the cache), or `None` when another
+    /// write came first.
+    fn conditional_write(
+        &self,
+        kind: &KindSpec,
+        name: &str,
+        result: Result<Revision, StoreError>,
+    ) -> Result<Option<Revision>, Error> {
+        match result {
+            Ok(revision) => {
+                self.caches.wrote(&kind.key_prefix(), revision);
+                Ok(Some(revision))
             }
             Err(StoreError::Conflict { .. }) => Ok(None),
             Err(StoreError::NotFound) => Err(Error::NotFound(object_ref(kind, name))),
