@@ -177,6 +177,13 @@ impl Client {
             );
             let _entered = span.enter();
             let result = self.transport.clone().oneshot(copy).await;
+            // A request served in process (the API server's own service) can complete
+            // without ever waiting, so a task sending one after another would keep its
+            // worker thread to itself: every other task there, watches and informers
+            // among them, would wait until it stopped. Each request counts against the
+            // task's cooperative budget, as reading a socket would, so such a task yields
+            // once that budget is spent.
+            tokio::task::coop::consume_budget().await;
             let can_retry = attempt < self.retry.max_retries;
             let delay = match result {
                 Ok(response)

@@ -354,3 +354,30 @@ async fn subresources_use_their_paths() {
         "/api/v1/namespaces/default/configmaps/a/status"
     );
 }
+
+#[tokio::test]
+async fn a_task_whose_requests_complete_at_once_still_lets_other_tasks_run() {
+    // A transport that answers without ever waiting, as the API server's own service can.
+    let svc = tower::service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok::<_, BoxError>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+    });
+    let client = Client::new(svc, "default");
+    let other_ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen_by_sender = other_ran.clone();
+    // On this one-thread runtime the sender is polled first; the other task runs only if
+    // the sender yields somewhere in its thousand requests.
+    let sender = tokio::spawn(async move {
+        for _ in 0..1_000 {
+            let request = Request::get("/api/v1/namespaces/default/configmaps/a")
+                .body(Bytes::new())
+                .unwrap();
+            client.send(request).await.unwrap();
+        }
+        seen_by_sender.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    tokio::spawn(async move { other_ran.store(true, std::sync::atomic::Ordering::SeqCst) });
+    assert!(
+        sender.await.unwrap(),
+        "the other task never ran while the sender sent a thousand requests"
+    );
+}
