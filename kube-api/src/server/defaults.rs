@@ -9,9 +9,12 @@ use super::validation::{
     NameRule, immutable, invalid, is_dns_label, not_supported, required, validate_meta,
 };
 
-fn set_default(obj: &mut Value, path: &str, value: Value) {
+/// Sets `path` (dotted) to the value `default` builds, unless it is set already. The value
+/// is built only when it is needed: an object read back and written again (every status
+/// write) has all its defaults, and checking them costs no allocation.
+fn set_default(obj: &mut Value, path: &str, default: impl FnOnce() -> Value) {
     if at_path(obj, path).is_none_or(Value::is_null) {
-        set_path(obj, path, value);
+        set_path(obj, path, default());
     }
 }
 
@@ -23,28 +26,18 @@ fn each_mut(obj: &mut Value, pointer: &str, mut f: impl FnMut(&mut Value)) {
 
 /// Defaults of a pod spec at `base` (`""` for a pod, `/spec/template` for workloads).
 pub(crate) fn default_pod_spec(obj: &mut Value, base: &str) {
-    let spec = format!("{base}/spec");
-    if obj.pointer(&spec).is_none() {
+    let Some(spec) = obj.pointer_mut(&format!("{base}/spec")) else {
         return;
-    }
-    let dotted = spec.replace('/', ".");
-    for (field, value) in [
-        ("restartPolicy", json!("Always")),
-        ("dnsPolicy", json!("ClusterFirst")),
-        ("schedulerName", json!("default-scheduler")),
-        ("terminationGracePeriodSeconds", json!(30)),
-        ("securityContext", json!({})),
-        ("enableServiceLinks", json!(true)),
-    ] {
-        set_default(obj, &format!("{dotted}.{field}"), value);
-    }
-    for list in ["containers", "initContainers"] {
-        each_mut(obj, &format!("{spec}/{list}"), |c| {
-            let image = c
-                .get("image")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
+    };
+    set_default(spec, "restartPolicy", || json!("Always"));
+    set_default(spec, "dnsPolicy", || json!("ClusterFirst"));
+    set_default(spec, "schedulerName", || json!("default-scheduler"));
+    set_default(spec, "terminationGracePeriodSeconds", || json!(30));
+    set_default(spec, "securityContext", || json!({}));
+    set_default(spec, "enableServiceLinks", || json!(true));
+    for list in ["/containers", "/initContainers"] {
+        each_mut(spec, list, |c| {
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
             let last = image.rsplit('/').next().unwrap_or("");
             let tagged = last.contains(':') && !last.ends_with(":latest");
             let policy = if tagged || image.contains('@') {
@@ -52,11 +45,13 @@ pub(crate) fn default_pod_spec(obj: &mut Value, base: &str) {
             } else {
                 "Always"
             };
-            set_default(c, "imagePullPolicy", json!(policy));
-            set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
-            set_default(c, "terminationMessagePolicy", json!("File"));
-            set_default(c, "resources", json!({}));
-            each_mut(c, "/ports", |p| set_default(p, "protocol", json!("TCP")));
+            set_default(c, "imagePullPolicy", || json!(policy));
+            set_default(c, "terminationMessagePath", || {
+                json!("/dev/termination-log")
+            });
+            set_default(c, "terminationMessagePolicy", || json!("File"));
+            set_default(c, "resources", || json!({}));
+            each_mut(c, "/ports", |p| set_default(p, "protocol", || json!("TCP")));
         });
     }
 }
@@ -65,9 +60,9 @@ pub(crate) fn default_pod_spec(obj: &mut Value, base: &str) {
 pub(crate) fn default_pod(obj: &mut Value) {
     default_pod_spec(obj, "");
     default_toleration_seconds(obj);
-    set_default(obj, "status.phase", json!("Pending"));
+    set_default(obj, "status.phase", || json!("Pending"));
     let qos = qos_class(obj);
-    set_default(obj, "status.qosClass", json!(qos));
+    set_default(obj, "status.qosClass", || json!(qos));
 }
 
 /// How long a pod stays on a node that went not-ready or unreachable, unless it says
@@ -140,49 +135,49 @@ fn qos_class(pod: &Value) -> &'static str {
 
 /// Deployment defaults.
 pub(crate) fn default_deployment(obj: &mut Value) {
-    set_default(obj, "spec.replicas", json!(1));
-    set_default(obj, "spec.revisionHistoryLimit", json!(10));
-    set_default(obj, "spec.progressDeadlineSeconds", json!(600));
-    set_default(obj, "spec.strategy.type", json!("RollingUpdate"));
+    set_default(obj, "spec.replicas", || json!(1));
+    set_default(obj, "spec.revisionHistoryLimit", || json!(10));
+    set_default(obj, "spec.progressDeadlineSeconds", || json!(600));
+    set_default(obj, "spec.strategy.type", || json!("RollingUpdate"));
     if at_path(obj, "spec.strategy.type").and_then(Value::as_str) == Some("RollingUpdate") {
-        set_default(
-            obj,
-            "spec.strategy.rollingUpdate.maxUnavailable",
-            json!("25%"),
-        );
-        set_default(obj, "spec.strategy.rollingUpdate.maxSurge", json!("25%"));
+        set_default(obj, "spec.strategy.rollingUpdate.maxUnavailable", || {
+            json!("25%")
+        });
+        set_default(obj, "spec.strategy.rollingUpdate.maxSurge", || json!("25%"));
     }
     default_pod_spec(obj, "/spec/template");
 }
 
 /// ReplicaSet defaults.
 pub(crate) fn default_replica_set(obj: &mut Value) {
-    set_default(obj, "spec.replicas", json!(1));
+    set_default(obj, "spec.replicas", || json!(1));
     default_pod_spec(obj, "/spec/template");
 }
 
 /// DaemonSet defaults.
 pub(crate) fn default_daemon_set(obj: &mut Value) {
-    set_default(obj, "spec.revisionHistoryLimit", json!(10));
-    set_default(obj, "spec.updateStrategy.type", json!("RollingUpdate"));
+    set_default(obj, "spec.revisionHistoryLimit", || json!(10));
+    set_default(obj, "spec.updateStrategy.type", || json!("RollingUpdate"));
     if at_path(obj, "spec.updateStrategy.type").and_then(Value::as_str) == Some("RollingUpdate") {
         set_default(
             obj,
             "spec.updateStrategy.rollingUpdate.maxUnavailable",
-            json!(1),
+            || json!(1),
         );
-        set_default(obj, "spec.updateStrategy.rollingUpdate.maxSurge", json!(0));
+        set_default(obj, "spec.updateStrategy.rollingUpdate.maxSurge", || {
+            json!(0)
+        });
     }
     default_pod_spec(obj, "/spec/template");
 }
 
 /// Job defaults, including the generated selector tied to the job's uid.
 pub(crate) fn default_job(obj: &mut Value) {
-    set_default(obj, "spec.parallelism", json!(1));
-    set_default(obj, "spec.completions", json!(1));
-    set_default(obj, "spec.backoffLimit", json!(6));
-    set_default(obj, "spec.completionMode", json!("NonIndexed"));
-    set_default(obj, "spec.suspend", json!(false));
+    set_default(obj, "spec.parallelism", || json!(1));
+    set_default(obj, "spec.completions", || json!(1));
+    set_default(obj, "spec.backoffLimit", || json!(6));
+    set_default(obj, "spec.completionMode", || json!("NonIndexed"));
+    set_default(obj, "spec.suspend", || json!(false));
     let manual = at_path(obj, "spec.manualSelector").and_then(Value::as_bool) == Some(true);
     if !manual && at_path(obj, "spec.selector").is_none() {
         if let (Some(uid), Some(name)) = (
@@ -215,15 +210,15 @@ pub(crate) fn default_job(obj: &mut Value) {
 
 /// Service defaults.
 pub(crate) fn default_service(obj: &mut Value) {
-    set_default(obj, "spec.type", json!("ClusterIP"));
-    set_default(obj, "spec.sessionAffinity", json!("None"));
+    set_default(obj, "spec.type", || json!("ClusterIP"));
+    set_default(obj, "spec.sessionAffinity", || json!("None"));
     if at_path(obj, "spec.type").and_then(Value::as_str) != Some("ExternalName") {
-        set_default(obj, "spec.ipFamilies", json!(["IPv4"]));
-        set_default(obj, "spec.ipFamilyPolicy", json!("SingleStack"));
-        set_default(obj, "spec.internalTrafficPolicy", json!("Cluster"));
+        set_default(obj, "spec.ipFamilies", || json!(["IPv4"]));
+        set_default(obj, "spec.ipFamilyPolicy", || json!("SingleStack"));
+        set_default(obj, "spec.internalTrafficPolicy", || json!("Cluster"));
     }
     each_mut(obj, "/spec/ports", |p| {
-        set_default(p, "protocol", json!("TCP"));
+        set_default(p, "protocol", || json!("TCP"));
         if let Some(port) = p.get("port").cloned() {
             // Go clients send an unset IntOrString as 0 (and protobuf as an empty one):
             // Kubernetes treats both as unset and defaults them to the port.
@@ -242,8 +237,8 @@ pub(crate) fn default_service(obj: &mut Value) {
 
 /// Namespace defaults.
 pub(crate) fn default_namespace(obj: &mut Value) {
-    set_default(obj, "spec.finalizers", json!(["kubernetes"]));
-    set_default(obj, "status.phase", json!("Active"));
+    set_default(obj, "spec.finalizers", || json!(["kubernetes"]));
+    set_default(obj, "status.phase", || json!("Active"));
     if let Some(name) = meta_str(obj, "name").map(str::to_owned) {
         let labels = obj.pointer_mut("/metadata/labels");
         match labels {
@@ -262,7 +257,7 @@ pub(crate) fn default_namespace(obj: &mut Value) {
 /// Secret defaults: type Opaque, `stringData` folded into base64 `data`.
 pub(crate) fn default_secret(obj: &mut Value) {
     use base64::Engine as _;
-    set_default(obj, "type", json!("Opaque"));
+    set_default(obj, "type", || json!("Opaque"));
     if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
         let mut data = obj
             .get("data")
