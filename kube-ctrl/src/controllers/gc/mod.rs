@@ -80,7 +80,9 @@ impl GarbageCollector {
 struct State {
     client: Client,
     graph: Mutex<Graph>,
-    kinds: RwLock<KindMap>,
+    /// Shared, so that each event takes a reference to the map rather than a copy of it
+    /// (the feeders read it once per event of every watched resource).
+    kinds: RwLock<Arc<KindMap>>,
     queue: WorkQueue<ObjectKey>,
 }
 
@@ -100,7 +102,7 @@ impl Runnable for GarbageCollector {
         let state = Arc::new(State {
             client: ctx.client.clone(),
             graph: Mutex::new(Graph::default()),
-            kinds: RwLock::new(KindMap::new(&found)),
+            kinds: RwLock::new(Arc::new(KindMap::new(&found))),
             queue: queue.clone(),
         });
         let mut feeders = Feeders {
@@ -131,7 +133,7 @@ impl Runnable for GarbageCollector {
                 tokio::time::sleep(period).await;
                 match discovery::resources(&client).await {
                     Ok(found) => {
-                        *feeders.state.kinds.write() = KindMap::new(&found);
+                        *feeders.state.kinds.write() = Arc::new(KindMap::new(&found));
                         feeders.add(&found);
                     }
                     Err(e) => tracing::warn!(error = %e, "rediscovery failed"),
@@ -218,7 +220,7 @@ impl Feeders {
             self.tasks.spawn(async move {
                 while let Some(event) = events.next().await {
                     let work = {
-                        let kinds = state.kinds.read().clone();
+                        let kinds = Arc::clone(&state.kinds.read());
                         let resolve = |v: &str, k: &str| kinds.resolve(v, k);
                         let mut graph = state.graph.lock();
                         match &event {
