@@ -17,12 +17,18 @@ impl PodWorker {
         // The informer may lag behind our own last write: then start from what we wrote,
         // and do not write it again because the informer still shows the older status.
         let lagging = lags_behind(self.written_rv, pod);
-        let mut base = pod.clone();
-        if let (true, Some(written)) = (lagging, &self.written) {
-            base.status = written.clone();
-        }
+        let with_written;
+        let base = match (lagging, &self.written) {
+            (true, Some(written)) => {
+                let mut pod = pod.clone();
+                pod.status = written.clone();
+                with_written = pod;
+                &with_written
+            }
+            _ => pod,
+        };
         let status = compute(&StatusInputs {
-            pod: &base,
+            pod: base,
             host_ip: &self.ctx.host_ip,
             sandbox_ips: &ips,
             sandbox_ready: observed.sandbox.is_some(),
@@ -43,7 +49,7 @@ impl PodWorker {
             self.ctx.client.clone(),
             pod.metadata.namespace.as_deref().unwrap_or("default"),
         );
-        let patch = serde_json::json!({ "status": status });
+        let patch = StatusPatch { status: &status };
         match api
             .patch_status(
                 pod.metadata.name.as_deref().unwrap_or(""),
@@ -61,6 +67,13 @@ impl PodWorker {
         }
         status
     }
+}
+
+/// The body of a status write: the status, serialized as it is (no JSON value built in
+/// between).
+#[derive(serde::Serialize)]
+struct StatusPatch<'a> {
+    status: &'a PodStatus,
 }
 
 /// The object's resourceVersion as a number, when it is one (this SDK's stores and etcd
