@@ -348,9 +348,13 @@ fn validate_pod_spec(obj: &Value, base: &str, causes: &mut Vec<StatusCause>) {
 /// activeDeadlineSeconds, tolerations and an unset nodeName may change).
 pub(crate) fn validate_pod(obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
     let mut causes = validate_meta(obj, old, NameRule::Subdomain);
-    validate_pod_spec(obj, "", &mut causes);
-    // An unchanged spec (every status write) needs no comparison of copies.
-    if let Some(old) = old.filter(|old| old.get("spec") != obj.get("spec")) {
+    // An unchanged spec (every status write) was validated when it was written, and
+    // needs no comparison of copies.
+    let spec_changed = old.is_none_or(|old| old.get("spec") != obj.get("spec"));
+    if spec_changed {
+        validate_pod_spec(obj, "", &mut causes);
+    }
+    if let Some(old) = old.filter(|_| spec_changed) {
         let normalise = |v: &Value| -> Value {
             let mut spec = v.get("spec").cloned().unwrap_or(Value::Null);
             for list in ["containers", "initContainers"] {
@@ -654,6 +658,20 @@ mod tests {
             fields,
             ["spec.containers[0].name", "spec.containers[0].image"]
         );
+        // An update that changes the spec has it validated again; one that leaves it as
+        // it was (a status write) has only what it changed looked at.
+        let mut emptied = pod.clone();
+        emptied["spec"]["containers"][0]["image"] = json!("");
+        let fields: Vec<String> = validate_pod(&emptied, Some(&pod))
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        assert_eq!(fields, ["spec.containers[0].image"]);
+        let mut running = pod.clone();
+        running["status"]["phase"] = json!("Running");
+        assert!(validate_pod(&running, Some(&pod)).is_empty());
+        running["metadata"]["name"] = json!("Bad_Name");
+        assert!(!validate_pod(&running, Some(&pod)).is_empty());
     }
 
     #[test]
