@@ -4,18 +4,43 @@
 //! and omit empty fields when they encode. Our types hold plain `Vec`s and `BTreeMap`s, so
 //! these helpers turn `null` into the empty value on the way in.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Deserializer};
 
-/// Deserializes `null` as `T::default()`, anything else as `T`.
+/// A collection that can hand back the room its decoding left unused.
+///
+/// serde_json does not say how long a list is before it is read, so a decoded `Vec`
+/// grows as its items come, and keeps room for at least four: a pod's one container,
+/// decoded, holds the room of four. Informers keep every pod they see, so that spare room
+/// was a quarter of a simulated cluster's heap.
+pub trait Compact {
+    /// Gives back unused capacity (a no-op where there is none to give).
+    fn compact(&mut self);
+}
+
+impl<T> Compact for Vec<T> {
+    fn compact(&mut self) {
+        self.shrink_to_fit();
+    }
+}
+
+impl<K, V> Compact for BTreeMap<K, V> {
+    fn compact(&mut self) {}
+}
+
+/// Deserializes `null` as `T::default()`, anything else as `T`, without spare capacity.
 ///
 /// Use with `#[serde(default, deserialize_with = "crate::wire::nullable")]` on collection
 /// fields, so that `"labels": null` decodes like a missing field.
 pub fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
+    T: Deserialize<'de> + Default + Compact,
 {
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+    let mut value = Option::<T>::deserialize(deserializer)?.unwrap_or_default();
+    value.compact();
+    Ok(value)
 }
 
 /// True for `false`, so that boolean fields that default to false are omitted when encoding.
@@ -47,5 +72,13 @@ mod tests {
         let h: Holder = serde_json::from_str(r#"{"map": {"a": "b"}, "list": [1]}"#).unwrap();
         assert_eq!(h.map["a"], "b");
         assert_eq!(h.list, vec![1]);
+    }
+
+    #[test]
+    fn decoded_lists_keep_no_spare_room() {
+        let h: Holder = serde_json::from_str(r#"{"list": [1]}"#).unwrap();
+        assert_eq!(h.list.capacity(), 1);
+        let h: Holder = serde_json::from_str(r#"{"list": [1, 2, 3, 4, 5]}"#).unwrap();
+        assert_eq!(h.list.capacity(), 5);
     }
 }
