@@ -40,7 +40,9 @@ impl PodWorker {
             now: Time::now(),
         });
         if !needs_write(lagging, self.written.as_ref(), &pod.status, &status) {
-            self.written = Some(status.clone());
+            // Once the informer shows this worker's last write, the copy of it is not
+            // needed: a pod that runs on keeps no second status besides the informer's.
+            self.written = lagging.then(|| status.clone());
             return status;
         }
         // The answer is read for its resourceVersion only: decoding the whole pod back
