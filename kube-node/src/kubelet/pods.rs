@@ -6,10 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt as _;
-use kube_api::client::{Api, Patch, PatchParams};
 use kube_api::informer::{Cache, InformerEvent};
 use kube_core::runtime::PodSandboxFilter;
-use kube_core::{PartialObjectMeta, Pod, PodPhase, PodRequests, ResourceList, Time};
+use kube_core::{Pod, PodPhase, PodRequests, ResourceList, Time};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -17,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::admission;
 use super::labels;
 use super::pod_status::{StatusInputs, Waiting, compute};
-use super::pod_worker::{PodContext, PodUpdate, PodWorker};
+use super::pod_worker::{PodContext, PodUpdate, PodWorker, patch_pod_status};
 
 struct WorkerHandle {
     tx: watch::Sender<PodUpdate>,
@@ -197,19 +196,7 @@ impl Dispatcher {
             failed: Some(why),
             now: Time::now(),
         });
-        let api: Api<PartialObjectMeta<Pod>> = Api::namespaced(
-            self.ctx.client.clone(),
-            pod.metadata.namespace.as_deref().unwrap_or("default"),
-        );
-        let patch = serde_json::json!({ "status": status });
-        if let Err(e) = api
-            .patch_status(
-                pod.metadata.name.as_deref().unwrap_or(""),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
+        if let Err(e) = patch_pod_status(&self.ctx.client, pod, &status).await {
             tracing::warn!(error = %e, "writing the status of a rejected pod");
         }
         self.ctx

@@ -34,6 +34,8 @@ mod start;
 mod status;
 mod stop;
 
+pub(crate) use status::patch_pod_status;
+
 /// What the pod workers share.
 pub(crate) struct PodContext {
     pub runtime: Arc<dyn Runtime>,

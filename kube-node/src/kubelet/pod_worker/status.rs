@@ -45,21 +45,7 @@ impl PodWorker {
             self.written = lagging.then(|| status.clone());
             return status;
         }
-        // The answer is read for its resourceVersion only: decoding the whole pod back
-        // would cost as much as the write's own encoding.
-        let api: Api<PartialObjectMeta<Pod>> = Api::namespaced(
-            self.ctx.client.clone(),
-            pod.metadata.namespace.as_deref().unwrap_or("default"),
-        );
-        let patch = StatusPatch { status: &status };
-        match api
-            .patch_status(
-                pod.metadata.name.as_deref().unwrap_or(""),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
+        match patch_pod_status(&self.ctx.client, pod, &status).await {
             Ok(written) => {
                 self.written = Some(status.clone());
                 self.written_rv = resource_version(&written.metadata);
@@ -71,11 +57,29 @@ impl PodWorker {
     }
 }
 
-/// The body of a status write: the status, serialized as it is (no JSON value built in
-/// between).
-#[derive(serde::Serialize)]
-struct StatusPatch<'a> {
-    status: &'a PodStatus,
+/// Writes `status` as the pod's status (a merge patch of `pods/status`). The answer is
+/// read for its metadata only: decoding the whole pod back would cost as much as the
+/// write's own encoding, and only its resourceVersion is of use.
+pub(crate) async fn patch_pod_status(
+    client: &Client,
+    pod: &Pod,
+    status: &PodStatus,
+) -> Result<PartialObjectMeta<Pod>, kube_core::Error> {
+    /// The body: the status, serialized as it is (no JSON value built in between).
+    #[derive(serde::Serialize)]
+    struct StatusPatch<'a> {
+        status: &'a PodStatus,
+    }
+    let api: Api<PartialObjectMeta<Pod>> = Api::namespaced(
+        client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+    );
+    api.patch_status(
+        pod.metadata.name.as_deref().unwrap_or(""),
+        &PatchParams::default(),
+        &Patch::Merge(&StatusPatch { status }),
+    )
+    .await
 }
 
 /// The object's resourceVersion as a number, when it is one (this SDK's stores and etcd
