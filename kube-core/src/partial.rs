@@ -122,34 +122,12 @@ impl<'de, K> Deserialize<'de> for PartialObjectMeta<K> {
 }
 
 /// A key of the object: `metadata`, or one to skip (read without allocating).
-#[derive(PartialEq)]
+#[derive(PartialEq, Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
 enum Field {
     Metadata,
+    #[serde(other)]
     Other,
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Name;
-
-        impl Visitor<'_> for Name {
-            type Value = Field;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
-                Ok(if v == "metadata" {
-                    Field::Metadata
-                } else {
-                    Field::Other
-                })
-            }
-        }
-
-        deserializer.deserialize_identifier(Name)
-    }
 }
 
 impl<K: Resource<DynamicType = ()>> Serialize for PartialObjectMeta<K> {
