@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kube_sdk::api::client::{Api, PostParams};
-use kube_sdk::core::{Container, Node, ObjectMeta, Pod, PodSpec};
+use kube_sdk::core::{Container, Node, ObjectMeta, Pod, PodSpec, Quantity};
 use kube_sdk::node::SimRuntime;
 use kube_sdk::{BuildError, ControlPlane, NodeAgent};
 
@@ -90,6 +90,14 @@ async fn a_simulated_node_joins_runs_a_pod_and_stops() {
     let agent = NodeAgent::builder()
         .client(client, ca)
         .node_name("sim-1")
+        // A fixed size: the node reads nothing of the test machine, whose disk may be
+        // full enough to report DiskPressure and keep the pod off the node.
+        .capacity(
+            [("cpu", "4"), ("memory", "8Gi"), ("pods", "110")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.parse::<Quantity>().unwrap()))
+                .collect(),
+        )
         .runtime(SimRuntime::new())
         .build()
         .unwrap()
