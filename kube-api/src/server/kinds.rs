@@ -4,7 +4,7 @@
 //! Built-in kinds are registered when the server is built; custom resources are added at
 //! run time (a CustomResourceDefinition created through the API registers its kind).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -163,6 +163,11 @@ impl fmt::Debug for KindSpec {
 }
 
 impl KindSpec {
+    /// Whether this kind is served in this group version.
+    fn is(&self, group: &str, version: &str) -> bool {
+        self.resource.group == group && self.resource.version == version
+    }
+
     /// A kind with no subresources, default columns and no hooks.
     pub fn new(resource: ApiResource) -> Self {
         Self {
@@ -275,8 +280,57 @@ impl KindSpec {
 /// The kinds a server serves, shared by the server and the CRD registrar.
 #[derive(Debug, Default)]
 pub struct Kinds {
-    inner: RwLock<BTreeMap<(String, String, String), Arc<KindSpec>>>,
+    inner: RwLock<Registered>,
     order: RwLock<Vec<String>>,
+}
+
+/// The registered kinds, ordered for listing and by plural for lookups.
+#[derive(Debug, Default)]
+struct Registered {
+    /// By (group, version, plural): the order discovery lists them in.
+    ordered: BTreeMap<(String, String, String), Arc<KindSpec>>,
+    /// By plural, the kinds of that name in every group version: what a request's
+    /// lookup reads (a hash of its plural and a scan of a few entries, where the ordered
+    /// map compared three strings at each of its levels and needed three owned ones).
+    by_plural: HashMap<String, Vec<Arc<KindSpec>>>,
+}
+
+impl Registered {
+    fn insert(&mut self, spec: Arc<KindSpec>) {
+        self.remove(
+            &spec.resource.group,
+            &spec.resource.version,
+            &spec.resource.plural,
+        );
+        let key = (
+            spec.resource.group.to_string(),
+            spec.resource.version.to_string(),
+            spec.resource.plural.to_string(),
+        );
+        self.by_plural
+            .entry(key.2.clone())
+            .or_default()
+            .push(spec.clone());
+        self.ordered.insert(key, spec);
+    }
+
+    fn remove(&mut self, group: &str, version: &str, plural: &str) {
+        self.ordered
+            .remove(&(group.to_owned(), version.to_owned(), plural.to_owned()));
+        if let Some(specs) = self.by_plural.get_mut(plural) {
+            specs.retain(|k| !k.is(group, version));
+            if specs.is_empty() {
+                self.by_plural.remove(plural);
+            }
+        }
+    }
+
+    fn get(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<KindSpec>> {
+        self.by_plural
+            .get(plural)?
+            .iter()
+            .find(|k| k.is(group, version))
+    }
 }
 
 impl Kinds {
@@ -289,33 +343,24 @@ impl Kinds {
                 order.push(group);
             }
         }
-        let key = (
-            spec.resource.group.to_string(),
-            spec.resource.version.to_string(),
-            spec.resource.plural.to_string(),
-        );
-        self.inner.write().insert(key, Arc::new(spec));
+        self.inner.write().insert(Arc::new(spec));
     }
 
     /// Removes a kind.
     pub fn unregister(&self, group: &str, version: &str, plural: &str) {
-        self.inner
-            .write()
-            .remove(&(group.to_owned(), version.to_owned(), plural.to_owned()));
+        self.inner.write().remove(group, version, plural);
     }
 
     /// A kind by group, version and plural.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<KindSpec>> {
-        self.inner
-            .read()
-            .get(&(group.to_owned(), version.to_owned(), plural.to_owned()))
-            .cloned()
+        self.inner.read().get(group, version, plural).cloned()
     }
 
     /// A kind by group and kind name (any version).
     pub fn by_kind(&self, group: &str, kind: &str) -> Option<Arc<KindSpec>> {
         self.inner
             .read()
+            .ordered
             .values()
             .find(|k| k.resource.group == group && k.resource.kind == kind)
             .cloned()
@@ -330,8 +375,9 @@ impl Kinds {
     pub fn of_group_version(&self, group: &str, version: &str) -> Vec<Arc<KindSpec>> {
         self.inner
             .read()
+            .ordered
             .values()
-            .filter(|k| k.resource.group == group && k.resource.version == version)
+            .filter(|k| k.is(group, version))
             .cloned()
             .collect()
     }
@@ -344,6 +390,7 @@ impl Kinds {
             .iter()
             .filter_map(|g| {
                 let mut versions: Vec<String> = inner
+                    .ordered
                     .values()
                     .filter(|k| k.resource.group == *g)
                     .map(|k| k.resource.version.to_string())
@@ -356,7 +403,7 @@ impl Kinds {
 
     /// Every kind.
     pub fn all(&self) -> Vec<Arc<KindSpec>> {
-        self.inner.read().values().cloned().collect()
+        self.inner.read().ordered.values().cloned().collect()
     }
 }
 
@@ -408,5 +455,38 @@ mod tests {
         kinds.register(k);
         assert!(kinds.has_plural("", "v1", "pods"));
         assert_eq!(kinds.groups(), vec![(String::new(), vec!["v1".to_owned()])]);
+    }
+
+    #[test]
+    fn a_plural_is_found_in_its_own_group_version_only() {
+        let kinds = Kinds::default();
+        let spec = |group: &str, version: &str, kind: &str| {
+            KindSpec::new(ApiResource::new(group, version, kind, "events", true))
+        };
+        kinds.register(spec("", "v1", "Event"));
+        kinds.register(spec("events.k8s.io", "v1", "Event"));
+        kinds.register(spec("events.k8s.io", "v1beta1", "Event"));
+        // Registered again: replaced, not added twice.
+        kinds.register(spec("events.k8s.io", "v1", "Event"));
+        assert_eq!(kinds.all().len(), 3);
+        for (group, version) in [
+            ("", "v1"),
+            ("events.k8s.io", "v1"),
+            ("events.k8s.io", "v1beta1"),
+        ] {
+            let found = kinds.get(group, version, "events").expect("registered");
+            assert_eq!(
+                (&*found.resource.group, &*found.resource.version),
+                (group, version)
+            );
+        }
+        assert!(kinds.get("", "v1beta1", "events").is_none());
+        assert!(kinds.get("", "v1", "event").is_none());
+
+        kinds.unregister("events.k8s.io", "v1", "events");
+        assert!(kinds.get("events.k8s.io", "v1", "events").is_none());
+        assert!(kinds.get("events.k8s.io", "v1beta1", "events").is_some());
+        assert!(kinds.get("", "v1", "events").is_some());
+        assert_eq!(kinds.all().len(), 2);
     }
 }
