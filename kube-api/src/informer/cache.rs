@@ -197,19 +197,26 @@ pub enum Change<K> {
     Delete(K),
 }
 
+/// The values `f` gives `obj`, sorted and without repeats.
+fn sorted_values<K>(f: &IndexFn<K>, obj: &K) -> Vec<String> {
+    let mut values = f(obj);
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
 impl<K: Resource> State<K> {
     fn upsert(&mut self, obj: Arc<K>) {
         let key = obj.key();
         match self.objects.get(&key).cloned() {
             Some(old) if old.resource_version() == obj.resource_version() => {}
             Some(old) => {
-                self.unindex(&key, &old);
-                self.index(&key, &obj);
+                self.reindex(&key, Some(&old), Some(&obj));
                 self.objects.insert(key, obj.clone());
                 self.notify(&InformerEvent::Updated { old, new: obj });
             }
             None => {
-                self.index(&key, &obj);
+                self.reindex(&key, None, Some(&obj));
                 self.objects.insert(key, obj.clone());
                 self.notify(&InformerEvent::Added(obj));
             }
@@ -218,29 +225,33 @@ impl<K: Resource> State<K> {
 
     fn remove(&mut self, key: &ObjectKey) -> Option<Arc<K>> {
         let old = self.objects.remove(key)?;
-        self.unindex(key, &old);
+        self.reindex(key, Some(&old), None);
         Some(old)
     }
 
-    fn index(&mut self, key: &ObjectKey, obj: &K) {
+    /// Moves `key` in every index from the values of `old` to those of `new` (either
+    /// `None` for an object that appears or goes). Only the values that differ are
+    /// touched: an update that leaves an object's namespace and labels alone, as most
+    /// do, costs no set operation (each is a search among every key of that value, such
+    /// as every pod of a namespace).
+    fn reindex(&mut self, key: &ObjectKey, old: Option<&K>, new: Option<&K>) {
         for (name, f) in &self.index_fns {
-            let index = self.indexes.entry(name.clone()).or_default();
-            for value in f(obj) {
-                index.entry(value).or_default().insert(key.clone());
-            }
-        }
-    }
-
-    fn unindex(&mut self, key: &ObjectKey, obj: &K) {
-        for (name, f) in &self.index_fns {
-            if let Some(index) = self.indexes.get_mut(name) {
-                for value in f(obj) {
-                    if let Some(keys) = index.get_mut(&value) {
-                        keys.remove(key);
-                        if keys.is_empty() {
-                            index.remove(&value);
-                        }
+            let Some(index) = self.indexes.get_mut(name) else {
+                continue;
+            };
+            let before = old.map(|o| sorted_values(f, o)).unwrap_or_default();
+            let after = new.map(|o| sorted_values(f, o)).unwrap_or_default();
+            for value in before.iter().filter(|v| after.binary_search(v).is_err()) {
+                if let Some(keys) = index.get_mut(value) {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        index.remove(value);
                     }
+                }
+            }
+            for value in after {
+                if before.binary_search(&value).is_err() {
+                    index.entry(value).or_default().insert(key.clone());
                 }
             }
         }

@@ -172,3 +172,103 @@ async fn sync_state_and_handlers() {
     assert_eq!(rx.next().await.unwrap(), "delete x");
     task.abort();
 }
+
+mod indexes {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What an index gives an object.
+    type ValuesOf = dyn Fn(&ConfigMap) -> Vec<String>;
+
+    /// A change to one of a few objects: an upsert with a namespace and labels drawn
+    /// from small sets (so objects collide and move between values), or a delete.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Upsert {
+            name: u8,
+            ns: u8,
+            labels: Vec<(u8, u8)>,
+        },
+        Delete {
+            name: u8,
+            ns: u8,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0..6u8, 0..2u8, prop::collection::vec((0..3u8, 0..2u8), 0..4))
+                .prop_map(|(name, ns, labels)| Op::Upsert { name, ns, labels }),
+            1 => (0..6u8, 0..2u8).prop_map(|(name, ns)| Op::Delete { name, ns }),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the changes, each index maps every value to exactly the cached
+        /// objects that have it, and holds no value no object has.
+        #[test]
+        fn indexes_match_the_objects(ops in prop::collection::vec(op(), 1..40)) {
+            let writer = CacheWriter::<ConfigMap>::new();
+            let cache = writer.cache();
+            cache.index_by("name-length", |c: &ConfigMap| {
+                vec![c.metadata.name.as_deref().unwrap_or("").len().to_string()]
+            });
+            for (rv, op) in ops.into_iter().enumerate() {
+                let rv = (rv + 1).to_string();
+                match op {
+                    Op::Upsert { name, ns, labels } => {
+                        let labels: Vec<(String, String)> = labels
+                            .iter()
+                            .map(|(k, v)| (format!("k{k}"), format!("v{v}")))
+                            .collect();
+                        let labels: Vec<(&str, &str)> =
+                            labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                        writer.apply(Change::Upsert(cm(&format!("ns{ns}"), &"x".repeat(usize::from(name) + 1), &rv, &labels)));
+                    }
+                    Op::Delete { name, ns } => {
+                        writer.apply(Change::Delete(cm(&format!("ns{ns}"), &"x".repeat(usize::from(name) + 1), &rv, &[])));
+                    }
+                }
+            }
+            let all = cache.list();
+            let keys = |objs: &[Arc<ConfigMap>]| {
+                let mut v: Vec<(String, String)> = objs
+                    .iter()
+                    .map(|o| (o.metadata.namespace.clone().unwrap(), o.metadata.name.clone().unwrap()))
+                    .collect();
+                v.sort();
+                v
+            };
+            let expect = |f: &ValuesOf, value: &str| {
+                let matching: Vec<Arc<ConfigMap>> = all
+                    .iter()
+                    .filter(|o| f(o).iter().any(|v| v == value))
+                    .cloned()
+                    .collect();
+                keys(&matching)
+            };
+            let label_values = |c: &ConfigMap| -> Vec<String> {
+                c.metadata.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
+            };
+            let namespace = |c: &ConfigMap| vec![c.metadata.namespace.clone().unwrap()];
+            let length = |c: &ConfigMap| vec![c.metadata.name.as_deref().unwrap().len().to_string()];
+            let checks: [(&str, &ValuesOf); 3] = [
+                (LABEL_INDEX, &label_values),
+                (NAMESPACE_INDEX, &namespace),
+                ("name-length", &length),
+            ];
+            for (index, f) in checks {
+                let mut wanted: Vec<String> = all.iter().flat_map(|o| f(o)).collect();
+                wanted.sort();
+                wanted.dedup();
+                let mut held = cache.index_values(index);
+                held.sort();
+                prop_assert_eq!(&held, &wanted, "values of {}", index);
+                for value in &wanted {
+                    prop_assert_eq!(keys(&cache.by_index(index, value)), expect(f, value), "{}={}", index, value);
+                }
+            }
+        }
+    }
+}
