@@ -141,14 +141,23 @@ impl Registry {
             }
         }
         let mut new = if subresource == Some("status") {
-            let mut new = old.clone();
-            if let Some(map) = new.as_object_mut() {
-                match body.get("status") {
-                    Some(s) => map.insert("status".into(), s.clone()),
-                    None => map.remove("status"),
-                };
+            // The old object but the body's status: the old status is not copied, only
+            // to be dropped, and the body's is moved rather than copied.
+            let status = body.as_object_mut().and_then(|b| b.remove("status"));
+            match old {
+                Value::Object(map) => {
+                    let mut new: serde_json::Map<String, Value> = map
+                        .iter()
+                        .filter(|(k, _)| *k != "status")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    if let Some(status) = status {
+                        new.insert("status".into(), status);
+                    }
+                    Value::Object(new)
+                }
+                other => other.clone(),
             }
-            new
         } else {
             if status_apart(kind, subresource) {
                 if let Some(map) = body.as_object_mut() {
