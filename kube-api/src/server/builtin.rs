@@ -108,6 +108,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             "status.nominatedNodeName",
         ])
         .with_defaulter(d::default_pod)
+        .with_status_defaulter(d::default_pod_status)
         .with_validator(d::validate_pod);
     pods.graceful_deletion = true;
     pods.tracks_generation = false;

@@ -60,6 +60,11 @@ pub(crate) fn default_pod_spec(obj: &mut Value, base: &str) {
 pub(crate) fn default_pod(obj: &mut Value) {
     default_pod_spec(obj, "");
     default_toleration_seconds(obj);
+    default_pod_status(obj);
+}
+
+/// The defaults of a pod's status: its phase, and its QoS class (from its spec).
+pub(crate) fn default_pod_status(obj: &mut Value) {
     set_default(obj, "status.phase", || json!("Pending"));
     let qos = qos_class(obj);
     set_default(obj, "status.qosClass", || json!(qos));

@@ -144,6 +144,9 @@ pub struct KindSpec {
     pub schema: Option<Value>,
     /// Defaulting, run on create and update.
     pub defaulter: Option<Defaulter>,
+    /// Defaulting of a status write or a binding, whose other fields are the stored
+    /// object's (defaulted when they were written); `None` runs [`Self::defaulter`].
+    pub status_defaulter: Option<Defaulter>,
     /// Validation, run on create and update.
     pub validator: Option<Validator>,
     /// Deleting sets a deletionTimestamp and a grace period first (pods).
@@ -180,6 +183,7 @@ impl KindSpec {
             merge_keys: Vec::new(),
             schema: None,
             defaulter: None,
+            status_defaulter: None,
             validator: None,
             graceful_deletion: false,
             tracks_generation: false,
@@ -219,6 +223,14 @@ impl KindSpec {
     #[must_use]
     pub fn with_defaulter(mut self, f: impl Fn(&mut Value) + Send + Sync + 'static) -> Self {
         self.defaulter = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the defaulter of status writes and bindings (see
+    /// [`KindSpec::status_defaulter`]).
+    #[must_use]
+    pub fn with_status_defaulter(mut self, f: impl Fn(&mut Value) + Send + Sync + 'static) -> Self {
+        self.status_defaulter = Some(Arc::new(f));
         self
     }
 

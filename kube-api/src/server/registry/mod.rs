@@ -214,19 +214,27 @@ impl Registry {
         old: Option<&Value>,
         req: &AdmissionRequest<'_>,
     ) -> Result<(), Error> {
-        match (req.subresource, old) {
-            (Some("status"), Some(_)) => super::builtin::type_check_status(kind, obj)?,
+        let status_defaulter = kind.status_defaulter.as_ref().or(kind.defaulter.as_ref());
+        let (defaulter, validator) = match (req.subresource, old) {
+            (Some("status"), Some(_)) => {
+                super::builtin::type_check_status(kind, obj)?;
+                (status_defaulter, kind.validator.as_ref())
+            }
             // A binding's change is the server's own (the node's name and a condition,
             // put on the stored pod, which was checked when it was written): a typed
-            // decode of the whole pod would find nothing new.
-            (Some("binding"), Some(_)) => {}
-            _ => super::builtin::type_check(kind, obj)?,
-        }
-        if let Some(d) = &kind.defaulter {
+            // decode, the spec's defaults or a validation of the whole pod would find
+            // nothing new (Kubernetes' binding storage runs none of them either).
+            (Some("binding"), Some(_)) => (status_defaulter, None),
+            _ => {
+                super::builtin::type_check(kind, obj)?;
+                (kind.defaulter.as_ref(), kind.validator.as_ref())
+            }
+        };
+        if let Some(d) = defaulter {
             d(obj);
         }
         self.admission.run(req, obj)?;
-        if let Some(v) = &kind.validator {
+        if let Some(v) = validator {
             let causes = v(obj, old);
             if !causes.is_empty() {
                 return Err(invalid(kind, req.name, causes));
