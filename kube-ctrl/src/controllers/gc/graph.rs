@@ -77,6 +77,9 @@ impl Graph {
         let Some(uid) = meta.uid.clone() else {
             return work;
         };
+        if self.unchanged(&uid, meta) {
+            return work;
+        }
         let identity = Identity {
             resource: Some(resource.clone()),
             api_version: resource.api_version(),
@@ -178,6 +181,26 @@ impl Graph {
         }
         self.nodes.insert(uid, node);
         work
+    }
+
+    /// Whether an update of a known object leaves the graph as it is and asks for no
+    /// look: the same owners, all linked to it and none deleting its dependents, the
+    /// same finalizers, and no deletion. Most updates (every status write of a pod) are
+    /// such, and then the node is not rebuilt.
+    fn unchanged(&self, uid: &str, meta: &ObjectMeta) -> bool {
+        let Some(old) = self.nodes.get(uid) else {
+            return false;
+        };
+        !old.virtual_
+            && !old.deleting
+            && meta.deletion_timestamp.is_none()
+            && old.owners == meta.owner_references
+            && old.finalizers == meta.finalizers
+            && old.owners.iter().all(|r| {
+                self.nodes
+                    .get(&r.uid)
+                    .is_some_and(|o| o.dependents.contains(uid) && !o.deleting_dependents())
+            })
     }
 
     /// Removes an object that is gone; its dependents and its deleting owners need a look.
@@ -363,5 +386,32 @@ mod tests {
         assert_eq!(g.forget_virtual("o1"), vec!["q1".to_owned()]);
         assert!(g.get("o1").is_none());
         assert_eq!(g.len(), 1);
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_the_graph_holds_asks_for_no_look() {
+        let mut g = Graph::default();
+        g.upsert(&rs(), &meta("owner-o1", "o1", &[]), &resolve);
+        g.upsert(&pods(), &meta("p", "p1", &[("o1", false)]), &resolve);
+        // A status write: the same owners, finalizers and no deletion.
+        let w = g.upsert(&pods(), &meta("p", "p1", &[("o1", false)]), &resolve);
+        assert!(w.uids.is_empty(), "{w:?}");
+        assert!(g.get("o1").unwrap().dependents.contains("p1"));
+
+        // The owner deletes its dependents: every update of one asks for the owner.
+        let mut deleting = meta("owner-o1", "o1", &[]);
+        deleting.deletion_timestamp = Some(Time::now());
+        deleting.finalizers = vec![FOREGROUND_FINALIZER.into()];
+        g.upsert(&rs(), &deleting, &resolve);
+        let w = g.upsert(&pods(), &meta("p", "p1", &[("o1", false)]), &resolve);
+        assert!(w.uids.contains("o1"), "{w:?}");
+
+        // The owner gone and forgotten: an update links the dependent again, to a
+        // virtual owner that is looked at.
+        g.remove("o1");
+        g.forget_virtual("o1");
+        let w = g.upsert(&pods(), &meta("p", "p1", &[("o1", false)]), &resolve);
+        assert!(w.uids.contains("o1"), "{w:?}");
+        assert!(g.get("o1").unwrap().dependents.contains("p1"));
     }
 }
