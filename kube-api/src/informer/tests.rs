@@ -224,10 +224,12 @@ mod indexes {
                             .collect();
                         let labels: Vec<(&str, &str)> =
                             labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                        writer.apply(Change::Upsert(cm(&format!("ns{ns}"), &"x".repeat(usize::from(name) + 1), &rv, &labels)));
+                        let (ns, name) = (format!("ns{ns}"), "x".repeat(usize::from(name) + 1));
+                        writer.apply(Change::Upsert(cm(&ns, &name, &rv, &labels)));
                     }
                     Op::Delete { name, ns } => {
-                        writer.apply(Change::Delete(cm(&format!("ns{ns}"), &"x".repeat(usize::from(name) + 1), &rv, &[])));
+                        let (ns, name) = (format!("ns{ns}"), "x".repeat(usize::from(name) + 1));
+                        writer.apply(Change::Delete(cm(&ns, &name, &rv, &[])));
                     }
                 }
             }
@@ -235,7 +237,10 @@ mod indexes {
             let keys = |objs: &[Arc<ConfigMap>]| {
                 let mut v: Vec<(String, String)> = objs
                     .iter()
-                    .map(|o| (o.metadata.namespace.clone().unwrap(), o.metadata.name.clone().unwrap()))
+                    .map(|o| {
+                        let meta = &o.metadata;
+                        (meta.namespace.clone().unwrap(), meta.name.clone().unwrap())
+                    })
                     .collect();
                 v.sort();
                 v
@@ -252,7 +257,9 @@ mod indexes {
                 c.metadata.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
             };
             let namespace = |c: &ConfigMap| vec![c.metadata.namespace.clone().unwrap()];
-            let length = |c: &ConfigMap| vec![c.metadata.name.as_deref().unwrap().len().to_string()];
+            let length = |c: &ConfigMap| {
+                vec![c.metadata.name.as_deref().unwrap().len().to_string()]
+            };
             let checks: [(&str, &ValuesOf); 3] = [
                 (LABEL_INDEX, &label_values),
                 (NAMESPACE_INDEX, &namespace),
@@ -266,7 +273,8 @@ mod indexes {
                 held.sort();
                 prop_assert_eq!(&held, &wanted, "values of {}", index);
                 for value in &wanted {
-                    prop_assert_eq!(keys(&cache.by_index(index, value)), expect(f, value), "{}={}", index, value);
+                    let found = keys(&cache.by_index(index, value));
+                    prop_assert_eq!(found, expect(f, value), "{}={}", index, value);
                 }
             }
         }
