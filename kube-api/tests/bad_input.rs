@@ -513,3 +513,81 @@ async fn a_mistyped_status_write_is_400_and_keeps_the_object() {
     assert_eq!(code, 200, "{patched}");
     assert_eq!(patched["status"]["podIP"], "10.0.0.1");
 }
+
+#[tokio::test]
+async fn bad_bindings_are_refused_and_leave_the_pod_unbound() {
+    let f = fixture().await;
+    const PODS: &str = "/api/v1/namespaces/default/pods";
+    let (code, created) = f
+        .send(
+            Method::POST,
+            PODS,
+            JSON,
+            r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#,
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    let binding = format!("{PODS}/p/binding");
+    // No node named.
+    f.refused(
+        Method::POST,
+        &binding,
+        JSON,
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"kind":"Node"}}"#,
+        422,
+        "Invalid",
+    )
+    .await;
+    // A binding of another pod.
+    f.refused(
+        Method::POST,
+        &binding,
+        JSON,
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"q"},"target":{"name":"n1"}}"#,
+        400,
+        "BadRequest",
+    )
+    .await;
+    // A pod that does not exist.
+    f.refused(
+        Method::POST,
+        &format!("{PODS}/nope/binding"),
+        JSON,
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"nope"},"target":{"name":"n1"}}"#,
+        404,
+        "NotFound",
+    )
+    .await;
+    let (code, now) = f.send(Method::GET, &format!("{PODS}/p"), JSON, "").await;
+    assert_eq!(code, 200);
+    assert_eq!(now, created, "nothing written");
+
+    // A good binding: the node is set, the pod's status keeps its defaults and gains
+    // the PodScheduled condition.
+    let (code, status) = f
+        .send(
+            Method::POST,
+            &binding,
+            JSON,
+            r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"name":"n1"}}"#,
+        )
+        .await;
+    assert_eq!(code, 201, "{status}");
+    let (_, bound) = f.send(Method::GET, &format!("{PODS}/p"), JSON, "").await;
+    assert_eq!(bound["spec"]["nodeName"], "n1");
+    assert_eq!(bound["spec"]["tolerations"], created["spec"]["tolerations"]);
+    assert_eq!(bound["status"]["phase"], "Pending");
+    assert_eq!(bound["status"]["qosClass"], "BestEffort");
+    assert_eq!(bound["status"]["conditions"][0]["type"], "PodScheduled");
+
+    // Bound already: another binding is a conflict.
+    f.refused(
+        Method::POST,
+        &binding,
+        JSON,
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"name":"n2"}}"#,
+        409,
+        "Conflict",
+    )
+    .await;
+}
