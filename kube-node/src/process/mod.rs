@@ -170,7 +170,8 @@ impl ProcessRuntime {
             .collect();
         for c in running {
             tracing::info!(container = %c.id, name = %c.name, "adopting a running container");
-            rt.start_pumps(&c);
+            // The running process holds the FIFOs open: nothing else to hold.
+            rt.start_pumps(&c, None);
         }
         Ok(rt)
     }
@@ -212,7 +213,9 @@ impl ProcessRuntime {
             .map_err(io_err("saving the sandbox record"))
     }
 
-    fn start_pumps(&self, c: &ContainerRecord) {
+    /// Starts the log pumps of a container; `outputs` are the held ends of its stdout and
+    /// stderr FIFOs, for a process just started (see [`proc::Spawned`]).
+    fn start_pumps(&self, c: &ContainerRecord, outputs: Option<[std::fs::File; 2]>) {
         let Some(log_path) = &c.log_path else { return };
         let writer = match LogWriter::open(log_path, self.inner.config.log.clone()) {
             Ok(w) => Arc::new(Mutex::new(w)),
@@ -224,13 +227,24 @@ impl ProcessRuntime {
         let active = Arc::new(AtomicUsize::new(0));
         self.inner.pumps.lock().insert(c.id.clone(), active.clone());
         let dir = self.container_dir(&c.id);
+        let (stdout, stderr) = match outputs {
+            Some([stdout, stderr]) => (Some(stdout), Some(stderr)),
+            None => (None, None),
+        };
         proc::pump(
             dir.join("stdout"),
             LogStreamKind::Stdout,
             writer.clone(),
             &active,
+            stdout,
         );
-        proc::pump(dir.join("stderr"), LogStreamKind::Stderr, writer, &active);
+        proc::pump(
+            dir.join("stderr"),
+            LogStreamKind::Stderr,
+            writer,
+            &active,
+            stderr,
+        );
     }
 
     fn pumps_active(&self, id: &str) -> bool {

@@ -102,11 +102,23 @@ pub(crate) struct Spawn<'a> {
     pub stderr_fifo: &'a Path,
 }
 
-/// Starts the wrapper in a process group of its own; returns the child (to reap).
-pub(crate) fn spawn(s: &Spawn<'_>) -> io::Result<tokio::process::Child> {
+/// A started wrapper, and an open end of each output FIFO (stdout, stderr) for the caller
+/// to hand to the log pumps: a FIFO drops what is in it once no one has it open, so a
+/// process that writes and exits before a pump opens the FIFO would lose its output,
+/// were these not held until then (see [`pump`]).
+pub(crate) struct Spawned {
+    /// The wrapper (to reap).
+    pub child: tokio::process::Child,
+    /// The held ends of the stdout and stderr FIFOs.
+    pub outputs: [File; 2],
+}
+
+/// Starts the wrapper in a process group of its own.
+pub(crate) fn spawn(s: &Spawn<'_>) -> io::Result<Spawned> {
     let rw = |p: &Path| OpenOptions::new().read(true).write(true).open(p);
     let stdout: File = rw(s.stdout_fifo)?;
     let stderr: File = rw(s.stderr_fifo)?;
+    let outputs = [stdout.try_clone()?, stderr.try_clone()?];
     let groups: Vec<String> = s
         .cgroup_procs
         .iter()
@@ -141,7 +153,8 @@ pub(crate) fn spawn(s: &Spawn<'_>) -> io::Result<tokio::process::Child> {
     if let Some(dir) = s.working_dir.filter(|d| !d.is_empty()) {
         cmd.current_dir(dir);
     }
-    cmd.spawn()
+    let child = cmd.spawn()?;
+    Ok(Spawned { child, outputs })
 }
 
 /// Resolves an executable name on the host's `PATH` (a name with a `/` is taken as is).
@@ -161,19 +174,25 @@ pub(crate) fn which(name: &str, path: &str) -> Option<PathBuf> {
 }
 
 /// Copies a FIFO into the log, one entry per line, until every writer has closed it. Runs
-/// on a thread of its own (blocking reads and writes).
+/// on a thread of its own (blocking reads and writes). `held`, an open end of the FIFO
+/// kept since the process started (see [`Spawned`]), is closed once the pump has opened
+/// its own: until then it keeps what the process wrote, and it must not keep the pump
+/// from seeing the end of the output after.
 pub(crate) fn pump(
     fifo: PathBuf,
     stream: LogStreamKind,
     writer: Arc<Mutex<LogWriter>>,
     active: &Arc<std::sync::atomic::AtomicUsize>,
+    held: Option<File>,
 ) {
     active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let counter = active.clone();
     let spawned = std::thread::Builder::new()
         .name("kube-log-pump".into())
         .spawn(move || {
-            let mut file = match File::open(&fifo) {
+            let opened = File::open(&fifo);
+            drop(held);
+            let mut file = match opened {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::warn!(fifo = %fifo.display(), error = %e, "opening the container's output");
@@ -246,5 +265,61 @@ mod tests {
             Some(true)
         );
         assert!(which("no-such-binary-anywhere", "/bin").is_none());
+    }
+
+    /// A process that writes and exits before its pump opens the FIFO: what it wrote is
+    /// still there, held by the end `spawn` returns, and the pump sees the end of it.
+    #[tokio::test]
+    async fn output_written_before_the_pump_starts_reaches_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+        mkfifo(&out).unwrap();
+        mkfifo(&err).unwrap();
+        let argv = [
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            "echo early".to_owned(),
+        ];
+        let exit_file = dir.path().join("exit");
+        let Spawned {
+            mut child,
+            outputs: [held_out, held_err],
+        } = spawn(&Spawn {
+            prefix: Vec::new(),
+            inner_prefix: Vec::new(),
+            argv: &argv,
+            env: &[],
+            working_dir: None,
+            exit_file: &exit_file,
+            cgroup_procs: &[],
+            stdout_fifo: &out,
+            stderr_fifo: &err,
+        })
+        .unwrap();
+        assert!(child.wait().await.unwrap().success());
+
+        let log = dir.path().join("0.log");
+        let writer = Arc::new(Mutex::new(
+            LogWriter::open(&log, crate::logs::LogWriterConfig::default()).unwrap(),
+        ));
+        let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        pump(
+            out,
+            LogStreamKind::Stdout,
+            writer.clone(),
+            &active,
+            Some(held_out),
+        );
+        pump(err, LogStreamKind::Stderr, writer, &active, Some(held_err));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while active.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pumps never saw the end"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.trim_end().ends_with("stdout F early"), "{text:?}");
     }
 }

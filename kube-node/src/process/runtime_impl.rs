@@ -354,14 +354,15 @@ impl Runtime for ProcessRuntime {
             stderr_fifo: &stderr,
         };
         let started_at = SystemTime::now();
-        let mut child = proc::spawn(&spawn).map_err(io_err("starting the container's process"))?;
+        let proc::Spawned { mut child, outputs } =
+            proc::spawn(&spawn).map_err(io_err("starting the container's process"))?;
         let pid = child.id().and_then(|p| i32::try_from(p).ok());
         let mut updated = record;
         updated.pid = pid;
         updated.pid_start = pid.and_then(proc::stat).map(|(s, _)| s);
         updated.started_at = Some(started_at);
         updated.phase = Phase::Running;
-        self.start_pumps(&updated);
+        self.start_pumps(&updated, Some(outputs));
         self.inner
             .containers
             .lock()
