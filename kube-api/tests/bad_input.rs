@@ -528,50 +528,38 @@ async fn bad_bindings_are_refused_and_leave_the_pod_unbound() {
         .await;
     assert_eq!(code, 201, "{created}");
     let binding = format!("{PODS}/p/binding");
-    // No node named.
-    f.refused(
-        Method::POST,
-        &binding,
-        JSON,
-        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"kind":"Node"}}"#,
-        422,
-        "Invalid",
-    )
-    .await;
-    // A binding of another pod.
-    f.refused(
-        Method::POST,
-        &binding,
-        JSON,
-        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"q"},"target":{"name":"n1"}}"#,
-        400,
-        "BadRequest",
-    )
-    .await;
-    // A pod that does not exist.
-    f.refused(
-        Method::POST,
-        &format!("{PODS}/nope/binding"),
-        JSON,
-        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"nope"},"target":{"name":"n1"}}"#,
-        404,
-        "NotFound",
-    )
-    .await;
+    let bind = |pod: &str, node: &str| {
+        let target = if node.is_empty() {
+            json!({"kind": "Node"})
+        } else {
+            json!({"name": node})
+        };
+        json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": pod}, "target": target})
+            .to_string()
+    };
+    for (uri, body, code, reason) in [
+        // No node named.
+        (binding.clone(), bind("p", ""), 422, "Invalid"),
+        // A binding of another pod.
+        (binding.clone(), bind("q", "n1"), 400, "BadRequest"),
+        // A pod that does not exist.
+        (
+            format!("{PODS}/nope/binding"),
+            bind("nope", "n1"),
+            404,
+            "NotFound",
+        ),
+    ] {
+        f.refused(Method::POST, &uri, JSON, &body, code, reason)
+            .await;
+    }
     let (code, now) = f.send(Method::GET, &format!("{PODS}/p"), JSON, "").await;
     assert_eq!(code, 200);
     assert_eq!(now, created, "nothing written");
 
     // A good binding: the node is set, the pod's status keeps its defaults and gains
     // the PodScheduled condition.
-    let (code, status) = f
-        .send(
-            Method::POST,
-            &binding,
-            JSON,
-            r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"name":"n1"}}"#,
-        )
-        .await;
+    let (code, status) = f.send(Method::POST, &binding, JSON, &bind("p", "n1")).await;
     assert_eq!(code, 201, "{status}");
     let (_, bound) = f.send(Method::GET, &format!("{PODS}/p"), JSON, "").await;
     assert_eq!(bound["spec"]["nodeName"], "n1");
@@ -585,7 +573,7 @@ async fn bad_bindings_are_refused_and_leave_the_pod_unbound() {
         Method::POST,
         &binding,
         JSON,
-        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"name":"n2"}}"#,
+        &bind("p", "n2"),
         409,
         "Conflict",
     )
