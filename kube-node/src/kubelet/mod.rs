@@ -149,9 +149,15 @@ impl Kubelet {
             capacity: Mutex::new(Default::default()),
         });
         let node = node::register(&node_ctx).await?;
-        let mut tasks: Vec<JoinHandle<()>> = vec![
-            tokio::spawn(node::lease_loop(node_ctx.clone(), shutdown.clone())),
-            tokio::spawn(node::status_loop(node_ctx.clone(), shutdown.clone())),
+        let mut tasks: Vec<(&'static str, JoinHandle<()>)> = vec![
+            (
+                "lease loop",
+                tokio::spawn(node::lease_loop(node_ctx.clone(), shutdown.clone())),
+            ),
+            (
+                "status loop",
+                tokio::spawn(node::status_loop(node_ctx.clone(), shutdown.clone())),
+            ),
         ];
 
         let informer = Informer::with_config(
@@ -170,12 +176,10 @@ impl Kubelet {
                 pods: pods.clone(),
                 runtime: self.runtime.clone(),
             };
-            tasks.push(tokio::spawn(server::serve(
-                listener,
-                tls,
-                handler,
-                shutdown.clone(),
-            )));
+            tasks.push((
+                "log server",
+                tokio::spawn(server::serve(listener, tls, handler, shutdown.clone())),
+            ));
         }
 
         let allocatable = Arc::new(Mutex::new(node.status.allocatable.clone()));
@@ -196,7 +200,10 @@ impl Kubelet {
             ),
         });
         let dispatcher = pods::Dispatcher::new(pod_ctx, node.metadata.labels, allocatable);
-        tasks.push(tokio::spawn(dispatcher.run(pods.clone(), shutdown.clone())));
+        tasks.push((
+            "pod dispatcher",
+            tokio::spawn(dispatcher.run(pods.clone(), shutdown.clone())),
+        ));
         tracing::info!(node = %config.node_name, port = node_ctx.port.load(Ordering::Relaxed), "kubelet started");
         Ok(RunningKubelet {
             node_name: config.node_name.clone(),
@@ -217,9 +224,14 @@ pub struct RunningKubelet {
     addr: Option<SocketAddr>,
     pods: Cache<Pod>,
     shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The agent's loops, by name.
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
     _informer: InformerTask,
 }
+
+/// How long [`RunningKubelet::shutdown`] waits for the agent's loops before it aborts
+/// the ones still running.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl RunningKubelet {
     /// The node's name.
@@ -237,11 +249,16 @@ impl RunningKubelet {
         &self.pods
     }
 
-    /// Stops every loop and waits for them; containers keep running.
+    /// Stops every loop and waits for them (10 s at most, then the ones still running
+    /// are aborted, with a warning naming them); containers keep running.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        for task in self.tasks.drain(..) {
-            let _ = task.await;
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
+        for (name, mut task) in self.tasks.drain(..) {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                tracing::warn!(node = %self.node_name, task = name, "did not stop in time; aborted");
+                task.abort();
+            }
         }
     }
 }
@@ -249,7 +266,7 @@ impl RunningKubelet {
 impl Drop for RunningKubelet {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
-        for task in &self.tasks {
+        for (_, task) in &self.tasks {
             task.abort();
         }
     }
