@@ -227,24 +227,14 @@ impl ProcessRuntime {
         let active = Arc::new(AtomicUsize::new(0));
         self.inner.pumps.lock().insert(c.id.clone(), active.clone());
         let dir = self.container_dir(&c.id);
-        let (stdout, stderr) = match outputs {
-            Some([stdout, stderr]) => (Some(stdout), Some(stderr)),
-            None => (None, None),
-        };
-        proc::pump(
-            dir.join("stdout"),
-            LogStreamKind::Stdout,
-            writer.clone(),
-            &active,
-            stdout,
-        );
-        proc::pump(
-            dir.join("stderr"),
-            LogStreamKind::Stderr,
-            writer,
-            &active,
-            stderr,
-        );
+        let held = outputs.map_or([None, None], |[out, err]| [Some(out), Some(err)]);
+        let streams = [
+            ("stdout", LogStreamKind::Stdout),
+            ("stderr", LogStreamKind::Stderr),
+        ];
+        for ((fifo, stream), held) in streams.into_iter().zip(held) {
+            proc::pump(dir.join(fifo), stream, writer.clone(), &active, held);
+        }
     }
 
     fn pumps_active(&self, id: &str) -> bool {
