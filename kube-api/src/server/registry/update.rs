@@ -47,7 +47,7 @@ impl Registry {
                 let changed = if status_apart(kind, subresource) {
                     spec_part(&new) != spec_part(&old)
                 } else {
-                    strip_meta(&new) != strip_meta(&old)
+                    without(&new, "metadata") != without(&old, "metadata")
                 };
                 let generation = old
                     .pointer("/metadata/generation")
@@ -144,28 +144,12 @@ impl Registry {
             // The old object but the body's status: the old status is not copied, only
             // to be dropped, and the body's is moved rather than copied.
             let status = body.as_object_mut().and_then(|b| b.remove("status"));
-            match old {
-                Value::Object(map) => {
-                    let mut new: serde_json::Map<String, Value> = map
-                        .iter()
-                        .filter(|(k, _)| *k != "status")
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    if let Some(status) = status {
-                        new.insert("status".into(), status);
-                    }
-                    Value::Object(new)
-                }
-                other => other.clone(),
-            }
+            let mut new = without(old, "status");
+            put_status(&mut new, status);
+            new
         } else {
             if status_apart(kind, subresource) {
-                if let Some(map) = body.as_object_mut() {
-                    match old.get("status") {
-                        Some(s) => map.insert("status".into(), s.clone()),
-                        None => map.remove("status"),
-                    };
-                }
+                put_status(&mut body, old.get("status").cloned());
             }
             body
         };
@@ -222,11 +206,23 @@ impl Registry {
     }
 }
 
-fn strip_meta(obj: &Value) -> Value {
+/// Sets an object's status, or removes it for `None`.
+fn put_status(obj: &mut Value, status: Option<Value>) {
+    if let Some(map) = obj.as_object_mut() {
+        match status {
+            Some(s) => map.insert("status".into(), s),
+            None => map.remove("status"),
+        };
+    }
+}
+
+/// A copy of an object without one of its top-level fields (what is left out is not
+/// copied).
+fn without(obj: &Value, field: &str) -> Value {
     match obj {
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, _)| k.as_str() != "metadata")
+                .filter(|(k, _)| k.as_str() != field)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         ),
