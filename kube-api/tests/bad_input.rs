@@ -56,6 +56,24 @@ impl Fixture {
         (code, value)
     }
 
+    /// Creates a pod of one container in `default`; returns it as created.
+    async fn create_pod(&self, name: &str) -> Value {
+        let body = json!({
+            "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "i"}]},
+        });
+        let (code, created) = self
+            .send(
+                Method::POST,
+                "/api/v1/namespaces/default/pods",
+                JSON,
+                &body.to_string(),
+            )
+            .await;
+        assert_eq!(code, 201, "{created}");
+        created
+    }
+
     /// Sends a request that must fail with `code`, with a Status body of that code and
     /// reason, leave the store untouched and the server serving.
     async fn refused(
@@ -460,15 +478,7 @@ async fn wrong_content_types_are_415() {
 async fn a_mistyped_status_write_is_400_and_keeps_the_object() {
     let f = fixture().await;
     const POD: &str = "/api/v1/namespaces/default/pods/p";
-    let (code, created) = f
-        .send(
-            Method::POST,
-            "/api/v1/namespaces/default/pods",
-            JSON,
-            r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#,
-        )
-        .await;
-    assert_eq!(code, 201, "{created}");
+    let created = f.create_pod("p").await;
     let patch = "application/merge-patch+json";
     for body in [
         r#"{"status":{"phase":5}}"#,
@@ -518,15 +528,7 @@ async fn a_mistyped_status_write_is_400_and_keeps_the_object() {
 async fn bad_bindings_are_refused_and_leave_the_pod_unbound() {
     let f = fixture().await;
     const PODS: &str = "/api/v1/namespaces/default/pods";
-    let (code, created) = f
-        .send(
-            Method::POST,
-            PODS,
-            JSON,
-            r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#,
-        )
-        .await;
-    assert_eq!(code, 201, "{created}");
+    let created = f.create_pod("p").await;
     let binding = format!("{PODS}/p/binding");
     let bind = |pod: &str, node: &str| {
         let target = if node.is_empty() {
