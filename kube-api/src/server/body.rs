@@ -100,6 +100,7 @@ impl ApiBody {
                     let frame = frame.map_err(BodyError::Read)?;
                     if let Ok(data) = frame.into_data() {
                         if buf.len() + data.len() > limit {
+                            discard(&mut body, limit).await;
                             return Err(BodyError::TooLarge { limit });
                         }
                         buf.extend_from_slice(&data);
@@ -113,6 +114,21 @@ impl ApiBody {
     /// Reads the whole body, however large.
     pub async fn collect_bytes(self) -> Result<Bytes, BodyError> {
         self.collect_limited(usize::MAX).await
+    }
+}
+
+/// Reads and drops up to `bound` more bytes of a body refused as too large. A client
+/// writes its whole body before it reads the answer: were the connection closed under
+/// it, it would see a broken pipe instead of the 413 (as Go's HTTP server, the rest of a
+/// moderately oversized body is read and dropped first; past the bound, the connection
+/// closes).
+async fn discard(body: &mut UnsyncBoxBody<Bytes, BoxError>, bound: usize) {
+    let mut read = 0;
+    while read <= bound {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+            Some(Err(_)) | None => return,
+        }
     }
 }
 
@@ -191,6 +207,9 @@ pub enum BodyError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     #[tokio::test]
@@ -220,5 +239,36 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, BodyError::TooLarge { .. }));
+    }
+
+    /// A body refused as too large is still read to its end (up to as much again as the
+    /// limit), so that its sender finishes writing and reads the 413; past that bound the
+    /// rest is left unread.
+    #[tokio::test]
+    async fn a_refused_body_is_read_on_up_to_a_bound() {
+        let read = Arc::new(AtomicUsize::new(0));
+        let chunks = |n: usize| {
+            let read = read.clone();
+            futures::stream::iter((0..n).map(move |_| {
+                read.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, BoxError>(Bytes::from(vec![0u8; 4]))
+            }))
+        };
+        // 40 bytes against a limit of 10: refused, and read to the end (within 10 more).
+        let err = ApiBody::from_stream(chunks(4))
+            .collect_limited(10)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BodyError::TooLarge { limit: 10 }));
+        assert_eq!(read.load(Ordering::SeqCst), 4);
+        // 400 bytes: reading stops past the bound.
+        read.store(0, Ordering::SeqCst);
+        let err = ApiBody::from_stream(chunks(100))
+            .collect_limited(10)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BodyError::TooLarge { limit: 10 }));
+        let n = read.load(Ordering::SeqCst);
+        assert!((4..10).contains(&n), "{n} chunks read");
     }
 }
