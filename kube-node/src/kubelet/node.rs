@@ -378,7 +378,13 @@ pub(crate) async fn status_loop(ctx: Arc<NodeContext>, mut shutdown: watch::Rece
             () = tokio::time::sleep(ctx.config.node_status_update_frequency) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        if let Err(e) = reporter.update(&ctx).await {
+        // An update in flight is dropped at shutdown: the loop does not wait on the API
+        // server or the runtime to stop.
+        let updated = tokio::select! {
+            r = reporter.update(&ctx) => r,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        if let Err(e) = updated {
             tracing::warn!(node = %ctx.config.node_name, error = %e, "updating the node status");
         }
     }
@@ -453,16 +459,23 @@ pub(crate) async fn renew_lease(ctx: &NodeContext, latest: Option<Lease>) -> Res
 pub(crate) async fn lease_loop(ctx: Arc<NodeContext>, mut shutdown: watch::Receiver<bool>) {
     let mut latest: Option<Lease> = None;
     loop {
-        let renewed = match latest.take() {
-            // The cached copy failed (a conflict: somebody else wrote the Lease): read it.
-            Some(cached) => match renew_lease(&ctx, Some(cached)).await {
-                Ok(lease) => Ok(lease),
-                Err(e) => {
-                    tracing::debug!(node = %ctx.config.node_name, error = %e, "renewing the cached lease failed; reading it");
-                    renew_lease(&ctx, None).await
-                }
-            },
-            None => renew_lease(&ctx, None).await,
+        let renew = async {
+            match latest.take() {
+                // The cached copy failed (a conflict: somebody else wrote the Lease): read it.
+                Some(cached) => match renew_lease(&ctx, Some(cached)).await {
+                    Ok(lease) => Ok(lease),
+                    Err(e) => {
+                        tracing::debug!(node = %ctx.config.node_name, error = %e, "renewing the cached lease failed; reading it");
+                        renew_lease(&ctx, None).await
+                    }
+                },
+                None => renew_lease(&ctx, None).await,
+            }
+        };
+        // A renewal in flight is dropped at shutdown, as the status loop's update is.
+        let renewed = tokio::select! {
+            r = renew => r,
+            _ = shutdown.wait_for(|s| *s) => return,
         };
         match renewed {
             Ok(lease) => latest = Some(lease),

@@ -63,11 +63,23 @@ impl Dispatcher {
     }
 
     /// Runs until shutdown; the workers then stop without touching their containers.
+    /// Work in flight at shutdown (a runtime call, a rejected pod's status write) is
+    /// dropped, not waited for.
     pub(crate) async fn run(mut self, cache: Cache<Pod>, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
-            () = cache.wait_until_synced() => {}
-            _ = shutdown.wait_for(|s| *s) => return,
+            () = self.dispatch(&cache) => {}
+            _ = shutdown.wait_for(|s| *s) => {}
         }
+        // Dropping the senders ends the workers where they are, containers untouched.
+        for (_, w) in self.workers.drain() {
+            drop(w.tx);
+            w.task.abort();
+        }
+    }
+
+    /// Hands the cache's pods to their workers, for as long as the cache sends events.
+    async fn dispatch(&mut self, cache: &Cache<Pod>) {
+        cache.wait_until_synced().await;
         // Pods that already run here first (adopted, never rejected), then the others
         // in creation order, as the kubelet admits them.
         let running = self.runtime_pod_uids().await;
@@ -86,12 +98,7 @@ impl Dispatcher {
         }
         self.remove_orphans(&known).await;
         let mut events = cache.subscribe();
-        loop {
-            let event = tokio::select! {
-                e = events.next() => e,
-                _ = shutdown.wait_for(|s| *s) => None,
-            };
-            let Some(event) = event else { break };
+        while let Some(event) = events.next().await {
             self.workers.retain(|_, w| !w.task.is_finished());
             match event {
                 InformerEvent::Added(pod) | InformerEvent::Updated { new: pod, .. } => {
@@ -105,11 +112,6 @@ impl Dispatcher {
                     self.rejected.remove(&id);
                 }
             }
-        }
-        // Dropping the senders ends the workers where they are, containers untouched.
-        for (_, w) in self.workers.drain() {
-            drop(w.tx);
-            w.task.abort();
         }
     }
 
