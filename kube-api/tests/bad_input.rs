@@ -43,6 +43,18 @@ impl Fixture {
     }
 
     async fn send_bytes(&self, method: Method, uri: &str, ct: &str, body: Vec<u8>) -> (u16, Value) {
+        let (code, _, value) = self.send_warned(method, uri, ct, body).await;
+        (code, value)
+    }
+
+    /// Like [`Fixture::send_bytes`], with the answer's `Warning` headers.
+    async fn send_warned(
+        &self,
+        method: Method,
+        uri: &str,
+        ct: &str,
+        body: Vec<u8>,
+    ) -> (u16, Vec<String>, Value) {
         let req = Request::builder()
             .method(method)
             .uri(uri)
@@ -51,9 +63,15 @@ impl Fixture {
             .unwrap();
         let res = self.api.clone().oneshot(req).await.unwrap();
         let code = res.status().as_u16();
+        let warnings = res
+            .headers()
+            .get_all("warning")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (code, value)
+        (code, warnings, value)
     }
 
     /// Creates a pod of one container in `default`; returns it as created.
@@ -580,4 +598,124 @@ async fn bad_bindings_are_refused_and_leave_the_pod_unbound() {
         "Conflict",
     )
     .await;
+}
+
+/// Unknown fields (`fieldValidation`): under `Strict` the write is refused and nothing is
+/// written; under `Warn` (the default) and `Ignore` the fields are dropped, with a warning
+/// each under `Warn` only, on create, replace and every kind of patch. What was dropped is
+/// not stored, so a later strict write is not refused for a field an earlier one sent.
+#[tokio::test]
+async fn unknown_fields_are_refused_or_dropped_never_stored() {
+    let f = fixture().await;
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let cm = "/api/v1/namespaces/default/configmaps/u";
+    let body = r#"{"metadata":{"name":"u","nope":1},"data":{"k":"v"},"bogus":true}"#;
+    let refused = f
+        .refused(
+            Method::POST,
+            &format!("{cms}?fieldValidation=Strict"),
+            JSON,
+            body,
+            400,
+            "BadRequest",
+        )
+        .await;
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("strict decoding error")
+            && message.contains(r#"unknown field "bogus""#)
+            && message.contains(r#"unknown field "metadata.nope""#),
+        "{message}"
+    );
+    assert_eq!(f.send(Method::GET, cm, JSON, "").await.0, 404);
+
+    // Each write: its query, content type, body, the warnings it gets, and what is stored.
+    let writes: [(Method, &str, &str, &str, &[&str]); 7] = [
+        (
+            Method::POST,
+            "",
+            JSON,
+            body,
+            &[
+                r#"unknown field \"bogus\""#,
+                r#"unknown field \"metadata.nope\""#,
+            ],
+        ),
+        (
+            Method::PATCH,
+            "",
+            "application/merge-patch+json",
+            r#"{"data":{"k2":"v"},"extra":{"x":1}}"#,
+            &[r#"unknown field \"extra\""#],
+        ),
+        // A null removes: it names no field, so a strict merge patch passes.
+        (
+            Method::PATCH,
+            "?fieldValidation=Strict",
+            "application/merge-patch+json",
+            r#"{"data":{"k3":"v"},"extra":null}"#,
+            &[],
+        ),
+        (
+            Method::PATCH,
+            "?fieldValidation=Ignore",
+            "application/strategic-merge-patch+json",
+            r#"{"other":1}"#,
+            &[],
+        ),
+        (
+            Method::PATCH,
+            "",
+            "application/json-patch+json",
+            r#"[{"op":"add","path":"/zzz","value":"z"}]"#,
+            &[r#"unknown field \"zzz\""#],
+        ),
+        (
+            Method::PUT,
+            "?fieldValidation=Ignore",
+            JSON,
+            r#"{"metadata":{"name":"u"},"data":{"k":"v","k2":"v","k3":"v"},"again":1}"#,
+            &[],
+        ),
+        // Nothing unknown is stored, so a strict write of a known field passes.
+        (
+            Method::PATCH,
+            "?fieldValidation=Strict",
+            "application/strategic-merge-patch+json",
+            r#"{"metadata":{"labels":{"l":"v"}}}"#,
+            &[],
+        ),
+    ];
+    for (method, query, ct, body, warned) in writes {
+        let uri = if method == Method::POST { cms } else { cm };
+        let (code, warnings, answer) = f
+            .send_warned(
+                method.clone(),
+                &format!("{uri}{query}"),
+                ct,
+                body.as_bytes().to_vec(),
+            )
+            .await;
+        assert!(
+            code == 200 || code == 201,
+            "{method} {body}: {code} {answer}"
+        );
+        let expected: Vec<String> = warned.iter().map(|w| format!("299 - \"{w}\"")).collect();
+        assert_eq!(warnings, expected, "{method} {query} {body}");
+        let (_, stored) = f.send(Method::GET, cm, JSON, "").await;
+        for field in ["bogus", "extra", "other", "zzz", "again"] {
+            assert!(
+                stored.get(field).is_none(),
+                "{body}: {field} stored: {stored}"
+            );
+        }
+        assert!(stored["metadata"].get("nope").is_none(), "{stored}");
+        assert_eq!(
+            answer["data"], stored["data"],
+            "the answer is what is stored"
+        );
+    }
+    let (_, stored) = f.send(Method::GET, cm, JSON, "").await;
+    assert_eq!(stored["data"], json!({"k": "v", "k2": "v", "k3": "v"}));
+    assert_eq!(stored["metadata"]["labels"], json!({"l": "v"}));
 }

@@ -303,9 +303,9 @@ pub(crate) async fn resource(
         }
         (&Method::POST, None, None) => {
             let bytes = read_body(inner, body).await?;
-            let obj = parse_object(&bytes, content_type(&parts.headers))?;
+            let mut obj = parse_object(&bytes, content_type(&parts.headers))?;
             let mut warnings = Vec::new();
-            check_fields(&kind, &obj, validation, &mut warnings)?;
+            check_fields(&kind, &mut obj, validation, &mut warnings)?;
             let created = inner.registry.create(&ctx, &kind, ns, obj).await?;
             if crd::is_crd(&kind) && !ctx.dry_run {
                 let established =
@@ -335,9 +335,9 @@ pub(crate) async fn resource(
         }
         (&Method::PUT, Some(n), None | Some("status")) => {
             let bytes = read_body(inner, body).await?;
-            let body = parse_object(&bytes, content_type(&parts.headers))?;
+            let mut body = parse_object(&bytes, content_type(&parts.headers))?;
             let mut warnings = Vec::new();
-            check_fields(&kind, &body, validation, &mut warnings)?;
+            check_fields(&kind, &mut body, validation, &mut warnings)?;
             let updated = inner
                 .registry
                 .update(
@@ -408,9 +408,9 @@ pub(crate) async fn resource(
             let updated = inner
                 .registry
                 .update(&ctx, &kind, ns, n, sub, &mut |old: &Value| {
-                    let patched = patch::apply(&k2, patch_type, old, &patch_value)?;
+                    let mut patched = patch::apply(&k2, patch_type, old, &patch_value)?;
                     warnings.clear();
-                    check_fields(&k2, &patched, validation, &mut warnings)?;
+                    check_fields(&k2, &mut patched, validation, &mut warnings)?;
                     Ok(patched)
                 })
                 .await?;
@@ -479,7 +479,7 @@ pub(crate) async fn resource(
 enum FieldValidation {
     /// Drop them silently.
     Ignore,
-    /// Store the object and warn (the default).
+    /// Drop them and warn (the default).
     Warn,
     /// Refuse the request with 400.
     Strict,
@@ -498,39 +498,43 @@ impl FieldValidation {
     }
 }
 
-/// Checks an object against its kind's schema: unknown fields fail the request under
-/// `Strict` and become warnings under `Warn`.
+/// Checks an object against its kind's schema, as Kubernetes' decoding does: unknown
+/// fields fail the request under `Strict`; otherwise they are dropped from the object,
+/// each with a warning under `Warn`, so that no unknown field is stored.
 fn check_fields(
     kind: &KindSpec,
-    obj: &Value,
+    obj: &mut Value,
     mode: FieldValidation,
     warnings: &mut Vec<String>,
 ) -> Result<(), Error> {
-    let Some(schema) = kind
-        .schema
-        .as_ref()
-        .filter(|_| mode != FieldValidation::Ignore)
-    else {
+    let Some(schema) = kind.schema.as_ref() else {
         return Ok(());
     };
     let unknown = super::schema::unknown_fields(obj, schema);
     if unknown.is_empty() {
         return Ok(());
     }
-    let described: Vec<String> = unknown
-        .iter()
-        .map(|p| format!("unknown field \"{p}\""))
-        .collect();
-    if mode == FieldValidation::Strict {
-        return Err(Error::BadRequest(format!(
-            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-            kind.resource.kind,
-            kind.resource.api_version(),
-            kind.resource.kind,
-            described.join(", ")
-        )));
+    let described = || {
+        unknown
+            .iter()
+            .map(|u| format!("unknown field \"{}\"", u.path()))
+    };
+    match mode {
+        FieldValidation::Strict => {
+            return Err(Error::BadRequest(format!(
+                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                kind.resource.kind,
+                kind.resource.api_version(),
+                kind.resource.kind,
+                described().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        FieldValidation::Warn => warnings.extend(described()),
+        FieldValidation::Ignore => {}
     }
-    warnings.extend(described);
+    for u in &unknown {
+        u.remove_from(obj);
+    }
     Ok(())
 }
 

@@ -163,54 +163,94 @@ fn resolve<'a>(root: &'a Value, mut s: &'a Value) -> &'a Value {
     s
 }
 
-/// The paths of fields in `obj` that its schema does not declare (`spec.bogus`,
-/// `spec.containers[0].nope`), as Kubernetes' strict field validation reports them.
-pub(crate) fn unknown_fields(obj: &Value, schema: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut path = Vec::new();
-    walk(obj, schema, schema, &mut path, &mut out);
-    out
+/// A field of an object that its schema does not declare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Unknown {
+    /// Where the field's parent is, from the object's root.
+    parent: Vec<Step>,
+    /// The field's name.
+    field: String,
 }
 
 /// One step of a path: a field name or a list index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Field(String),
+    Index(usize),
+}
+
+impl Unknown {
+    /// The path as Kubernetes writes it: `spec.bogus`, `spec.containers[0].nope`.
+    pub(crate) fn path(&self) -> String {
+        let mut s = String::new();
+        for step in &self.parent {
+            match step {
+                Step::Field(f) => {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(f);
+                }
+                Step::Index(i) => {
+                    s.push('[');
+                    s.push_str(&i.to_string());
+                    s.push(']');
+                }
+            }
+        }
+        if !s.is_empty() {
+            s.push('.');
+        }
+        s.push_str(&self.field);
+        s
+    }
+
+    /// Takes the field out of `obj` (as Kubernetes' decoding drops what a kind does not
+    /// declare); nothing when it is not there.
+    pub(crate) fn remove_from(&self, obj: &mut Value) {
+        let mut at = obj;
+        for step in &self.parent {
+            let next = match step {
+                Step::Field(f) => at.get_mut(f.as_str()),
+                Step::Index(i) => at.get_mut(*i),
+            };
+            match next {
+                Some(v) => at = v,
+                None => return,
+            }
+        }
+        if let Value::Object(fields) = at {
+            fields.remove(&self.field);
+        }
+    }
+}
+
+/// The fields of `obj` that its schema does not declare, as Kubernetes' strict field
+/// validation finds them.
+pub(crate) fn unknown_fields(obj: &Value, schema: &Value) -> Vec<Unknown> {
+    let mut out = Vec::new();
+    walk(obj, schema, schema, &mut Vec::new(), &mut out);
+    out
+}
+
+/// A step of the path being walked, borrowed from the object (owned only for what is
+/// reported).
 #[derive(Clone, Copy)]
-enum Step<'a> {
+enum At<'a> {
     Field(&'a str),
     Index(usize),
 }
 
-/// The path as Kubernetes writes it; built only for what is reported.
-fn render(path: &[Step<'_>], last: &str) -> String {
-    let mut s = String::new();
-    for step in path {
-        match step {
-            Step::Field(f) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(f);
-            }
-            Step::Index(i) => {
-                s.push('[');
-                s.push_str(&i.to_string());
-                s.push(']');
-            }
+impl At<'_> {
+    fn owned(self) -> Step {
+        match self {
+            Self::Field(f) => Step::Field(f.to_owned()),
+            Self::Index(i) => Step::Index(i),
         }
     }
-    if !s.is_empty() {
-        s.push('.');
-    }
-    s.push_str(last);
-    s
 }
 
-fn walk<'a>(
-    v: &'a Value,
-    root: &Value,
-    s: &Value,
-    path: &mut Vec<Step<'a>>,
-    out: &mut Vec<String>,
-) {
+fn walk<'a>(v: &'a Value, root: &Value, s: &Value, path: &mut Vec<At<'a>>, out: &mut Vec<Unknown>) {
     let s = resolve(root, s);
     if s.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true)) {
         return;
@@ -235,12 +275,15 @@ fn walk<'a>(
                         continue;
                     }
                     (None, _) => {
-                        out.push(render(path, k));
+                        out.push(Unknown {
+                            parent: path.iter().map(|at| at.owned()).collect(),
+                            field: k.clone(),
+                        });
                         continue;
                     }
                 };
                 if child.is_object() || child.is_array() {
-                    path.push(Step::Field(k));
+                    path.push(At::Field(k));
                     walk(child, root, schema, path, out);
                     path.pop();
                 }
@@ -250,7 +293,7 @@ fn walk<'a>(
             if let Some(is) = s.get("items") {
                 for (i, item) in items.iter().enumerate() {
                     if item.is_object() || item.is_array() {
-                        path.push(Step::Index(i));
+                        path.push(At::Index(i));
                         walk(item, root, is, path, out);
                         path.pop();
                     }
@@ -283,6 +326,50 @@ mod tests {
         assert_eq!(max["type"], "string", "{max}");
     }
 
+    /// A small schema with what the walk must follow: a reference, a recursive type,
+    /// lists, a map and a part that keeps unknown fields.
+    fn tree_schema() -> Value {
+        json!({"type": "object", "properties": {
+            "a": {"type": "string"},
+            "b": {"$ref": "#/$defs/B"},
+            "l": {"type": "array", "items": {"$ref": "#/$defs/B"}},
+            "m": {"type": "object", "additionalProperties": {"type": "string"}},
+            "p": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+          "$defs": {"B": {"type": "object", "properties": {
+            "a": {"type": "string"},
+            "b": {"allOf": [{"$ref": "#/$defs/B"}], "description": "nested"},
+            "l": {"type": "array", "items": {"$ref": "#/$defs/B"}}}}}})
+    }
+
+    fn paths(found: &[Unknown]) -> Vec<String> {
+        let mut p: Vec<String> = found.iter().map(Unknown::path).collect();
+        p.sort();
+        p
+    }
+
+    #[test]
+    fn unknown_fields_are_removed_where_they_were_found() {
+        let s = tree_schema();
+        let mut obj = json!({"a": "keep", "x": 1,
+            "b": {"a": "keep", "y": null, "b": {"z": {"deep": true}}},
+            "l": [{"a": "keep"}, {"w": [1], "l": [{"v": "s"}]}],
+            "m": {"any": "keep"}, "p": {"free": "keep"}});
+        let found = unknown_fields(&obj, &s);
+        assert_eq!(
+            paths(&found),
+            ["b.b.z", "b.y", "l[1].l[0].v", "l[1].w", "x"]
+        );
+        for u in &found {
+            u.remove_from(&mut obj);
+        }
+        assert_eq!(
+            obj,
+            json!({"a": "keep", "b": {"a": "keep", "b": {}},
+                "l": [{"a": "keep"}, {"l": [{}]}], "m": {"any": "keep"}, "p": {"free": "keep"}})
+        );
+        assert_eq!(unknown_fields(&obj, &s), []);
+    }
+
     #[test]
     fn unknown_fields_are_found_and_known_ones_pass() {
         let s = of::<kube_core::Deployment>();
@@ -290,10 +377,10 @@ mod tests {
             "metadata": {"name": "a", "labels": {"x": "y"}, "managedFields": [{"manager": "m"}]},
             "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c", "image": "i",
                 "resources": {"limits": {"cpu": "1"}}}]}}}});
-        assert_eq!(unknown_fields(&ok, &s), Vec::<String>::new());
+        assert_eq!(unknown_fields(&ok, &s), []);
         let bad = json!({"metadata": {"name": "a", "nope": 1}, "bogus": true,
             "spec": {"template": {"spec": {"containers": [{"name": "c", "imagee": "i"}]}}}});
-        let mut found = unknown_fields(&bad, &s);
+        let mut found: Vec<String> = unknown_fields(&bad, &s).iter().map(Unknown::path).collect();
         found.sort();
         assert_eq!(
             found,
