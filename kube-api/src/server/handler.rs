@@ -403,6 +403,13 @@ pub(crate) async fn resource(
             }
             let patch_value: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| Error::BadRequest(format!("the patch is not valid JSON: {e}")))?;
+            // Stored objects hold no unknown fields, so a merge patch that names none
+            // leaves none, and the patched object need not be walked for them (a JSON
+            // patch can move fields, a strategic one carries directives: those are).
+            let may_add_unknown = patch_type != PatchType::Merge
+                || kind.schema.as_ref().is_some_and(|schema| {
+                    !super::schema::unknown_fields_of_merge_patch(&patch_value, schema).is_empty()
+                });
             let k2 = kind.clone();
             let mut warnings = Vec::new();
             let updated = inner
@@ -410,7 +417,9 @@ pub(crate) async fn resource(
                 .update(&ctx, &kind, ns, n, sub, &mut |old: &Value| {
                     let mut patched = patch::apply(&k2, patch_type, old, &patch_value)?;
                     warnings.clear();
-                    check_fields(&k2, &mut patched, validation, &mut warnings)?;
+                    if may_add_unknown {
+                        check_fields(&k2, &mut patched, validation, &mut warnings)?;
+                    }
                     Ok(patched)
                 })
                 .await?;

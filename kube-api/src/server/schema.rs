@@ -229,8 +229,31 @@ impl Unknown {
 /// validation finds them.
 pub(crate) fn unknown_fields(obj: &Value, schema: &Value) -> Vec<Unknown> {
     let mut out = Vec::new();
-    walk(obj, schema, schema, &mut Vec::new(), &mut out);
+    walk(obj, schema, schema, &mut Vec::new(), &mut out, Nulls::Count);
     out
+}
+
+/// The fields a JSON merge patch (RFC 7386) would add that the schema does not declare.
+/// A `null` removes the field it names, so it adds nothing and is not counted: applied to
+/// an object with no unknown fields, the patch leaves exactly these in the result.
+pub(crate) fn unknown_fields_of_merge_patch(patch: &Value, schema: &Value) -> Vec<Unknown> {
+    let mut out = Vec::new();
+    walk(
+        patch,
+        schema,
+        schema,
+        &mut Vec::new(),
+        &mut out,
+        Nulls::Skip,
+    );
+    out
+}
+
+/// Whether a field set to `null` counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nulls {
+    Count,
+    Skip,
 }
 
 /// A step of the path being walked, borrowed from the object (owned only for what is
@@ -250,7 +273,14 @@ impl At<'_> {
     }
 }
 
-fn walk<'a>(v: &'a Value, root: &Value, s: &Value, path: &mut Vec<At<'a>>, out: &mut Vec<Unknown>) {
+fn walk<'a>(
+    v: &'a Value,
+    root: &Value,
+    s: &Value,
+    path: &mut Vec<At<'a>>,
+    out: &mut Vec<Unknown>,
+    nulls: Nulls,
+) {
     let s = resolve(root, s);
     if s.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true)) {
         return;
@@ -263,6 +293,9 @@ fn walk<'a>(v: &'a Value, root: &Value, s: &Value, path: &mut Vec<At<'a>>, out: 
                 return;
             }
             for (k, child) in fields {
+                if child.is_null() && nulls == Nulls::Skip {
+                    continue;
+                }
                 let schema = match (props.and_then(|p| p.get(k)), additional) {
                     (Some(cs), _) => cs,
                     (None, Some(a)) if a.is_object() => a,
@@ -284,7 +317,7 @@ fn walk<'a>(v: &'a Value, root: &Value, s: &Value, path: &mut Vec<At<'a>>, out: 
                 };
                 if child.is_object() || child.is_array() {
                     path.push(At::Field(k));
-                    walk(child, root, schema, path, out);
+                    walk(child, root, schema, path, out, nulls);
                     path.pop();
                 }
             }
@@ -294,7 +327,8 @@ fn walk<'a>(v: &'a Value, root: &Value, s: &Value, path: &mut Vec<At<'a>>, out: 
                 for (i, item) in items.iter().enumerate() {
                     if item.is_object() || item.is_array() {
                         path.push(At::Index(i));
-                        walk(item, root, is, path, out);
+                        // A merge patch's list replaces the list as it is, nulls and all.
+                        walk(item, root, is, path, out, Nulls::Count);
                         path.pop();
                     }
                 }
@@ -368,6 +402,66 @@ mod tests {
                 "l": [{"a": "keep"}, {"l": [{}]}], "m": {"any": "keep"}, "p": {"free": "keep"}})
         );
         assert_eq!(unknown_fields(&obj, &s), []);
+    }
+
+    #[test]
+    fn a_merge_patch_names_only_the_unknown_fields_it_adds() {
+        let s = tree_schema();
+        let patch = json!({"x": null, "y": 1, "b": {"z": null, "a": null},
+            "l": [{"v": null}]});
+        // `x` and `b.z` are removals; a list is copied whole, nulls included.
+        assert_eq!(
+            paths(&unknown_fields_of_merge_patch(&patch, &s)),
+            ["l[0].v", "y"]
+        );
+    }
+
+    mod merge_patches {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::super::{unknown_fields, unknown_fields_of_merge_patch};
+        use super::{paths, tree_schema};
+        use crate::server::patch::merge_patch;
+
+        /// JSON values over the tree schema's field names and one it does not declare.
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![Just(Value::Null), Just(json!("s")), Just(json!(1))];
+            leaf.prop_recursive(4, 48, 4, |inner| {
+                let names = prop::sample::select(vec!["a", "b", "l", "m", "p", "x"]);
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                    prop::collection::btree_map(names.prop_map(String::from), inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn object() -> impl Strategy<Value = Value> {
+            value().prop_filter("an object", Value::is_object)
+        }
+
+        proptest! {
+            /// On a stored object (no unknown fields), the patch alone tells which
+            /// unknown fields the patched object has.
+            #[test]
+            fn the_patch_alone_finds_what_the_patched_object_has(
+                mut stored in object(),
+                patch in object(),
+            ) {
+                let s = tree_schema();
+                for u in unknown_fields(&stored, &s) {
+                    u.remove_from(&mut stored);
+                }
+                prop_assert_eq!(unknown_fields(&stored, &s), []);
+                let mut patched = stored.clone();
+                merge_patch(&mut patched, &patch);
+                prop_assert_eq!(
+                    paths(&unknown_fields(&patched, &s)),
+                    paths(&unknown_fields_of_merge_patch(&patch, &s))
+                );
+            }
+        }
     }
 
     #[test]
