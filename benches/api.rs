@@ -8,6 +8,8 @@
 //! - one write delivered to 1,000 watchers (in-process client watch streams, each
 //!   decoding its own copy), as events per second and the p99 latency from write to
 //!   receipt;
+//! - pod status writes (a node agent's merge patch of `pods/status`, 16 in flight) through
+//!   the in-process client, against raw store updates of a stored pod's size;
 //!
 //! on `MemoryStore`, and with the root feature `etcd` on a private etcd as well, where
 //! creates through the API server are compared with raw etcd create transactions at the
@@ -25,16 +27,16 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use futures::StreamExt;
-use kube_api::client::{Api, Client, ListParams, PostParams, WatchParams};
+use kube_api::client::{Api, Client, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use kube_api::server::ApiServer;
 use kube_api::server::stack::{RunningServer, Stack, StackBuilder};
-use kube_core::{ConfigMap, ObjectMeta, Pod, RangeRequest, Store, WatchEvent};
+use kube_core::{ConfigMap, ObjectMeta, PartialObjectMeta, Pod, RangeRequest, Store, WatchEvent};
 use kube_store::MemoryStore;
 use parking_lot::Mutex;
 use tokio::runtime::Runtime;
@@ -44,6 +46,8 @@ use tokio::sync::Notify;
 const CONCURRENCY: usize = 16;
 const LIST_PODS: usize = 10_000;
 const WATCHERS: usize = 1_000;
+/// Pods whose status the status-write benchmark patches in turn.
+const STATUS_PODS: usize = 1_000;
 
 /// Mean nanoseconds per operation, per (backend, figure), for the report.
 static TOTALS: Mutex<BTreeMap<String, (u64, u64)>> = Mutex::new(BTreeMap::new());
@@ -122,7 +126,7 @@ async fn cluster(name: &'static str, store: Arc<dyn Store>) -> Cluster {
         kube_api::client::Kubeconfig::read_from(server.kubeconfig_path().unwrap()).unwrap();
     let https = Client::try_from_kubeconfig(&kubeconfig, None).unwrap();
     let in_process = Client::new(api, "default");
-    for ns in ["bench", "list", "watch"] {
+    for ns in ["bench", "list", "watch", "status"] {
         let nss: Api<kube_core::Namespace> = Api::all(in_process.clone());
         let n: kube_core::Namespace =
             serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
@@ -356,10 +360,147 @@ fn bench_watch(c: &mut Criterion, rt: &Runtime, cl: &Cluster) {
         .insert(cl.name.to_owned(), std::mem::take(&mut *latencies.lock()));
 }
 
+/// A pod status as a node agent writes it for a running pod; `message` makes each write
+/// a change.
+fn running_status(message: &str) -> serde_json::Value {
+    let conditions: Vec<serde_json::Value> = [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "ContainersReady",
+        "Ready",
+        "PodScheduled",
+    ]
+    .iter()
+    .map(|t| {
+        serde_json::json!({"type": t, "status": "True",
+            "lastTransitionTime": "2026-01-01T00:00:01Z"})
+    })
+    .collect();
+    serde_json::json!({"status": {
+        "phase": "Running", "message": message, "hostIP": "10.0.0.7", "podIP": "10.244.3.9",
+        "podIPs": [{"ip": "10.244.3.9"}], "startTime": "2026-01-01T00:00:00Z",
+        "qosClass": "Burstable", "conditions": conditions,
+        "containerStatuses": [{"name": "c", "image": "registry.example/app:1.0",
+            "imageID": "registry.example/app@sha256:0123", "containerID": "sim://0123456789abcdef",
+            "ready": true, "started": true, "restartCount": 0,
+            "state": {"running": {"startedAt": "2026-01-01T00:00:01Z"}}}]}})
+}
+
+fn bench_status_patch(c: &mut Criterion, rt: &Runtime, cl: &Cluster) {
+    let pods: Api<Pod> = Api::namespaced(cl.in_process.clone(), "status");
+    // The node agent reads only the metadata of the answer (its resourceVersion).
+    let statuses: Api<PartialObjectMeta<Pod>> = Api::namespaced(cl.in_process.clone(), "status");
+    let names: Vec<String> = (0..STATUS_PODS).map(|i| format!("pod-{i:05}")).collect();
+    let size = rt.block_on(async {
+        for name in &names {
+            let p: Pod = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "labels": {"app": "status"}},
+                "spec": {"nodeName": "node-1", "containers": [{"name": "c",
+                    "image": "registry.example/app:1.0",
+                    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}))
+            .unwrap();
+            pods.create(&PostParams::default(), &p).await.unwrap();
+        }
+        let first = cl
+            .store
+            .get(format!("/registry/pods/status/{}", names[0]).as_bytes())
+            .await
+            .unwrap()
+            .unwrap();
+        first.value.len() + serde_json::to_vec(&running_status("")).unwrap().len()
+    });
+    let names = Arc::new(names);
+    let mut group = c.benchmark_group(format!("{}/status_patch", cl.name));
+    group.throughput(Throughput::Elements(1));
+    let fig = format!("{}/status/in_process", cl.name);
+    group.bench_function(BenchmarkId::from_parameter("in_process"), |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let pods = statuses.clone();
+            let names = names.clone();
+            let fig = fig.clone();
+            async move {
+                let next = Arc::new(AtomicUsize::new(0));
+                let elapsed = workers(iters, CONCURRENCY, |n| {
+                    let (pods, names, next) = (pods.clone(), names.clone(), next.clone());
+                    async move {
+                        for _ in 0..n {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let patch = running_status(&unique("m-"));
+                            pods.patch_status(
+                                &names[i % names.len()],
+                                &PatchParams::default(),
+                                &Patch::Merge(&patch),
+                            )
+                            .await
+                            .unwrap();
+                        }
+                    }
+                })
+                .await;
+                record(&fig, iters, elapsed)
+            }
+        });
+    });
+    // The baseline: the store's own update of a value of a stored pod's size.
+    let fig = format!("{}/status/store", cl.name);
+    let keys: Arc<Vec<Bytes>> = Arc::new(
+        (0..STATUS_PODS)
+            .map(|i| Bytes::from(format!("/bench/raw-status/pod-{i:05}")))
+            .collect(),
+    );
+    let revisions: Arc<Vec<AtomicI64>> = Arc::new(rt.block_on(async {
+        let mut revisions = Vec::new();
+        for key in keys.iter() {
+            let kv = cl
+                .store
+                .create(key.clone(), Bytes::from(vec![b'v'; size]), None)
+                .await
+                .unwrap();
+            revisions.push(AtomicI64::new(kv.mod_revision));
+        }
+        revisions
+    }));
+    group.bench_function(BenchmarkId::from_parameter("store"), |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let (store, keys, revisions) = (cl.store.clone(), keys.clone(), revisions.clone());
+            let fig = fig.clone();
+            async move {
+                let next = Arc::new(AtomicUsize::new(0));
+                let elapsed = workers(iters, CONCURRENCY, |n| {
+                    let (store, keys, revisions, next) =
+                        (store.clone(), keys.clone(), revisions.clone(), next.clone());
+                    async move {
+                        for _ in 0..n {
+                            let i = next.fetch_add(1, Ordering::Relaxed) % keys.len();
+                            // Two workers meet on a key only when one is a thousand
+                            // writes behind; then the later one reads and writes again.
+                            loop {
+                                let expected = revisions[i].load(Ordering::Relaxed);
+                                let value = Bytes::from(vec![b'v'; size]);
+                                if let Ok(kv) = store.update(keys[i].clone(), value, expected).await
+                                {
+                                    revisions[i].store(kv.mod_revision, Ordering::Relaxed);
+                                    break;
+                                }
+                                let kv = store.get(&keys[i]).await.unwrap().unwrap();
+                                revisions[i].store(kv.mod_revision, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                })
+                .await;
+                record(&fig, iters, elapsed)
+            }
+        });
+    });
+    group.finish();
+}
+
 fn run(c: &mut Criterion, rt: &Runtime, cl: &Cluster) {
     bench_creates(c, rt, cl);
     bench_list(c, rt, cl);
     bench_watch(c, rt, cl);
+    bench_status_patch(c, rt, cl);
 }
 
 #[cfg(feature = "etcd")]
@@ -526,31 +667,30 @@ static PAIRED: Mutex<Option<(f64, f64, f64)>> = Mutex::new(None);
 fn report() {
     println!("\n==== kube-api benchmark summary ====");
     for backend in ["memory", "etcd"] {
-        let Some(in_process) = ops_per_sec(&format!("{backend}/create/in_process")) else {
-            continue;
-        };
-        let https = ops_per_sec(&format!("{backend}/create/https")).unwrap_or(0.0);
-        let store = ops_per_sec(&format!("{backend}/create/store")).unwrap_or(0.0);
-        println!(
-            "{backend}: creates/s in-process {in_process:.0}, https {https:.0}, store {store:.0} \
-             (in-process/store {:.2}, https/store {:.2})",
-            in_process / store,
-            https / store
-        );
-        if let (Some((raw, store, api)), "etcd") = (*PAIRED.lock(), backend) {
+        if let Some(in_process) = ops_per_sec(&format!("{backend}/create/in_process")) {
+            let https = ops_per_sec(&format!("{backend}/create/https")).unwrap_or(0.0);
+            let store = ops_per_sec(&format!("{backend}/create/store")).unwrap_or(0.0);
             println!(
-                "{backend}: rotating 1 s windows, 16 in flight: raw etcd create txns {raw:.0}/s, EtcdStore creates {store:.0}/s, API server creates (in-process) {api:.0}/s; API/raw {:.2} (target >= 0.80), EtcdStore/raw {:.2}, API/EtcdStore {:.2}",
-                api / raw,
-                store / raw,
-                api / store
+                "{backend}: creates/s in-process {in_process:.0}, https {https:.0}, store {store:.0} \
+                 (in-process/store {:.2}, https/store {:.2})",
+                in_process / store,
+                https / store
             );
-        }
-        if let Some(raw) = ops_per_sec(&format!("{backend}/create/raw_etcd")) {
-            println!(
-                "{backend}: creates/s raw etcd txn {raw:.0}; API server in-process / raw etcd = {:.2}, https / raw etcd = {:.2} (target >= 0.80)",
-                in_process / raw,
-                https / raw
-            );
+            if let (Some((raw, store, api)), "etcd") = (*PAIRED.lock(), backend) {
+                println!(
+                    "{backend}: rotating 1 s windows, 16 in flight: raw etcd create txns {raw:.0}/s, EtcdStore creates {store:.0}/s, API server creates (in-process) {api:.0}/s; API/raw {:.2} (target >= 0.80), EtcdStore/raw {:.2}, API/EtcdStore {:.2}",
+                    api / raw,
+                    store / raw,
+                    api / store
+                );
+            }
+            if let Some(raw) = ops_per_sec(&format!("{backend}/create/raw_etcd")) {
+                println!(
+                    "{backend}: creates/s raw etcd txn {raw:.0}; API server in-process / raw etcd = {:.2}, https / raw etcd = {:.2} (target >= 0.80)",
+                    in_process / raw,
+                    https / raw
+                );
+            }
         }
         if let (Some(list), Some(store)) = (
             ops_per_sec(&format!("{backend}/list/in_process")),
@@ -561,6 +701,15 @@ fn report() {
                 1e3 / list,
                 1e3 / store,
                 store / list
+            );
+        }
+        if let (Some(api), Some(store)) = (
+            ops_per_sec(&format!("{backend}/status/in_process")),
+            ops_per_sec(&format!("{backend}/status/store")),
+        ) {
+            println!(
+                "{backend}: pod status merge patches/s in-process {api:.0}, store updates {store:.0} (in-process/store {:.3})",
+                api / store
             );
         }
         if let Some(w) = ops_per_sec(&format!("{backend}/watch")) {
