@@ -164,11 +164,35 @@ impl Registry {
         ns: Option<&str>,
         name: &str,
     ) -> Result<(Value, Revision), Error> {
+        let kv = self.read(kind, ns, name).await?;
+        Ok((decode_stored(&kv.value, kv.mod_revision)?, kv.mod_revision))
+    }
+
+    /// The object as [`Registry::get`] reads it, as JSON: its stored bytes with the
+    /// resourceVersion spliced in, never decoded.
+    pub(crate) async fn get_json(
+        &self,
+        kind: &KindSpec,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Vec<u8>, Error> {
+        let kv = self.read(kind, ns, name).await?;
+        Ok(super::splice::splice(&kv.value, kv.mod_revision, None)?.json)
+    }
+
+    /// The stored key-value of one object; 404 when there is none.
+    async fn read(
+        &self,
+        kind: &KindSpec,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<kube_core::KeyValue, Error> {
         let key = kind.key(ns, name);
-        match self.store.get(key.as_bytes()).await.map_err(store_error)? {
-            Some(kv) => Ok((decode_stored(&kv.value, kv.mod_revision)?, kv.mod_revision)),
-            None => Err(Error::NotFound(object_ref(kind, name))),
-        }
+        self.store
+            .get(key.as_bytes())
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Error::NotFound(object_ref(kind, name)))
     }
 
     async fn check_namespace(&self, kind: &KindSpec, ns: Option<&str>) -> Result<(), Error> {
