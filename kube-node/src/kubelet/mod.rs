@@ -118,11 +118,9 @@ impl Kubelet {
 
     /// Starts the agent: binds its server, registers the Node, starts the heartbeat, the
     /// status loop and the pod workers. Returns once the Node is registered.
+    #[tracing::instrument(name = "kubelet", skip_all, fields(node = %self.config.node_name))]
     pub async fn start(self) -> Result<RunningKubelet> {
         let config = Arc::new(self.config);
-        let span = tracing::info_span!("kubelet", node = %config.node_name);
-        let _e = span.enter();
-        drop(_e);
         let version = self
             .runtime
             .version()

@@ -22,6 +22,7 @@ use kube_core::{
     Runtime, RuntimeError, Time,
 };
 use tokio::sync::{Notify, watch};
+use tracing::Instrument as _;
 
 use super::backoff::{BackoffPolicy, CrashBackoff, RestartDecision};
 use super::config::KubeletConfig;
@@ -159,17 +160,19 @@ impl PodWorker {
                 }
                 PodUpdate::Present(pod) => pod,
             };
-            let key = format!(
-                "{}/{}",
-                pod.metadata.namespace.as_deref().unwrap_or(""),
-                pod.metadata.name.as_deref().unwrap_or("")
-            );
+            // namespace/name, for the logs only.
+            let key = || {
+                format!(
+                    "{}/{}",
+                    pod.metadata.namespace.as_deref().unwrap_or(""),
+                    pod.metadata.name.as_deref().unwrap_or("")
+                )
+            };
             if pod.metadata.deletion_timestamp.is_some() {
                 let grace = grace_period(&pod, self.ctx.config.default_termination_grace);
-                let span = tracing::info_span!("terminate", pod = %key);
-                let _e = span.enter();
-                drop(_e);
-                Box::pin(self.terminate(&pod, grace, true)).await;
+                Box::pin(self.terminate(&pod, grace, true))
+                    .instrument(tracing::info_span!("terminate", pod = %key()))
+                    .await;
                 return;
             }
             // The sync and terminate futures are boxed: held inline they would make every
@@ -178,7 +181,7 @@ impl PodWorker {
             let wake = match Box::pin(self.sync(&pod)).await {
                 Ok(wake) => wake,
                 Err(e) => {
-                    tracing::warn!(pod = %key, error = %e, "syncing the pod");
+                    tracing::warn!(pod = %key(), error = %e, "syncing the pod");
                     None
                 }
             };
