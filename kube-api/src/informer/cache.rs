@@ -27,10 +27,35 @@ pub const NODE_NAME_INDEX: &str = "spec.nodeName";
 /// A function giving the index values of an object.
 pub type IndexFn<K> = Arc<dyn Fn(&K) -> Vec<String> + Send + Sync>;
 
+/// One index: the function giving an object's values, and the keys under each value.
+struct Index<K> {
+    values_of: IndexFn<K>,
+    keys: HashMap<String, BTreeSet<ObjectKey>>,
+}
+
+impl<K> Index<K> {
+    /// An index over `objects`.
+    fn build<'a>(
+        values_of: IndexFn<K>,
+        objects: impl IntoIterator<Item = (&'a ObjectKey, &'a Arc<K>)>,
+    ) -> Self
+    where
+        K: 'a,
+    {
+        let mut keys: HashMap<String, BTreeSet<ObjectKey>> = HashMap::new();
+        for (key, obj) in objects {
+            for value in values_of(obj) {
+                keys.entry(value).or_default().insert(key.clone());
+            }
+        }
+        Self { values_of, keys }
+    }
+}
+
 struct State<K> {
     objects: HashMap<ObjectKey, Arc<K>>,
-    index_fns: HashMap<String, IndexFn<K>>,
-    indexes: HashMap<String, HashMap<String, BTreeSet<ObjectKey>>>,
+    /// The indexes, by name.
+    indexes: HashMap<String, Index<K>>,
     subscribers: Vec<mpsc::UnboundedSender<InformerEvent<K>>>,
     resource_version: String,
 }
@@ -58,7 +83,7 @@ impl<K> fmt::Debug for Cache<K> {
         let state = self.shared.state.read();
         f.debug_struct("Cache")
             .field("objects", &state.objects.len())
-            .field("indexes", &state.index_fns.keys().collect::<Vec<_>>())
+            .field("indexes", &state.indexes.keys().collect::<Vec<_>>())
             .field("resource_version", &state.resource_version)
             .field("synced", &*self.shared.synced.borrow())
             .finish()
@@ -91,19 +116,19 @@ fn label_values<K: Resource>(obj: &K) -> Vec<String> {
 impl<K: Resource + Send + Sync + 'static> CacheWriter<K> {
     /// An empty cache with the built-in indexes (namespace and labels), not yet synced.
     pub fn new() -> Self {
-        let mut index_fns: HashMap<String, IndexFn<K>> = HashMap::new();
-        index_fns.insert(NAMESPACE_INDEX.to_owned(), Arc::new(namespace_values::<K>));
-        index_fns.insert(LABEL_INDEX.to_owned(), Arc::new(label_values::<K>));
-        let indexes = index_fns
-            .keys()
-            .map(|k| (k.clone(), HashMap::new()))
+        let builtin: [(&str, IndexFn<K>); 2] = [
+            (NAMESPACE_INDEX, Arc::new(namespace_values::<K>)),
+            (LABEL_INDEX, Arc::new(label_values::<K>)),
+        ];
+        let indexes = builtin
+            .into_iter()
+            .map(|(name, f)| (name.to_owned(), Index::build(f, [])))
             .collect();
         let (synced, _) = watch::channel(false);
         Self {
             shared: Arc::new(Shared {
                 state: RwLock::new(State {
                     objects: HashMap::new(),
-                    index_fns,
                     indexes,
                     subscribers: Vec::new(),
                     resource_version: String::new(),
@@ -235,23 +260,21 @@ impl<K: Resource> State<K> {
     /// do, costs no set operation (each is a search among every key of that value, such
     /// as every pod of a namespace).
     fn reindex(&mut self, key: &ObjectKey, old: Option<&K>, new: Option<&K>) {
-        for (name, f) in &self.index_fns {
-            let Some(index) = self.indexes.get_mut(name) else {
-                continue;
-            };
+        for index in self.indexes.values_mut() {
+            let f = &index.values_of;
             let before = old.map(|o| sorted_values(f, o)).unwrap_or_default();
             let after = new.map(|o| sorted_values(f, o)).unwrap_or_default();
             for value in before.iter().filter(|v| after.binary_search(v).is_err()) {
-                if let Some(keys) = index.get_mut(value) {
+                if let Some(keys) = index.keys.get_mut(value) {
                     keys.remove(key);
                     if keys.is_empty() {
-                        index.remove(value);
+                        index.keys.remove(value);
                     }
                 }
             }
             for value in after {
                 if before.binary_search(&value).is_err() {
-                    index.entry(value).or_default().insert(key.clone());
+                    index.keys.entry(value).or_default().insert(key.clone());
                 }
             }
         }
@@ -313,7 +336,7 @@ impl<K: Resource + Send + Sync + 'static> Cache<K> {
         state
             .indexes
             .get(index)
-            .and_then(|idx| idx.get(value))
+            .and_then(|idx| idx.keys.get(value))
             .map(|keys| {
                 keys.iter()
                     .filter_map(|k| state.objects.get(k).cloned())
@@ -329,7 +352,7 @@ impl<K: Resource + Send + Sync + 'static> Cache<K> {
             .read()
             .indexes
             .get(index)
-            .map(|idx| idx.keys().cloned().collect())
+            .map(|idx| idx.keys.keys().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -339,17 +362,9 @@ impl<K: Resource + Send + Sync + 'static> Cache<K> {
     where
         F: Fn(&K) -> Vec<String> + Send + Sync + 'static,
     {
-        let f: IndexFn<K> = Arc::new(f);
-        let mut guard = self.shared.state.write();
-        let state = &mut *guard;
-        let mut index: HashMap<String, BTreeSet<ObjectKey>> = HashMap::new();
-        for (key, obj) in &state.objects {
-            for value in f(obj) {
-                index.entry(value).or_default().insert(key.clone());
-            }
-        }
+        let mut state = self.shared.state.write();
+        let index = Index::build(Arc::new(f), &state.objects);
         state.indexes.insert(name.to_owned(), index);
-        state.index_fns.insert(name.to_owned(), f);
     }
 
     /// The resourceVersion the cache has reached.
