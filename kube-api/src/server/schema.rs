@@ -470,7 +470,10 @@ mod tests {
         let ok = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "a", "labels": {"x": "y"}, "managedFields": [{"manager": "m"}]},
             "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c", "image": "i",
-                "resources": {"limits": {"cpu": "1"}}}]}}}});
+                "resources": {"limits": {"cpu": "1"}}}],
+                // A volume's source is kept as written, whatever its type: never unknown.
+                "volumes": [{"name": "d", "configMap": {"name": "c"}},
+                    {"name": "e", "csi": {"driver": "x", "volumeAttributes": {"k": "v"}}}]}}}});
         assert_eq!(unknown_fields(&ok, &s), []);
         let bad = json!({"metadata": {"name": "a", "nope": 1}, "bogus": true,
             "spec": {"template": {"spec": {"containers": [{"name": "c", "imagee": "i"}]}}}});
