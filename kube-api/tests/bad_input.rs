@@ -577,8 +577,19 @@ async fn bad_bindings_are_refused_and_leave_the_pod_unbound() {
     assert_eq!(code, 200);
     assert_eq!(now, created, "nothing written");
 
-    // A good binding: the node is set, the pod's status keeps its defaults and gains
-    // the PodScheduled condition.
+    // An earlier scheduling attempt left PodScheduled False beside another condition.
+    let (code, answer) = f
+        .send(
+            Method::PATCH,
+            &format!("{PODS}/p/status"),
+            "application/merge-patch+json",
+            r#"{"status":{"conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable"},{"type":"example.com/gate","status":"True"}]}}"#,
+        )
+        .await;
+    assert_eq!(code, 200, "{answer}");
+
+    // A good binding: the node is set, the pod's status keeps its defaults and its
+    // other conditions, and PodScheduled turns True (once).
     let (code, status) = f.send(Method::POST, &binding, JSON, &bind("p", "n1")).await;
     assert_eq!(code, 201, "{status}");
     let (_, bound) = f.send(Method::GET, &format!("{PODS}/p"), JSON, "").await;
@@ -586,7 +597,16 @@ async fn bad_bindings_are_refused_and_leave_the_pod_unbound() {
     assert_eq!(bound["spec"]["tolerations"], created["spec"]["tolerations"]);
     assert_eq!(bound["status"]["phase"], "Pending");
     assert_eq!(bound["status"]["qosClass"], "BestEffort");
-    assert_eq!(bound["status"]["conditions"][0]["type"], "PodScheduled");
+    let conditions: Vec<(&str, &str)> = bound["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["type"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        conditions,
+        [("example.com/gate", "True"), ("PodScheduled", "True")]
+    );
 
     // Bound already: another binding is a conflict.
     f.refused(

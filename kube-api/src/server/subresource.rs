@@ -158,15 +158,15 @@ pub(crate) async fn bind(
             });
         }
         let mut new = old.clone();
-        set_path(&mut new, ".spec.nodeName", json!(node));
-        let mut conds: Vec<Value> = new
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        set_path(&mut new, ".spec.nodeName", Value::String(node.clone()));
+        // Taken out of the copy and put back: no second copy of the conditions.
+        let mut conds: Vec<Value> = match new.pointer_mut("/status/conditions").map(Value::take) {
+            Some(Value::Array(conds)) => conds,
+            _ => Vec::new(),
+        };
         conds.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
         conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now()}));
-        set_path(&mut new, ".status.conditions", json!(conds));
+        set_path(&mut new, ".status.conditions", Value::Array(conds));
         Ok(new)
     };
     // Both spec.nodeName and the PodScheduled condition change: the registry writes the
