@@ -27,9 +27,16 @@ pub const NODE_NAME_INDEX: &str = "spec.nodeName";
 /// A function giving the index values of an object.
 pub type IndexFn<K> = Arc<dyn Fn(&K) -> Vec<String> + Send + Sync>;
 
+/// Whether two versions of an object have the same values in an index.
+type SameValues<K> = fn(&K, &K) -> bool;
+
 /// One index: the function giving an object's values, and the keys under each value.
 struct Index<K> {
     values_of: IndexFn<K>,
+    /// For the built-in indexes: whether two versions of an object have the same values,
+    /// told without computing them (a status write leaves namespace and labels alone, and
+    /// formatting every label of both versions on each update is most of its cost).
+    unchanged: Option<SameValues<K>>,
     keys: HashMap<String, BTreeSet<ObjectKey>>,
 }
 
@@ -48,7 +55,11 @@ impl<K> Index<K> {
                 keys.entry(value).or_default().insert(key.clone());
             }
         }
-        Self { values_of, keys }
+        Self {
+            values_of,
+            unchanged: None,
+            keys,
+        }
     }
 }
 
@@ -116,13 +127,23 @@ fn label_values<K: Resource>(obj: &K) -> Vec<String> {
 impl<K: Resource + Send + Sync + 'static> CacheWriter<K> {
     /// An empty cache with the built-in indexes (namespace and labels), not yet synced.
     pub fn new() -> Self {
-        let builtin: [(&str, IndexFn<K>); 2] = [
-            (NAMESPACE_INDEX, Arc::new(namespace_values::<K>)),
-            (LABEL_INDEX, Arc::new(label_values::<K>)),
+        let builtin: [(&str, IndexFn<K>, SameValues<K>); 2] = [
+            (NAMESPACE_INDEX, Arc::new(namespace_values::<K>), |a, b| {
+                a.namespace() == b.namespace()
+            }),
+            (LABEL_INDEX, Arc::new(label_values::<K>), |a, b| {
+                a.meta().labels == b.meta().labels
+            }),
         ];
         let indexes = builtin
             .into_iter()
-            .map(|(name, f)| (name.to_owned(), Index::build(f, [])))
+            .map(|(name, f, unchanged)| {
+                let index = Index {
+                    unchanged: Some(unchanged),
+                    ..Index::build(f, [])
+                };
+                (name.to_owned(), index)
+            })
             .collect();
         let (synced, _) = watch::channel(false);
         Self {
@@ -258,9 +279,15 @@ impl<K: Resource> State<K> {
     /// `None` for an object that appears or goes). Only the values that differ are
     /// touched: an update that leaves an object's namespace and labels alone, as most
     /// do, costs no set operation (each is a search among every key of that value, such
-    /// as every pod of a namespace).
+    /// as every pod of a namespace), and the built-in indexes do not even compute their
+    /// values for it.
     fn reindex(&mut self, key: &ObjectKey, old: Option<&K>, new: Option<&K>) {
         for index in self.indexes.values_mut() {
+            if let (Some(old), Some(new), Some(unchanged)) = (old, new, index.unchanged) {
+                if unchanged(old, new) {
+                    continue;
+                }
+            }
             let f = &index.values_of;
             let before = old.map(|o| sorted_values(f, o)).unwrap_or_default();
             let after = new.map(|o| sorted_values(f, o)).unwrap_or_default();
