@@ -48,6 +48,7 @@ use kube_core::{BoxError, Error, Status, StatusReason};
 use serde::de::DeserializeOwned;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt as _};
+use tracing::Instrument as _;
 
 pub use api::{Api, Deleted};
 pub use config::ClientConfig;
@@ -175,8 +176,14 @@ impl Client {
                 uri = %request.uri(),
                 attempt
             );
-            let _entered = span.enter();
-            let result = self.transport.clone().oneshot(copy).await;
+            // The span covers the request's future (held entered across an await, it would
+            // stay entered on the thread while other tasks ran there).
+            let result = self
+                .transport
+                .clone()
+                .oneshot(copy)
+                .instrument(span.clone())
+                .await;
             // A request served in process (the API server's own service) can complete
             // without ever waiting, so a task sending one after another would keep its
             // worker thread to itself: every other task there, watches and informers
@@ -184,6 +191,7 @@ impl Client {
             // task's cooperative budget, as reading a socket would, so such a task yields
             // once that budget is spent.
             tokio::task::coop::consume_budget().await;
+            let _entered = span.enter();
             let can_retry = attempt < self.retry.max_retries;
             let delay = match result {
                 Ok(response)

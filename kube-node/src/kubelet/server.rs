@@ -28,6 +28,7 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::config::ServerConfig;
 use super::error::Error;
@@ -236,9 +237,9 @@ impl LogHandler {
         };
         let span =
             tracing::debug_span!("containerLogs", pod = %format!("{namespace}/{pod}"), %container);
-        let _enter = span.enter();
         match self
             .logs(namespace, pod, container, previous, &options)
+            .instrument(span)
             .await
         {
             Ok(body) => {
