@@ -627,13 +627,12 @@ async fn bad_bindings_are_refused_and_leave_the_pod_unbound() {
 #[tokio::test]
 async fn unknown_fields_are_refused_or_dropped_never_stored() {
     let f = fixture().await;
-    let cms = "/api/v1/namespaces/default/configmaps";
-    let cm = "/api/v1/namespaces/default/configmaps/u";
+    let cm = &format!("{CMS}/u");
     let body = r#"{"metadata":{"name":"u","nope":1},"data":{"k":"v"},"bogus":true}"#;
     let refused = f
         .refused(
             Method::POST,
-            &format!("{cms}?fieldValidation=Strict"),
+            &format!("{CMS}?fieldValidation=Strict"),
             JSON,
             body,
             400,
@@ -707,7 +706,7 @@ async fn unknown_fields_are_refused_or_dropped_never_stored() {
         ),
     ];
     for (method, query, ct, body, warned) in writes {
-        let uri = if method == Method::POST { cms } else { cm };
+        let uri = if method == Method::POST { CMS } else { cm };
         let (code, warnings, answer) = f
             .send_warned(
                 method.clone(),
