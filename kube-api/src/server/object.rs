@@ -197,18 +197,20 @@ pub(crate) fn parse_rv(rv: &str) -> Result<Option<Revision>, Error> {
         .map_err(|_| Error::BadRequest(format!("invalid resource version {rv:?}")))
 }
 
-/// The object without `metadata` and `status`: what a `generation` counts changes of.
-pub(crate) fn spec_part(obj: &Value) -> Value {
-    match obj {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
+/// The top-level fields a `generation` does not count changes of, when the status is
+/// written apart (through its subresource).
+pub(crate) const NOT_SPEC: &[&str] = &["metadata", "status", "apiVersion", "kind"];
+
+/// Whether two objects are equal in every top-level field but those in `skip`, compared
+/// in place (nothing is copied: this runs on every update of a kind with a generation).
+pub(crate) fn equal_except<'a>(a: &'a Value, b: &'a Value, skip: &[&str]) -> bool {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            let kept =
+                |m: &'a Map<String, Value>| m.iter().filter(|(k, _)| !skip.contains(&k.as_str()));
+            kept(a).count() == kept(b).count() && kept(a).all(|(k, v)| b.get(k) == Some(v))
+        }
+        _ => a == b,
     }
 }
 
@@ -217,6 +219,19 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn objects_compare_but_for_the_skipped_fields() {
+        let a = json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"s": 1}});
+        let b = json!({"metadata": {"name": "b"}, "spec": {"x": 1}});
+        assert!(equal_except(&a, &b, NOT_SPEC));
+        assert!(!equal_except(&a, &b, &["metadata"]), "the status differs");
+        let c = json!({"metadata": {}, "spec": {"x": 2}});
+        assert!(!equal_except(&a, &c, NOT_SPEC));
+        let d = json!({"metadata": {}, "spec": {"x": 1}, "extra": true});
+        assert!(!equal_except(&a, &d, NOT_SPEC), "a field only one has");
+        assert!(!equal_except(&d, &a, NOT_SPEC), "either way");
+    }
 
     #[test]
     fn paths_read_and_write() {

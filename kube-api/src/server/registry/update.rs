@@ -11,7 +11,9 @@ use super::{
 };
 use crate::server::admission::{AdmissionRequest, Operation};
 use crate::server::kinds::KindSpec;
-use crate::server::object::{finalizers, meta_str, parse_rv, set_meta, set_revision, spec_part};
+use crate::server::object::{
+    NOT_SPEC, equal_except, finalizers, meta_str, parse_rv, set_meta, set_revision,
+};
 
 impl Registry {
     /// Updates an object through `transform`, which gets the current object (with its
@@ -44,11 +46,12 @@ impl Registry {
             };
             self.validate(kind, &mut new, Some(&old), &req)?;
             if kind.tracks_generation && subresource != Some("status") {
-                let changed = if status_apart(kind, subresource) {
-                    spec_part(&new) != spec_part(&old)
+                let not_counted = if status_apart(kind, subresource) {
+                    NOT_SPEC
                 } else {
-                    without(&new, "metadata") != without(&old, "metadata")
+                    &["metadata"]
                 };
+                let changed = !equal_except(&new, &old, not_counted);
                 let generation = old
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
