@@ -44,6 +44,7 @@ impl<K> Index<K> {
     /// An index over `objects`.
     fn build<'a>(
         values_of: IndexFn<K>,
+        unchanged: Option<SameValues<K>>,
         objects: impl IntoIterator<Item = (&'a ObjectKey, &'a Arc<K>)>,
     ) -> Self
     where
@@ -57,7 +58,7 @@ impl<K> Index<K> {
         }
         Self {
             values_of,
-            unchanged: None,
+            unchanged,
             keys,
         }
     }
@@ -137,13 +138,7 @@ impl<K: Resource + Send + Sync + 'static> CacheWriter<K> {
         ];
         let indexes = builtin
             .into_iter()
-            .map(|(name, f, unchanged)| {
-                let index = Index {
-                    unchanged: Some(unchanged),
-                    ..Index::build(f, [])
-                };
-                (name.to_owned(), index)
-            })
+            .map(|(name, f, unchanged)| (name.to_owned(), Index::build(f, Some(unchanged), [])))
             .collect();
         let (synced, _) = watch::channel(false);
         Self {
@@ -390,7 +385,8 @@ impl<K: Resource + Send + Sync + 'static> Cache<K> {
         F: Fn(&K) -> Vec<String> + Send + Sync + 'static,
     {
         let mut state = self.shared.state.write();
-        let index = Index::build(Arc::new(f), &state.objects);
+        // Opaque: its values are computed for every update.
+        let index = Index::build(Arc::new(f), None, &state.objects);
         state.indexes.insert(name.to_owned(), index);
     }
 
