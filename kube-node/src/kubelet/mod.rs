@@ -145,6 +145,9 @@ impl Kubelet {
             uid: Mutex::new(None),
             pod_cidr: Mutex::new(None),
             capacity: Mutex::new(Default::default()),
+            system: tokio::task::spawn_blocking(node::SystemFacts::read)
+                .await
+                .unwrap_or_default(),
         });
         let node = node::register(&node_ctx).await?;
         let mut tasks: Vec<(&'static str, JoinHandle<()>)> = vec![

@@ -35,6 +35,44 @@ pub(crate) struct NodeContext {
     pub pod_cidr: Mutex<Option<String>>,
     /// The capacity reported (fixed by config, or read from the machine).
     pub capacity: Mutex<ResourceList>,
+    /// The system facts the status reports, read once at start.
+    pub system: SystemFacts,
+}
+
+/// What the node reports about its system that does not change while the agent runs:
+/// a kubelet reads it once, at start (a new boot id means a reboot, which restarts the
+/// agent). Read on every status update, it cost each node agent three file reads and a
+/// `uname` every 10 s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SystemFacts {
+    /// `uname -r`.
+    pub kernel_version: String,
+    /// `PRETTY_NAME` of `/etc/os-release`, else the OS's name.
+    pub os_image: String,
+    /// `/etc/machine-id`, empty when unreadable.
+    pub machine_id: String,
+    /// `/proc/sys/kernel/random/boot_id`, empty when unreadable.
+    pub boot_id: String,
+}
+
+impl SystemFacts {
+    /// Reads the facts of this machine (blocking: small reads of `/etc` and `/proc`).
+    pub(crate) fn read() -> Self {
+        let trimmed = |path: &str| {
+            std::fs::read_to_string(path)
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default()
+        };
+        Self {
+            kernel_version: rustix::system::uname()
+                .release()
+                .to_string_lossy()
+                .into_owned(),
+            os_image: os_image(),
+            machine_id: trimmed("/etc/machine-id"),
+            boot_id: trimmed("/proc/sys/kernel/random/boot_id"),
+        }
+    }
 }
 
 impl NodeContext {
@@ -198,7 +236,7 @@ impl StatusReporter {
     pub(crate) async fn update(&mut self, ctx: &NodeContext) -> Result<()> {
         let config = &ctx.config;
         let api = ctx.nodes();
-        let node = api
+        let mut node = api
             .get(&config.node_name)
             .await
             .map_err(Error::api("reading the Node"))?;
@@ -236,17 +274,13 @@ impl StatusReporter {
         info.kubelet_version = concat!("v1.31.0-kube-sdk.", env!("CARGO_PKG_VERSION")).to_owned();
         info.operating_system = std::env::consts::OS.to_owned();
         info.architecture = well_known_labels(config)["kubernetes.io/arch"].clone();
-        let uname = rustix::system::uname();
-        info.kernel_version = uname.release().to_string_lossy().into_owned();
+        let system = &ctx.system;
+        info.kernel_version.clone_from(&system.kernel_version);
         if info.machine_id.is_empty() {
-            info.machine_id = std::fs::read_to_string("/etc/machine-id")
-                .map(|s| s.trim().to_owned())
-                .unwrap_or_default();
+            info.machine_id.clone_from(&system.machine_id);
         }
-        info.boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default();
-        info.os_image = os_image();
+        info.boot_id.clone_from(&system.boot_id);
+        info.os_image.clone_from(&system.os_image);
         if let Ok(v) = &version {
             info.container_runtime_version = format!("{}://{}", v.runtime_name, v.runtime_version);
         }
@@ -328,28 +362,25 @@ impl StatusReporter {
                 }
             }
         }
-        let without_heartbeats = |s: &NodeStatus| {
-            let mut s = s.clone();
-            for c in &mut s.conditions {
-                c.last_heartbeat_time = None;
-            }
-            s
-        };
-        changed |= without_heartbeats(&status) != without_heartbeats(&node.status);
+        changed |= !same_but_heartbeats(&mut status, &mut node.status);
         let due = self
             .last_written
             .is_none_or(|t| t.elapsed() >= config.node_status_report_frequency);
         if !changed && !due {
             return Ok(());
         }
-        let patch = serde_json::json!({ "status": status });
+        /// The body: the status, serialized as it is (no JSON value built in between).
+        #[derive(serde::Serialize)]
+        struct StatusPatch<'a> {
+            status: &'a NodeStatus,
+        }
         // Nothing of the answer is used: it is read for its metadata only.
         let written: Api<PartialObjectMeta<Node>> = Api::all(ctx.client.clone());
         written
             .patch_status(
                 &config.node_name,
                 &PatchParams::default(),
-                &Patch::Merge(&patch),
+                &Patch::Merge(&StatusPatch { status: &status }),
             )
             .await
             .map_err(Error::api("writing the node status"))?;
@@ -357,6 +388,39 @@ impl StatusReporter {
         tracing::debug!(node = %config.node_name, changed, "node status written");
         Ok(())
     }
+}
+
+/// Whether two statuses are equal but for their conditions' heartbeat times, compared
+/// in place: each condition list is taken out for the comparison and put back.
+fn same_but_heartbeats(a: &mut NodeStatus, b: &mut NodeStatus) -> bool {
+    let (ac, bc) = (
+        std::mem::take(&mut a.conditions),
+        std::mem::take(&mut b.conditions),
+    );
+    let same = a == b
+        && ac.len() == bc.len()
+        && ac.iter().zip(&bc).all(|(x, y)| {
+            // Every field named, so that a field added to conditions is compared too.
+            let NodeCondition {
+                type_,
+                status,
+                last_heartbeat_time: _,
+                last_transition_time,
+                reason,
+                message,
+            } = x;
+            (type_, status, last_transition_time, reason, message)
+                == (
+                    &y.type_,
+                    &y.status,
+                    &y.last_transition_time,
+                    &y.reason,
+                    &y.message,
+                )
+        });
+    a.conditions = ac;
+    b.conditions = bc;
+    same
 }
 
 fn os_image() -> String {
@@ -487,5 +551,56 @@ pub(crate) async fn lease_loop(ctx: Arc<NodeContext>, mut shutdown: watch::Recei
             () = tokio::time::sleep(ctx.config.lease_renew_interval) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(heartbeat: u32) -> NodeCondition {
+        NodeCondition {
+            type_: NodeConditionType::Ready,
+            status: ConditionStatus::True,
+            last_heartbeat_time: Some(
+                Time::parse(&format!("2026-01-01T00:00:0{heartbeat}Z")).unwrap(),
+            ),
+            reason: Some("KubeletReady".into()),
+            ..NodeCondition::default()
+        }
+    }
+
+    #[test]
+    fn statuses_differing_only_in_heartbeats_are_the_same() {
+        let mut a = NodeStatus {
+            conditions: vec![ready(1)],
+            ..NodeStatus::default()
+        };
+        let mut b = NodeStatus {
+            conditions: vec![ready(2)],
+            ..NodeStatus::default()
+        };
+        assert!(same_but_heartbeats(&mut a, &mut b));
+        // Both keep their conditions.
+        assert_eq!(a.conditions, vec![ready(1)]);
+        assert_eq!(b.conditions, vec![ready(2)]);
+
+        b.conditions[0].reason = Some("KubeletNotReady".into());
+        assert!(!same_but_heartbeats(&mut a, &mut b), "a reason differs");
+        b.conditions = vec![ready(2), ready(2)];
+        assert!(!same_but_heartbeats(&mut a, &mut b), "a condition more");
+        b.conditions = vec![ready(2)];
+        b.node_info.boot_id = "another boot".into();
+        assert!(
+            !same_but_heartbeats(&mut a, &mut b),
+            "a field besides conditions"
+        );
+    }
+
+    #[test]
+    fn system_facts_are_read_from_this_machine() {
+        let facts = SystemFacts::read();
+        assert!(!facts.kernel_version.is_empty());
+        assert!(!facts.os_image.is_empty(), "the OS name at least");
     }
 }
