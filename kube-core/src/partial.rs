@@ -88,6 +88,16 @@ impl<K: Resource> Resource for PartialObjectMeta<K> {
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
     }
+
+    /// Metadata only (`PartialObjectMetadata`, or `PartialObjectMetadataList` for a
+    /// list), else the kind's JSON: either decodes as this type.
+    fn accept(list: bool) -> &'static str {
+        if list {
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+        } else {
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+        }
+    }
 }
 
 impl<'de, K> Deserialize<'de> for PartialObjectMeta<K> {

@@ -103,6 +103,20 @@ pub trait Resource {
 
     /// The object's metadata, mutable.
     fn meta_mut(&mut self) -> &mut ObjectMeta;
+
+    /// The `Accept` header a client reads this type with (`list`: for a list of them).
+    /// The kind's own JSON by default; a type that reads part of an object may ask the
+    /// server for only that part ([`PartialObjectMeta`] asks for metadata only, falling
+    /// back to the whole object on servers that cannot).
+    ///
+    /// [`PartialObjectMeta`]: crate::PartialObjectMeta
+    fn accept(list: bool) -> &'static str
+    where
+        Self: Sized,
+    {
+        let _ = list;
+        "application/json"
+    }
 }
 
 /// A kind known at compile time, with its [`ApiResource`] as a constant.

@@ -153,7 +153,12 @@ where
     /// One object by name.
     pub async fn get(&self, name: &str) -> Result<K, Error> {
         self.client
-            .request(build(Method::GET, &self.object_path(name, None), None)?)
+            .request(build(
+                Method::GET,
+                &self.object_path(name, None),
+                None,
+                K::accept(false),
+            )?)
             .await
     }
 
@@ -171,7 +176,9 @@ where
         let mut q = Query::default();
         params.write_query(&mut q);
         let uri = format!("{}{}", self.collection_path(), q.as_str());
-        self.client.request(build(Method::GET, &uri, None)?).await
+        self.client
+            .request(build(Method::GET, &uri, None, K::accept(true))?)
+            .await
     }
 
     /// Every object, fetched page by page with `page_size` objects a page, as one list:
@@ -201,13 +208,13 @@ where
         let uri = format!("{}{}", self.collection_path(), q.as_str());
         let body = encode(object)?;
         self.client
-            .request(build(Method::POST, &uri, Some(body))?)
+            .request(build(Method::POST, &uri, Some(body), K::accept(false))?)
             .await
     }
 
     /// Replaces an object; its resourceVersion, when set, must still be current.
     pub async fn replace(&self, name: &str, params: &PostParams, object: &K) -> Result<K, Error> {
-        self.put(name, None, params, object).await
+        self.put(name, None, params, object, K::accept(false)).await
     }
 
     /// Patches an object.
@@ -217,7 +224,8 @@ where
         params: &PatchParams,
         patch: &Patch<P>,
     ) -> Result<K, Error> {
-        self.patch_sub(name, None, params, patch).await
+        self.patch_sub(name, None, params, patch, K::accept(false))
+            .await
     }
 
     /// Deletes an object.
@@ -226,7 +234,7 @@ where
         params.write_query(&mut q);
         let uri = format!("{}{}", self.object_path(name, None), q.as_str());
         let body = encode(&params.to_body())?;
-        let request = build(Method::DELETE, &uri, Some(body))?;
+        let request = build(Method::DELETE, &uri, Some(body), K::accept(false))?;
         let response = self.client.send(request).await?;
         let status = response.status();
         let body = read_body(response.into_body()).await?;
@@ -256,7 +264,7 @@ where
         let uri = format!("{}{}", self.collection_path(), q.as_str());
         let body = encode(&delete.to_body())?;
         self.client
-            .request(build(Method::DELETE, &uri, Some(body))?)
+            .request(build(Method::DELETE, &uri, Some(body), K::accept(true))?)
             .await
     }
 
@@ -270,7 +278,10 @@ where
         let mut q = Query::default();
         params.write_query(&mut q, resource_version);
         let uri = format!("{}{}", self.collection_path(), q.as_str());
-        let response = self.client.send(build(Method::GET, &uri, None)?).await?;
+        let response = self
+            .client
+            .send(build(Method::GET, &uri, None, K::accept(false))?)
+            .await?;
         let status = response.status();
         if !status.is_success() {
             let body = read_body(response.into_body()).await?;
@@ -281,7 +292,10 @@ where
 
     /// An object's status subresource.
     pub async fn get_status(&self, name: &str) -> Result<K, Error> {
-        self.get_subresource("status", name).await
+        let uri = self.object_path(name, Some("status"));
+        self.client
+            .request(build(Method::GET, &uri, None, K::accept(false))?)
+            .await
     }
 
     /// Replaces an object's status (spec changes in `object` are ignored by the server).
@@ -291,7 +305,8 @@ where
         params: &PostParams,
         object: &K,
     ) -> Result<K, Error> {
-        self.put(name, Some("status"), params, object).await
+        self.put(name, Some("status"), params, object, K::accept(false))
+            .await
     }
 
     /// Patches an object's status.
@@ -301,7 +316,8 @@ where
         params: &PatchParams,
         patch: &Patch<P>,
     ) -> Result<K, Error> {
-        self.patch_sub(name, Some("status"), params, patch).await
+        self.patch_sub(name, Some("status"), params, patch, K::accept(false))
+            .await
     }
 
     /// An object's scale subresource (an `autoscaling/v1` `Scale`).
@@ -316,7 +332,7 @@ where
         params: &PostParams,
         scale: &S,
     ) -> Result<S, Error> {
-        self.put(name, Some("scale"), params, scale).await
+        self.put(name, Some("scale"), params, scale, JSON).await
     }
 
     /// Patches an object's scale.
@@ -326,7 +342,8 @@ where
         params: &PatchParams,
         patch: &Patch<P>,
     ) -> Result<S, Error> {
-        self.patch_sub(name, Some("scale"), params, patch).await
+        self.patch_sub(name, Some("scale"), params, patch, JSON)
+            .await
     }
 
     /// A subresource of an object, decoded as `T`.
@@ -336,7 +353,9 @@ where
         name: &str,
     ) -> Result<T, Error> {
         let uri = self.object_path(name, Some(subresource));
-        self.client.request(build(Method::GET, &uri, None)?).await
+        self.client
+            .request(build(Method::GET, &uri, None, JSON)?)
+            .await
     }
 
     /// Creates a subresource of an object (`binding`, `eviction`) with `POST`.
@@ -355,7 +374,7 @@ where
             q.as_str()
         );
         self.client
-            .request(build(Method::POST, &uri, Some(encode(body)?))?)
+            .request(build(Method::POST, &uri, Some(encode(body)?), JSON)?)
             .await
     }
 
@@ -365,12 +384,13 @@ where
         subresource: Option<&str>,
         params: &PostParams,
         body: &B,
+        accept: &'static str,
     ) -> Result<T, Error> {
         let mut q = Query::default();
         params.write_query(&mut q);
         let uri = format!("{}{}", self.object_path(name, subresource), q.as_str());
         self.client
-            .request(build(Method::PUT, &uri, Some(encode(body)?))?)
+            .request(build(Method::PUT, &uri, Some(encode(body)?), accept)?)
             .await
     }
 
@@ -380,6 +400,7 @@ where
         subresource: Option<&str>,
         params: &PatchParams,
         patch: &Patch<P>,
+        accept: &'static str,
     ) -> Result<T, Error> {
         let mut q = Query::default();
         params.write_query(&mut q);
@@ -387,7 +408,7 @@ where
         let body = patch
             .to_body()
             .map_err(|e| Error::BadRequest(format!("cannot encode the patch: {e}")))?;
-        let mut request = build(Method::PATCH, &uri, Some(body.into()))?;
+        let mut request = build(Method::PATCH, &uri, Some(body.into()), accept)?;
         request.headers_mut().insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static(patch.content_type()),
@@ -427,10 +448,19 @@ fn encode<T: Serialize>(value: &T) -> Result<Bytes, Error> {
         .map_err(|e| Error::BadRequest(format!("cannot encode the object: {e}")))
 }
 
-fn build(method: Method, uri: &str, body: Option<Bytes>) -> Result<Request<Bytes>, Error> {
+/// The `Accept` header of requests whose answer is not a `K` (scales, bindings).
+const JSON: &str = "application/json";
+
+fn build(
+    method: Method,
+    uri: &str,
+    body: Option<Bytes>,
+    accept: &'static str,
+) -> Result<Request<Bytes>, Error> {
     Request::builder()
         .method(method)
         .uri(uri)
+        .header(http::header::ACCEPT, accept)
         .body(body.unwrap_or_default())
         .map_err(|e| Error::BadRequest(format!("invalid request to {uri}: {e}")))
 }

@@ -15,6 +15,7 @@ use super::crd;
 use super::kinds::KindSpec;
 use super::list::{ListOptions, ListPage};
 use super::object::{meta_str, split_key};
+use super::partial::{self, MetaVersion};
 use super::patch::{self, PatchType};
 use super::query::Query;
 use super::registry::{DeleteOptions, WriteCtx};
@@ -29,10 +30,12 @@ use super::watch::{self, WatchParams};
 pub(crate) enum Format {
     Json,
     Table,
+    /// Metadata only: `PartialObjectMetadata` objects and lists.
+    Metadata(MetaVersion),
 }
 
-/// Reads the Accept header: a Table when asked for, JSON otherwise; 406 when only
-/// something else is acceptable.
+/// Reads the Accept header: a Table or metadata only when asked for (the first such
+/// media type wins), JSON otherwise; 406 when only something else is acceptable.
 pub(crate) fn negotiate(headers: &HeaderMap) -> Result<Format, Error> {
     let accept = headers
         .get(header::ACCEPT)
@@ -43,25 +46,45 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Result<Format, Error> {
     }
     let mut json_ok = false;
     for part in accept.split(',') {
-        let part = part.trim();
-        let media = part.split(';').next().unwrap_or("").trim();
-        if media == "application/json" && part.contains("as=Table") {
-            return Ok(Format::Table);
+        let mut params = part.split(';').map(str::trim);
+        let media = params.next().unwrap_or("");
+        let (mut as_, mut group, mut version) = (None, None, None);
+        for param in params {
+            match param.split_once('=') {
+                Some(("as", v)) => as_ = Some(v),
+                Some(("g", v)) => group = Some(v),
+                Some(("v", v)) => version = Some(v),
+                _ => {}
+            }
         }
-        if part.contains("as=") {
+        let Some(as_) = as_ else {
+            if matches!(media, "application/json" | "*/*" | "application/*" | "")
+                || media.ends_with("+json")
+            {
+                json_ok = true;
+            }
+            continue;
+        };
+        if media != "application/json" {
             continue;
         }
-        if matches!(media, "application/json" | "*/*" | "application/*" | "")
-            || media.ends_with("+json")
-        {
-            json_ok = true;
+        match as_ {
+            "Table" => return Ok(Format::Table),
+            "PartialObjectMetadata" | "PartialObjectMetadataList"
+                if group == Some("meta.k8s.io") =>
+            {
+                if let Some(v) = version.and_then(MetaVersion::parse) {
+                    return Ok(Format::Metadata(v));
+                }
+            }
+            _ => {}
         }
     }
     if json_ok {
         Ok(Format::Json)
     } else {
         Err(Error::NotAcceptable(format!(
-            "only the following media types are accepted: application/json (asked for {accept})"
+            "only the following media types are accepted: application/json, application/json;as=Table;g=meta.k8s.io;v=v1, application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1 (asked for {accept})"
         )))
     }
 }
@@ -181,6 +204,7 @@ fn object_response(
 ) -> ApiResponse {
     match format {
         Format::Json => response::json(code, obj),
+        Format::Metadata(v) => response::json_bytes(code, partial::object_from_value(v, obj)),
         Format::Table => {
             let meta = json!({"resourceVersion": meta_str(obj, "resourceVersion").unwrap_or("")});
             response::json(
@@ -277,6 +301,9 @@ pub(crate) async fn resource(
             let page = inner.registry.list(&kind, ns, &opts).await?;
             Ok(match format {
                 Format::Json => response::json_bytes(StatusCode::OK, list_json(&kind, &page)),
+                Format::Metadata(v) => {
+                    response::json_bytes(StatusCode::OK, partial::list(v, &list_meta(&page), &page))
+                }
                 Format::Table => {
                     let t = table::table(
                         &kind,
@@ -295,6 +322,10 @@ pub(crate) async fn resource(
             Format::Json => Ok(response::json_bytes(
                 StatusCode::OK,
                 inner.registry.get_json(&kind, ns, n).await?,
+            )),
+            Format::Metadata(v) => Ok(response::json_bytes(
+                StatusCode::OK,
+                partial::object_from_json(v, &inner.registry.get_json(&kind, ns, n).await?),
             )),
             Format::Table => {
                 let (obj, _) = inner.registry.get(&kind, ns, n).await?;
@@ -668,8 +699,13 @@ async fn watch_response(
         .map_or(inner.config.default_watch_timeout, |t| {
             Duration::from_secs(t as u64)
         });
+    let mut bookmark_type = None;
     let encoder = match format {
         Format::Json => watch::json_encoder(),
+        Format::Metadata(v) => {
+            bookmark_type = Some(partial::bookmark_type(v));
+            partial::watch_encoder(v)
+        }
         Format::Table => {
             let k = kind.clone();
             let include = IncludeObject::parse(q.get("includeObject"));
@@ -687,6 +723,7 @@ async fn watch_response(
         bookmark_interval: inner.config.bookmark_interval,
         send_initial_events: q.flag("sendInitialEvents")?,
         encoder,
+        bookmark_type,
     };
     let body = inner.registry.watch(kind, ns, params).await?;
     let mut res = http::Response::new(body);

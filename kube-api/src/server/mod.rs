@@ -29,6 +29,7 @@ mod metrics;
 mod namespace;
 mod object;
 mod openapi;
+mod partial;
 mod patch;
 pub mod pki;
 pub mod protobuf;

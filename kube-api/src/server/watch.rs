@@ -33,6 +33,9 @@ pub(crate) struct WatchParams {
     pub(crate) bookmark_interval: Duration,
     pub(crate) send_initial_events: bool,
     pub(crate) encoder: ObjectEncoder,
+    /// The `kind` and `apiVersion` of bookmarks when the encoder writes another type
+    /// than the resource's (metadata only); `None` for the resource's own.
+    pub(crate) bookmark_type: Option<(&'static str, &'static str)>,
 }
 
 enum Source {
@@ -79,11 +82,16 @@ impl State {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({
-            "kind": self.kind.resource.kind,
-            "apiVersion": self.kind.resource.api_version(),
-            "metadata": meta,
-        });
+        let obj = match self.params.bookmark_type {
+            Some((kind, api_version)) => {
+                json!({"kind": kind, "apiVersion": api_version, "metadata": meta})
+            }
+            None => json!({
+                "kind": self.kind.resource.kind,
+                "apiVersion": self.kind.resource.api_version(),
+                "metadata": meta,
+            }),
+        };
         frame("BOOKMARK", &serde_json::to_vec(&obj).unwrap_or_default())
     }
 

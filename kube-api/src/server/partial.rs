@@ -1,0 +1,179 @@
+//! Metadata-only output (`Accept: application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1`),
+//! the format of metadata clients and informers (Kubernetes' garbage collector and quota
+//! controller read every kind this way): each object as a `PartialObjectMetadata`
+//! (`kind`, `apiVersion` and `metadata` only), lists as a `PartialObjectMetadataList`,
+//! watch events with `PartialObjectMetadata` objects.
+//!
+//! Objects come from their encoded JSON: the `metadata` member is cut out of the bytes as
+//! written (the rest is skipped, not decoded) and wrapped.
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::list::ListPage;
+use super::watch::ObjectEncoder;
+use super::watch_cache::CachedObject;
+
+/// The `meta.k8s.io` version a client asked its partial objects in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MetaVersion {
+    /// `meta.k8s.io/v1`.
+    V1,
+    /// `meta.k8s.io/v1beta1`, which older clients ask for.
+    V1beta1,
+}
+
+impl MetaVersion {
+    /// The version of an `Accept` media type's `v=` parameter.
+    pub(crate) fn parse(v: &str) -> Option<Self> {
+        match v {
+            "v1" => Some(Self::V1),
+            "v1beta1" => Some(Self::V1beta1),
+            _ => None,
+        }
+    }
+
+    fn api_version(self) -> &'static str {
+        match self {
+            Self::V1 => "meta.k8s.io/v1",
+            Self::V1beta1 => "meta.k8s.io/v1beta1",
+        }
+    }
+
+    /// The start of a `PartialObjectMetadata` up to its metadata's value.
+    fn object_head(self) -> String {
+        format!(
+            "{{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"{}\",\"metadata\":",
+            self.api_version()
+        )
+    }
+}
+
+/// The `metadata` member of an encoded object, as written.
+#[derive(Deserialize)]
+struct MetadataOf<'a> {
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+}
+
+/// Appends an object's `PartialObjectMetadata` to `out`, cut from its JSON. An object
+/// without metadata gets an empty one.
+fn put_object(out: &mut BytesMut, head: &str, json: &[u8]) {
+    out.put_slice(head.as_bytes());
+    match serde_json::from_slice::<MetadataOf<'_>>(json) {
+        Ok(MetadataOf {
+            metadata: Some(meta),
+        }) => out.put_slice(meta.get().as_bytes()),
+        _ => out.put_slice(b"{}"),
+    }
+    out.put_u8(b'}');
+}
+
+/// An object's `PartialObjectMetadata`, from its encoded JSON.
+pub(crate) fn object_from_json(version: MetaVersion, json: &[u8]) -> Bytes {
+    let head = version.object_head();
+    let mut out = BytesMut::with_capacity(head.len() + json.len().min(1024) + 2);
+    put_object(&mut out, &head, json);
+    out.freeze()
+}
+
+/// An object's `PartialObjectMetadata`, from its value (the answer of a write).
+pub(crate) fn object_from_value(version: MetaVersion, obj: &Value) -> Bytes {
+    let head = version.object_head();
+    let meta = obj.get("metadata").map_or_else(
+        || b"{}".to_vec(),
+        |m| serde_json::to_vec(m).unwrap_or_else(|_| b"{}".to_vec()),
+    );
+    let mut out = BytesMut::with_capacity(head.len() + meta.len() + 1);
+    out.put_slice(head.as_bytes());
+    out.put_slice(&meta);
+    out.put_u8(b'}');
+    out.freeze()
+}
+
+/// A page of a list as a `PartialObjectMetadataList`; `list_meta` is the list's
+/// metadata, encoded.
+pub(crate) fn list(version: MetaVersion, list_meta: &Value, page: &ListPage) -> Bytes {
+    let head = version.object_head();
+    let mut out = BytesMut::with_capacity(
+        128 + page
+            .items
+            .iter()
+            .map(|o| head.len() + o.json.len().min(1024))
+            .sum::<usize>(),
+    );
+    out.put_slice(
+        format!(
+            "{{\"kind\":\"PartialObjectMetadataList\",\"apiVersion\":\"{}\",\"metadata\":{list_meta},\"items\":[",
+            version.api_version()
+        )
+        .as_bytes(),
+    );
+    for (i, o) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        put_object(&mut out, &head, &o.json);
+    }
+    out.put_slice(b"]}");
+    out.freeze()
+}
+
+/// A watch's objects as `PartialObjectMetadata`.
+pub(crate) fn watch_encoder(version: MetaVersion) -> ObjectEncoder {
+    std::sync::Arc::new(move |o: &CachedObject| object_from_json(version, &o.json))
+}
+
+/// The `kind` and `apiVersion` of a watch's bookmarks in this format.
+pub(crate) fn bookmark_type(version: MetaVersion) -> (&'static str, &'static str) {
+    ("PartialObjectMetadata", version.api_version())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"default","resourceVersion":"7","labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx","args":["{\"metadata\":1}"]}]},"status":{"phase":"Running"}}"#;
+
+    #[test]
+    fn an_object_keeps_its_metadata_as_written_and_nothing_else() {
+        let out = object_from_json(MetaVersion::V1, POD.as_bytes());
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"name": "web", "namespace": "default", "resourceVersion": "7",
+                             "labels": {"app": "web"}},
+            })
+        );
+        let pod: Value = serde_json::from_str(POD).unwrap();
+        let from_value: Value =
+            serde_json::from_slice(&object_from_value(MetaVersion::V1, &pod)).unwrap();
+        assert_eq!(from_value, v);
+    }
+
+    #[test]
+    fn an_object_without_metadata_gets_an_empty_one() {
+        let out = object_from_json(MetaVersion::V1beta1, br#"{"kind":"Pod"}"#);
+        assert_eq!(
+            &out[..],
+            br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1beta1","metadata":{}}"#
+        );
+        let out = object_from_value(MetaVersion::V1beta1, &serde_json::json!({"kind": "Pod"}));
+        assert_eq!(
+            &out[..],
+            br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1beta1","metadata":{}}"#
+        );
+    }
+
+    #[test]
+    fn only_known_versions_are_served() {
+        assert_eq!(MetaVersion::parse("v1"), Some(MetaVersion::V1));
+        assert_eq!(MetaVersion::parse("v1beta1"), Some(MetaVersion::V1beta1));
+        assert_eq!(MetaVersion::parse("v2"), None);
+    }
+}
