@@ -147,6 +147,22 @@ async fn malformed_json_is_400() {
         .await;
     f.refused(Method::POST, CMS, JSON, "42", 400, "BadRequest")
         .await;
+    // Invalid UTF-8, in a string and outside one: 400, nothing written.
+    for body in [
+        &b"{\"metadata\":{\"name\":\"\xff\"}}"[..],
+        b"{\"metadata\":\xff}",
+    ] {
+        for (method, uri, ct) in [
+            (Method::POST, CMS, JSON),
+            (Method::PATCH, EXISTING, "application/merge-patch+json"),
+        ] {
+            let before = f.store.current_revision().await.unwrap();
+            let (code, status) = f.send_bytes(method, uri, ct, body.to_vec()).await;
+            assert_eq!(code, 400, "{status}");
+            assert_eq!(status["reason"], "BadRequest", "{status}");
+            assert_eq!(f.store.current_revision().await.unwrap(), before);
+        }
+    }
     f.refused(
         Method::POST,
         CMS,

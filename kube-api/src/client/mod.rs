@@ -291,7 +291,7 @@ pub(crate) async fn read_body(mut body: ResponseBody) -> Result<Bytes, Error> {
 
 /// Decodes a JSON body.
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::internal("cannot decode the response", e))
+    kube_core::wire::from_json(body).map_err(|e| Error::internal("cannot decode the response", e))
 }
 
 /// The error an unsuccessful answer stands for: its `Status` body, or one made up from the

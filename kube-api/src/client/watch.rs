@@ -61,7 +61,7 @@ impl<K: DeserializeOwned> WatchStream<K> {
 }
 
 fn decode_line<K: DeserializeOwned>(line: &[u8]) -> Result<WatchEvent<K>, Error> {
-    serde_json::from_slice(line).map_err(|e| Error::internal("cannot decode a watch event", e))
+    kube_core::wire::from_json(line).map_err(|e| Error::internal("cannot decode a watch event", e))
 }
 
 impl<K: DeserializeOwned> Stream for WatchStream<K> {

@@ -145,7 +145,7 @@ fn parse_json(bytes: &[u8]) -> Result<Value, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::BadRequest("the request body is empty".into()));
     }
-    serde_json::from_slice(bytes)
+    kube_core::wire::from_json(bytes)
         .map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))
 }
 
@@ -440,7 +440,7 @@ pub(crate) async fn resource(
             if patch_type == PatchType::Apply {
                 return Err(Error::UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is not supported; use client-side apply".into()));
             }
-            let patch_value: Value = serde_json::from_slice(&bytes)
+            let patch_value: Value = kube_core::wire::from_json(&bytes)
                 .map_err(|e| Error::BadRequest(format!("the patch is not valid JSON: {e}")))?;
             // Stored objects hold no unknown fields, so a merge patch that names none
             // leaves none, and the patched object need not be walked for them (a JSON

@@ -124,7 +124,7 @@ pub(crate) fn field_value(obj: &Value, path: &str) -> String {
 
 /// Decodes a stored value and sets its resourceVersion.
 pub(crate) fn decode_stored(bytes: &[u8], revision: Revision) -> Result<Value, Error> {
-    let mut obj: Value = serde_json::from_slice(bytes).map_err(|e| Error::Internal {
+    let mut obj: Value = kube_core::wire::from_json(bytes).map_err(|e| Error::Internal {
         message: format!("decoding a stored object failed: {e}"),
         source: Some(Box::new(e)),
     })?;

@@ -62,7 +62,7 @@ struct MetadataOf<'a> {
 /// without metadata gets an empty one.
 fn put_object(out: &mut BytesMut, head: &str, json: &[u8]) {
     out.put_slice(head.as_bytes());
-    match serde_json::from_slice::<MetadataOf<'_>>(json) {
+    match kube_core::wire::from_json::<MetadataOf<'_>>(json) {
         Ok(MetadataOf {
             metadata: Some(meta),
         }) => out.put_slice(meta.get().as_bytes()),

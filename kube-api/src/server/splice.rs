@@ -66,7 +66,12 @@ pub(crate) fn splice(
     field: Option<&str>,
 ) -> Result<Spliced, SpliceError> {
     let path: Vec<&str> = field.map(segments).unwrap_or_default();
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // Read as a string, its UTF-8 checked once rather than string by string (see
+    // `kube_core::wire::from_json`).
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        SpliceError::Json(serde::de::Error::custom(format_args!("invalid UTF-8: {e}")))
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let top = de
         .deserialize_map(TopVisitor {
             path: field.map(|_| path.as_slice()),

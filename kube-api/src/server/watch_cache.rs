@@ -131,7 +131,7 @@ impl CachedObject {
     /// JSON, valid as it is, still does not decode (nested too deep).
     pub(crate) fn value(&self) -> Option<&Value> {
         self.value
-            .get_or_init(|| match serde_json::from_slice(&self.json) {
+            .get_or_init(|| match kube_core::wire::from_json(&self.json) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     tracing::warn!(key = %self.key, error = %e, "a cached object does not decode");
