@@ -53,6 +53,7 @@ async fn call(
     (code, serde_json::from_slice(&bytes).unwrap())
 }
 
+/// Creates a pod; returns it as a plain GET answers.
 async fn pod(client: &Client, name: &str) -> Value {
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     let pod: Pod = serde_json::from_value(json!({
@@ -61,15 +62,14 @@ async fn pod(client: &Client, name: &str) -> Value {
     }))
     .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
-    let (code, full) = call(
-        client,
-        Method::GET,
-        &format!("{PODS}/{name}"),
-        "application/json",
-        None,
-    )
-    .await;
-    assert_eq!(code, 200);
+    whole(client, name).await
+}
+
+/// A pod as a plain GET answers (the whole object).
+async fn whole(client: &Client, name: &str) -> Value {
+    let uri = format!("{PODS}/{name}");
+    let (code, full) = call(client, Method::GET, &uri, "application/json", None).await;
+    assert_eq!(code, 200, "{full}");
     full
 }
 
@@ -141,14 +141,7 @@ async fn a_write_answers_with_metadata_only_and_stores_everything() {
     )
     .await;
     assert_eq!(code, 200, "{answer}");
-    let (_, stored) = call(
-        &client,
-        Method::GET,
-        &format!("{PODS}/web"),
-        "application/json",
-        None,
-    )
-    .await;
+    let stored = whole(&client, "web").await;
     assert_eq!(stored["status"]["podIP"], "10.0.0.7");
     assert_eq!(answer, partial_of(&stored, "v1"));
 
@@ -162,14 +155,7 @@ async fn a_write_answers_with_metadata_only_and_stores_everything() {
         )
         .await
         .unwrap();
-    let (_, stored) = call(
-        &client,
-        Method::GET,
-        &format!("{PODS}/web"),
-        "application/json",
-        None,
-    )
-    .await;
+    let stored = whole(&client, "web").await;
     assert_eq!(stored["status"]["phase"], "Succeeded");
     assert_eq!(
         written.metadata.resource_version.as_deref(),
@@ -265,6 +251,5 @@ async fn unknown_partial_types_fall_back_or_are_refused() {
         );
     }
     // Nothing was changed by the refused reads.
-    let (_, after) = call(&client, Method::GET, &uri, "application/json", None).await;
-    assert_eq!(after, web);
+    assert_eq!(whole(&client, "web").await, web);
 }
