@@ -27,6 +27,7 @@ mod list;
 mod logs;
 mod metrics;
 mod namespace;
+mod negotiate;
 mod object;
 mod openapi;
 mod partial;
