@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use http::{HeaderMap, Method, StatusCode, header};
 use kube_core::{Error, Status, StatusDetails, StatusReason};
 use serde_json::{Value, json};
@@ -100,36 +100,12 @@ fn dry_run(q: &Query) -> Result<bool, Error> {
 
 /// The objects of a list as one JSON document, from their cached encodings.
 fn list_json(kind: &KindSpec, page: &ListPage) -> Bytes {
-    let meta = list_meta(page);
-    let mut b =
-        BytesMut::with_capacity(64 + page.items.iter().map(|o| o.json.len() + 1).sum::<usize>());
-    b.put_slice(
-        format!(
-            "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{meta},\"items\":[",
-            kind.resource.kind,
-            kind.resource.api_version()
-        )
-        .as_bytes(),
-    );
-    for (i, o) in page.items.iter().enumerate() {
-        if i > 0 {
-            b.put_u8(b',');
-        }
-        b.put_slice(&o.json);
-    }
-    b.put_slice(b"]}");
-    b.freeze()
-}
-
-fn list_meta(page: &ListPage) -> Value {
-    let mut meta = json!({"resourceVersion": page.revision.to_string()});
-    if let Some(c) = &page.continue_ {
-        meta["continue"] = json!(c);
-    }
-    if let Some(r) = page.remaining {
-        meta["remainingItemCount"] = json!(r);
-    }
-    meta
+    page.document(
+        &format!("{}List", kind.resource.kind),
+        &kind.resource.api_version(),
+        |o| o.json.len(),
+        |b, o| b.put_slice(&o.json),
+    )
 }
 
 fn object_response(
@@ -239,13 +215,13 @@ pub(crate) async fn resource(
             Ok(match format {
                 Format::Json => response::json_bytes(StatusCode::OK, list_json(&kind, &page)),
                 Format::Metadata(v) => {
-                    response::json_bytes(StatusCode::OK, partial::list(v, &list_meta(&page), &page))
+                    response::json_bytes(StatusCode::OK, partial::list(v, &page))
                 }
                 Format::Table => {
                     let t = table::table(
                         &kind,
                         page.items.iter().filter_map(|o| o.value()),
-                        list_meta(&page),
+                        page.meta(),
                         IncludeObject::parse(q.get("includeObject")),
                         !q.flag("noHeaders").unwrap_or(false),
                     );

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use bytes::{BufMut as _, Bytes, BytesMut};
 use kube_core::{Error, RangeRequest, Revision, StoreError};
 use serde_json::{Value, json};
 
@@ -90,6 +91,47 @@ pub(crate) struct ListPage {
     pub(crate) revision: Revision,
     pub(crate) continue_: Option<String>,
     pub(crate) remaining: Option<i64>,
+}
+
+impl ListPage {
+    /// The list's metadata: its resourceVersion, continue token and remaining count.
+    pub(crate) fn meta(&self) -> Value {
+        let mut meta = json!({"resourceVersion": self.revision.to_string()});
+        if let Some(c) = &self.continue_ {
+            meta["continue"] = json!(c);
+        }
+        if let Some(r) = self.remaining {
+            meta["remainingItemCount"] = json!(r);
+        }
+        meta
+    }
+
+    /// The page as one JSON list document of `kind` in `api_version`, each item written by
+    /// `put_item` from its cached encoding (`item_len` bytes each, about, for the
+    /// buffer's size).
+    pub(crate) fn document(
+        &self,
+        kind: &str,
+        api_version: &str,
+        item_len: impl Fn(&CachedObject) -> usize,
+        put_item: impl Fn(&mut BytesMut, &CachedObject),
+    ) -> Bytes {
+        let head = format!(
+            "{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":{},\"items\":[",
+            self.meta()
+        );
+        let items: usize = self.items.iter().map(|o| item_len(o) + 1).sum();
+        let mut b = BytesMut::with_capacity(head.len() + items + 2);
+        b.put_slice(head.as_bytes());
+        for (i, o) in self.items.iter().enumerate() {
+            if i > 0 {
+                b.put_u8(b',');
+            }
+            put_item(&mut b, o);
+        }
+        b.put_slice(b"]}");
+        b.freeze()
+    }
 }
 
 /// A continue token: the revision of the first page and the key to resume at.

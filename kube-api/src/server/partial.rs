@@ -43,11 +43,15 @@ impl MetaVersion {
     }
 
     /// The start of a `PartialObjectMetadata` up to its metadata's value.
-    fn object_head(self) -> String {
-        format!(
-            "{{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"{}\",\"metadata\":",
-            self.api_version()
-        )
+    fn object_head(self) -> &'static str {
+        match self {
+            Self::V1 => {
+                r#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#
+            }
+            Self::V1beta1 => {
+                r#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1beta1","metadata":"#
+            }
+        }
     }
 }
 
@@ -75,7 +79,7 @@ fn put_object(out: &mut BytesMut, head: &str, json: &[u8]) {
 pub(crate) fn object_from_json(version: MetaVersion, json: &[u8]) -> Bytes {
     let head = version.object_head();
     let mut out = BytesMut::with_capacity(head.len() + json.len().min(1024) + 2);
-    put_object(&mut out, &head, json);
+    put_object(&mut out, head, json);
     out.freeze()
 }
 
@@ -93,32 +97,15 @@ pub(crate) fn object_from_value(version: MetaVersion, obj: &Value) -> Bytes {
     out.freeze()
 }
 
-/// A page of a list as a `PartialObjectMetadataList`; `list_meta` is the list's
-/// metadata, encoded.
-pub(crate) fn list(version: MetaVersion, list_meta: &Value, page: &ListPage) -> Bytes {
+/// A page of a list as a `PartialObjectMetadataList`.
+pub(crate) fn list(version: MetaVersion, page: &ListPage) -> Bytes {
     let head = version.object_head();
-    let mut out = BytesMut::with_capacity(
-        128 + page
-            .items
-            .iter()
-            .map(|o| head.len() + o.json.len().min(1024))
-            .sum::<usize>(),
-    );
-    out.put_slice(
-        format!(
-            "{{\"kind\":\"PartialObjectMetadataList\",\"apiVersion\":\"{}\",\"metadata\":{list_meta},\"items\":[",
-            version.api_version()
-        )
-        .as_bytes(),
-    );
-    for (i, o) in page.items.iter().enumerate() {
-        if i > 0 {
-            out.put_u8(b',');
-        }
-        put_object(&mut out, &head, &o.json);
-    }
-    out.put_slice(b"]}");
-    out.freeze()
+    page.document(
+        "PartialObjectMetadataList",
+        version.api_version(),
+        |o| head.len() + o.json.len().min(1024),
+        |out, o| put_object(out, head, &o.json),
+    )
 }
 
 /// A watch's objects as `PartialObjectMetadata`.
