@@ -152,14 +152,7 @@ where
 {
     /// One object by name.
     pub async fn get(&self, name: &str) -> Result<K, Error> {
-        self.client
-            .request(build(
-                Method::GET,
-                &self.object_path(name, None),
-                None,
-                K::accept(false),
-            )?)
-            .await
+        self.get_at(name, None, K::accept(false)).await
     }
 
     /// One object by name, or `None` when there is none.
@@ -292,10 +285,7 @@ where
 
     /// An object's status subresource.
     pub async fn get_status(&self, name: &str) -> Result<K, Error> {
-        let uri = self.object_path(name, Some("status"));
-        self.client
-            .request(build(Method::GET, &uri, None, K::accept(false))?)
-            .await
+        self.get_at(name, Some("status"), K::accept(false)).await
     }
 
     /// Replaces an object's status (spec changes in `object` are ignored by the server).
@@ -352,9 +342,19 @@ where
         subresource: &str,
         name: &str,
     ) -> Result<T, Error> {
-        let uri = self.object_path(name, Some(subresource));
+        self.get_at(name, Some(subresource), JSON).await
+    }
+
+    /// A GET of an object or one of its subresources, read as `T`.
+    async fn get_at<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        subresource: Option<&str>,
+        accept: &'static str,
+    ) -> Result<T, Error> {
+        let uri = self.object_path(name, subresource);
         self.client
-            .request(build(Method::GET, &uri, None, JSON)?)
+            .request(build(Method::GET, &uri, None, accept)?)
             .await
     }
 
