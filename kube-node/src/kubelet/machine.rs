@@ -1,5 +1,6 @@
 //! What the machine has and how it fares: CPUs, memory, disk and process ids, read from
-//! `/proc` and `statvfs`, for the Node's capacity and its pressure conditions.
+//! `/proc` and `statvfs`, for the Node's capacity and its pressure conditions; and what
+//! it is (kernel, OS image, machine and boot ids), for the Node's system info.
 
 use std::path::Path;
 
@@ -86,6 +87,53 @@ impl Machine {
     }
 }
 
+/// What the node reports about its system that does not change while the agent runs:
+/// a kubelet reads it once, at start (a new boot id means a reboot, which restarts the
+/// agent). Read on every status update, it cost each node agent three file reads and a
+/// `uname` every 10 s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SystemFacts {
+    /// `uname -r`.
+    pub kernel_version: String,
+    /// `PRETTY_NAME` of `/etc/os-release`, else the OS's name.
+    pub os_image: String,
+    /// `/etc/machine-id`, empty when unreadable.
+    pub machine_id: String,
+    /// `/proc/sys/kernel/random/boot_id`, empty when unreadable.
+    pub boot_id: String,
+}
+
+impl SystemFacts {
+    /// Reads the facts of this machine (blocking: small reads of `/etc` and `/proc`).
+    pub(crate) fn read() -> Self {
+        let trimmed = |path: &str| {
+            std::fs::read_to_string(path)
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default()
+        };
+        Self {
+            kernel_version: rustix::system::uname()
+                .release()
+                .to_string_lossy()
+                .into_owned(),
+            os_image: os_image(),
+            machine_id: trimmed("/etc/machine-id"),
+            boot_id: trimmed("/proc/sys/kernel/random/boot_id"),
+        }
+    }
+}
+
+fn os_image() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_owned())
+}
+
 /// Capacity less the reserved resources, never below zero.
 pub(crate) fn allocatable(capacity: &ResourceList, reserved: &ResourceList) -> ResourceList {
     capacity
@@ -128,5 +176,12 @@ mod tests {
             meminfo_field("MemTotal:  2048 kB\n", "MemTotal:"),
             Some(2 << 20)
         );
+    }
+
+    #[test]
+    fn system_facts_are_read_from_this_machine() {
+        let facts = SystemFacts::read();
+        assert!(!facts.kernel_version.is_empty());
+        assert!(!facts.os_image.is_empty(), "the OS name at least");
     }
 }

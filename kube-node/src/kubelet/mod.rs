@@ -145,7 +145,7 @@ impl Kubelet {
             uid: Mutex::new(None),
             pod_cidr: Mutex::new(None),
             capacity: Mutex::new(Default::default()),
-            system: tokio::task::spawn_blocking(node::SystemFacts::read)
+            system: tokio::task::spawn_blocking(machine::SystemFacts::read)
                 .await
                 .unwrap_or_default(),
         });
