@@ -37,6 +37,11 @@ const EXAMPLES: [&str; 5] = [
 /// example of [`EXAMPLES`] up to date (a no-op after `cargo test`, which builds them; it
 /// matters after `cargo test --test examples`, which does not), so that no stale binary
 /// is tested.
+///
+/// The build asks for the features this test was built with ([`feature_args`]): with
+/// others, cargo would build the whole dependency graph a second time beside the first
+/// (every workspace crate again, gigabytes of debug build), only to replace the examples
+/// the test run had just built.
 fn example(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let exe = std::env::current_exe().unwrap();
@@ -44,8 +49,9 @@ fn example(name: &str) -> PathBuf {
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let built = BUILT.get_or_init(|| {
         let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "-p", "kube-sdk", "--target-dir"]);
+        build.args(["build", "--quiet", "--target-dir"]);
         build.arg(profile_dir.parent().unwrap());
+        build.args(feature_args());
         for example in EXAMPLES {
             build.args(["--example", example]);
         }
@@ -64,6 +70,28 @@ fn example(name: &str) -> PathBuf {
     let path = profile_dir.join("examples").join(name);
     assert!(path.exists(), "no example binary at {}", path.display());
     path
+}
+
+/// The package and feature arguments that select what this test was built with. With
+/// every feature of this package on, the build is taken to be the suite's own
+/// (`cargo test --workspace --all-features`, what scripts/test.sh runs), whose feature
+/// unification takes in every workspace member and its dev-dependencies (kube-store's
+/// conformance suite, for one): `--workspace --all-features` resolves the same. Otherwise
+/// this package alone, with the features it was built with.
+fn feature_args() -> Vec<&'static str> {
+    /// Every feature of this package (Cargo.toml's `[features]`), and whether it is on.
+    const FEATURES: [(&str, bool); 2] = [
+        ("etcd", cfg!(feature = "etcd")),
+        ("cri", cfg!(feature = "cri")),
+    ];
+    if FEATURES.iter().all(|(_, on)| *on) {
+        return vec!["--workspace", "--all-features"];
+    }
+    let mut args = vec!["-p", "kube-sdk"];
+    for (feature, _) in FEATURES.iter().filter(|(_, on)| *on) {
+        args.extend(["--features", feature]);
+    }
+    args
 }
 
 /// A child process whose output goes to a file, killed if the test fails first.
