@@ -263,6 +263,56 @@ async fn custom_resources_registered_at_run_time_are_served_and_discovered() {
     assert_eq!(code, 404);
 }
 
+/// The server's `/metrics` text.
+async fn metrics(client: &Client) -> String {
+    let req = Request::get("/metrics").body(bytes::Bytes::new()).unwrap();
+    let res = client.send(req).await.unwrap();
+    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+/// A client that lists a kind page by page at the current revision and then watches from
+/// the list's revision (an informer, `kubectl get -w`) is served by the kind's watch cache,
+/// even when nothing watched the kind before: the list starts the cache, so the watch's
+/// revision is inside its history. (Before, the cache started at the watch, after the
+/// revision, and the watch fell back to the store's own watch.)
+#[tokio::test]
+async fn a_watch_after_a_paged_list_is_served_by_the_watch_cache() {
+    let (_api, client, _) = server().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let cm = |name: &str| -> ConfigMap { obj(json!({"metadata": {"name": name}})) };
+    for name in ["a", "b", "c"] {
+        cms.create(&PostParams::default(), &cm(name)).await.unwrap();
+    }
+    let page = |continue_token: Option<String>| ListParams {
+        limit: Some(2),
+        continue_token,
+        ..ListParams::default()
+    };
+    let first = cms.list(&page(None)).await.unwrap();
+    let second = cms
+        .list(&page(first.metadata.continue_.clone()))
+        .await
+        .unwrap();
+    let names: Vec<_> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|c| c.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let revision = first.metadata.resource_version.clone().unwrap();
+    // A write between the list and the watch.
+    cms.create(&PostParams::default(), &cm("d")).await.unwrap();
+
+    let mut events = cms.watch(&WatchParams::default(), &revision).await.unwrap();
+    match events.next().await.unwrap().unwrap() {
+        WatchEvent::Added(c) => assert_eq!(c.metadata.name.as_deref(), Some("d")),
+        other => panic!("expected d added, got {other:?}"),
+    }
+    let text = metrics(&client).await;
+    assert!(text.contains("apiserver_registered_watchers 1"), "{text}");
+}
+
 #[tokio::test]
 async fn metrics_are_prometheus_text() {
     let (_api, client, _) = server().await;

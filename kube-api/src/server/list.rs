@@ -183,16 +183,22 @@ impl Registry {
             .resource_version
             .as_deref()
             .is_some_and(|v| !v.is_empty());
+        // The kind's cache is started before any read, the store's included: a list is
+        // most often followed by a watch from its revision, which the cache serves only
+        // when it started at or before that revision (else the watch falls back to the
+        // store's own watch, and each of its events is encoded for that watcher alone).
+        let cache = self.caches.get(&self.store, &kind.key_prefix()).await?;
         if (opts.limit > 0 && !from_cache_any) || exact {
             return self
                 .list_from_store(&kind.key_prefix(), &prefix, rv.unwrap_or(0), None, opts)
                 .await;
         }
-        let cache = self.caches.get(&self.store, &kind.key_prefix()).await?;
         match rv {
             Some(r) if r > 0 => cache.wait_for(r).await?,
-            Some(_) => {}
-            None => {
+            // Any revision will do at 0; this server's own writes are waited for all the
+            // same (the cache applies them within moments), so that a client reads what it
+            // has just written through this server.
+            Some(_) | None => {
                 cache
                     .wait_for(self.caches.last_write(&kind.key_prefix()))
                     .await?;
