@@ -62,17 +62,24 @@ struct MetadataOf<'a> {
     metadata: Option<&'a RawValue>,
 }
 
+/// Appends a `PartialObjectMetadata` to `out`: `head` (its opening up to the metadata's
+/// value), the encoded metadata, and the closing brace.
+fn put_wrapped(out: &mut BytesMut, head: &str, meta: &[u8]) {
+    out.put_slice(head.as_bytes());
+    out.put_slice(meta);
+    out.put_u8(b'}');
+}
+
 /// Appends an object's `PartialObjectMetadata` to `out`, cut from its JSON. An object
 /// without metadata gets an empty one.
 fn put_object(out: &mut BytesMut, head: &str, json: &[u8]) {
-    out.put_slice(head.as_bytes());
-    match kube_core::wire::from_json::<MetadataOf<'_>>(json) {
+    let meta = match kube_core::wire::from_json::<MetadataOf<'_>>(json) {
         Ok(MetadataOf {
             metadata: Some(meta),
-        }) => out.put_slice(meta.get().as_bytes()),
-        _ => out.put_slice(b"{}"),
-    }
-    out.put_u8(b'}');
+        }) => meta.get().as_bytes(),
+        _ => b"{}",
+    };
+    put_wrapped(out, head, meta);
 }
 
 /// An object's `PartialObjectMetadata`, from its encoded JSON.
@@ -91,9 +98,7 @@ pub(crate) fn object_from_value(version: MetaVersion, obj: &Value) -> Bytes {
         |m| serde_json::to_vec(m).unwrap_or_else(|_| b"{}".to_vec()),
     );
     let mut out = BytesMut::with_capacity(head.len() + meta.len() + 1);
-    out.put_slice(head.as_bytes());
-    out.put_slice(&meta);
-    out.put_u8(b'}');
+    put_wrapped(&mut out, head, &meta);
     out.freeze()
 }
 

@@ -82,16 +82,15 @@ impl State {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = match self.params.bookmark_type {
-            Some((kind, api_version)) => {
-                json!({"kind": kind, "apiVersion": api_version, "metadata": meta})
+        let own_api_version;
+        let (kind, api_version) = match self.params.bookmark_type {
+            Some(other) => other,
+            None => {
+                own_api_version = self.kind.resource.api_version();
+                (&*self.kind.resource.kind, own_api_version.as_str())
             }
-            None => json!({
-                "kind": self.kind.resource.kind,
-                "apiVersion": self.kind.resource.api_version(),
-                "metadata": meta,
-            }),
         };
+        let obj = json!({"kind": kind, "apiVersion": api_version, "metadata": meta});
         frame("BOOKMARK", &serde_json::to_vec(&obj).unwrap_or_default())
     }
 

@@ -123,6 +123,7 @@ impl SystemFacts {
     }
 }
 
+/// The OS image a Node reports: `PRETTY_NAME` of `/etc/os-release`, else the OS's name.
 fn os_image() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
