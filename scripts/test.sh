@@ -16,6 +16,16 @@ if [[ "${CI:-}" == true && -z "${CARGO_INCREMENTAL:-}" ]]; then
     export CARGO_INCREMENTAL=0
 fi
 
+# What the build takes of the disk, at the start and at the end (also when a step fails),
+# so a log of a run that ran out of space says how close it was.
+disk_report() {
+    local used
+    used=$(du -sh target 2>/dev/null | cut -f1) || true
+    echo "==> disk: ${used:-nothing} in target/, $(df -h --output=avail . | tail -n 1 | tr -d ' ') free"
+}
+trap 'disk_report || true' EXIT
+disk_report
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 
