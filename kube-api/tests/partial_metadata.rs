@@ -13,7 +13,7 @@ use http::{Method, Request};
 use http_body_util::BodyExt as _;
 use kube_api::client::{Api, Client, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use kube_api::server::ApiServer;
-use kube_core::{PartialObjectMeta, Pod, Store, WatchEvent};
+use kube_core::{Deployment, PartialObjectMeta, Pod, Store, WatchEvent};
 use kube_store::MemoryStore;
 use serde_json::{Value, json};
 
@@ -164,6 +164,90 @@ async fn a_write_answers_with_metadata_only_and_stores_everything() {
     let listed = partial.list(&ListParams::default()).await.unwrap();
     assert_eq!(listed.items.len(), 1);
     assert_eq!(listed.items[0].metadata.name.as_deref(), Some("web"));
+}
+
+#[tokio::test]
+async fn a_delete_collection_and_a_scale_answer_with_metadata_only() {
+    let (_api, client) = server().await;
+    pod(&client, "web").await;
+    pod(&client, "db").await;
+
+    // Both carry app=web. Deleted at once (no grace period), so the answer holds the objects as deleted.
+    let (code, list) = call(
+        &client,
+        Method::DELETE,
+        &format!("{PODS}?labelSelector=app%3Dweb&gracePeriodSeconds=0"),
+        LIST,
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["apiVersion"], "meta.k8s.io/v1");
+    assert!(list["metadata"]["resourceVersion"].is_string(), "{list}");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            assert_eq!(o["kind"], "PartialObjectMetadata", "{o}");
+            assert_eq!(o["apiVersion"], "meta.k8s.io/v1", "{o}");
+            assert!(o.get("spec").is_none(), "{o}");
+            o["metadata"]["name"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(names, ["db", "web"]);
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    assert!(
+        pods.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    // As kubectl asks for lists, a Table: one row per deleted object.
+    pod(&client, "cache").await;
+    let table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let uri = format!("{PODS}?gracePeriodSeconds=0");
+    let (code, got) = call(&client, Method::DELETE, &uri, table, None).await;
+    assert_eq!((code, got["kind"].as_str()), (200, Some("Table")), "{got}");
+    assert_eq!(got["rows"].as_array().unwrap().len(), 1, "{got}");
+    assert_eq!(got["rows"][0]["cells"][0], "cache", "{got}");
+
+    // A Deployment's scale, read and written.
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+    }))
+    .unwrap();
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let scale = "/apis/apps/v1/namespaces/default/deployments/web/scale";
+    let (code, json) = call(&client, Method::GET, scale, "application/json", None).await;
+    assert_eq!(
+        (code, json["kind"].as_str()),
+        (200, Some("Scale")),
+        "{json}"
+    );
+    let (code, got) = call(&client, Method::GET, scale, OBJECT, None).await;
+    assert_eq!((code, got), (200, partial_of(&json, "v1")));
+    let patch = json!({"spec": {"replicas": 3}});
+    let (code, got) = call(&client, Method::PATCH, scale, OBJECT, Some(patch)).await;
+    assert_eq!(code, 200, "{got}");
+    assert_eq!(got["kind"], "PartialObjectMetadata");
+    assert!(got.get("spec").is_none(), "{got}");
+    let stored = deployments.get("web").await.unwrap();
+    assert_eq!(stored.spec.replicas, Some(3));
+    assert_eq!(
+        got["metadata"]["resourceVersion"].as_str(),
+        stored.metadata.resource_version.as_deref()
+    );
 }
 
 #[tokio::test]

@@ -134,6 +134,38 @@ fn object_response(
     }
 }
 
+/// The answer of a write that returns a list (a delete-collection), in the format asked.
+fn list_response(kind: &KindSpec, list: &Value, format: Format, q: &Query) -> ApiResponse {
+    match format {
+        Format::Json => response::json(StatusCode::OK, list),
+        Format::Metadata(v) => {
+            response::json_bytes(StatusCode::OK, partial::list_from_value(v, list))
+        }
+        Format::Table => {
+            let items = list["items"].as_array().map_or(&[][..], Vec::as_slice);
+            response::json(
+                StatusCode::OK,
+                &table::table(
+                    kind,
+                    items,
+                    list["metadata"].clone(),
+                    IncludeObject::parse(q.get("includeObject")),
+                    true,
+                ),
+            )
+        }
+    }
+}
+
+/// A subresource's object (a Scale) in the format asked: metadata only when asked for,
+/// JSON otherwise (a Table has no columns for it).
+fn subresource_response(code: StatusCode, obj: &Value, format: Format) -> ApiResponse {
+    match format {
+        Format::Metadata(v) => response::json_bytes(code, partial::object_from_value(v, obj)),
+        Format::Json | Format::Table => response::json(code, obj),
+    }
+}
+
 fn success_status(kind: &KindSpec, obj: &Value) -> Value {
     json!(Status {
         details: Some(StatusDetails {
@@ -248,9 +280,10 @@ pub(crate) async fn resource(
         (&Method::GET, Some(n), Some("log")) => super::logs::proxy(inner, &kind, ns, n, q).await,
         (&Method::GET, Some(n), Some("scale")) => {
             let (obj, _) = inner.registry.get(&kind, ns, n).await?;
-            Ok(response::json(
+            Ok(subresource_response(
                 StatusCode::OK,
                 &super::subresource::scale_view(&kind, &obj),
+                format,
             ))
         }
         (&Method::POST, None, None) => {
@@ -343,7 +376,7 @@ pub(crate) async fn resource(
             let scale =
                 super::subresource::scale_write(inner, &ctx, &kind, ns, n, patch_type, &body)
                     .await?;
-            Ok(response::json(StatusCode::OK, &scale))
+            Ok(subresource_response(StatusCode::OK, &scale, format))
         }
         (&Method::PATCH, Some(n), None | Some("status")) => {
             let ct = content_type(&parts.headers).to_owned();
@@ -425,7 +458,7 @@ pub(crate) async fn resource(
                 "metadata": {"resourceVersion": page.revision.to_string()},
                 "items": items,
             });
-            Ok(response::json(StatusCode::OK, &list))
+            Ok(list_response(&kind, &list, format, q))
         }
         _ => Err(Error::MethodNotAllowed(format!(
             "{} is not supported on {}",

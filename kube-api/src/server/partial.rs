@@ -90,15 +90,44 @@ pub(crate) fn object_from_json(version: MetaVersion, json: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// The encoded `metadata` member of an object's value (`{}` when it has none).
+fn metadata_of_value(obj: &Value) -> Vec<u8> {
+    obj.get("metadata").map_or_else(
+        || b"{}".to_vec(),
+        |m| serde_json::to_vec(m).unwrap_or_else(|_| b"{}".to_vec()),
+    )
+}
+
 /// An object's `PartialObjectMetadata`, from its value (the answer of a write).
 pub(crate) fn object_from_value(version: MetaVersion, obj: &Value) -> Bytes {
     let head = version.object_head();
-    let meta = obj.get("metadata").map_or_else(
-        || b"{}".to_vec(),
-        |m| serde_json::to_vec(m).unwrap_or_else(|_| b"{}".to_vec()),
-    );
+    let meta = metadata_of_value(obj);
     let mut out = BytesMut::with_capacity(head.len() + meta.len() + 1);
     put_wrapped(&mut out, head, &meta);
+    out.freeze()
+}
+
+/// A list's value (the answer of a delete-collection) as a `PartialObjectMetadataList`:
+/// the list's own metadata as it is, each item cut to its metadata.
+pub(crate) fn list_from_value(version: MetaVersion, list: &Value) -> Bytes {
+    let head = version.object_head();
+    let items = list
+        .get("items")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let mut out = BytesMut::new();
+    out.put_slice(br#"{"kind":"PartialObjectMetadataList","apiVersion":""#);
+    out.put_slice(version.api_version().as_bytes());
+    out.put_slice(br#"","metadata":"#);
+    out.put_slice(&metadata_of_value(list));
+    out.put_slice(br#","items":["#);
+    for (i, obj) in items.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        put_wrapped(&mut out, head, &metadata_of_value(obj));
+    }
+    out.put_slice(b"]}");
     out.freeze()
 }
 
@@ -159,6 +188,34 @@ mod tests {
         assert_eq!(
             &out[..],
             br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1beta1","metadata":{}}"#
+        );
+    }
+
+    #[test]
+    fn a_list_value_keeps_its_metadata_and_cuts_each_item() {
+        let pod: Value = serde_json::from_str(POD).unwrap();
+        let list = serde_json::json!({
+            "kind": "PodList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "9"},
+            "items": [pod, {"kind": "Pod"}],
+        });
+        let out: Value = serde_json::from_slice(&list_from_value(MetaVersion::V1, &list)).unwrap();
+        let web: Value =
+            serde_json::from_slice(&object_from_json(MetaVersion::V1, POD.as_bytes())).unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": "9"},
+                "items": [web, {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                "metadata": {}}],
+            })
+        );
+        let empty = list_from_value(MetaVersion::V1beta1, &serde_json::json!({}));
+        assert_eq!(
+            &empty[..],
+            br#"{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1beta1","metadata":{},"items":[]}"#
         );
     }
 
