@@ -520,8 +520,21 @@ fn table_output_has_kubectls_columns() {
     });
 }
 
+/// What `kubectl auth can-i` answers: its output and whether it exited 0.
+fn can_i(k: &Kubectl, kubeconfig: &std::path::Path, args: &[&str]) -> (String, bool) {
+    let mut all = vec!["auth", "can-i"];
+    all.extend_from_slice(args);
+    let ran = k.run(kubeconfig, &all);
+    assert!(
+        ran.stderr.is_empty() || ran.stderr.contains("Warning"),
+        "kubectl auth can-i {args:?}: {}",
+        ran.stderr
+    );
+    (ran.stdout.trim().to_owned(), ran.success)
+}
+
 #[test]
-fn wrong_credentials_get_401_and_rbac_gets_403() {
+fn wrong_credentials_get_401_and_rbac_gets_403_as_auth_can_i_says() {
     with_each_kubectl(|k, s| {
         let kc = &s.kubeconfig;
         let url = s.url();
@@ -541,6 +554,16 @@ fn wrong_credentials_get_401_and_rbac_gets_403() {
         );
 
         let nobody = config_with("nobody.kubeconfig", NOBODY_TOKEN);
+        let whoami = k.ok(&nobody, &["auth", "whoami"]);
+        assert!(
+            whoami.contains("nobody") && whoami.contains("system:authenticated"),
+            "{whoami}"
+        );
+        assert_eq!(
+            can_i(k, &nobody, &["list", "configmaps"]),
+            ("no".into(), false)
+        );
+        assert_eq!(can_i(k, kc, &["*", "*"]), ("yes".into(), true));
         let err = k.fails(&nobody, &["get", "configmaps"]);
         assert!(err.contains("Forbidden"), "{err}");
         assert!(
@@ -585,7 +608,19 @@ fn wrong_credentials_get_401_and_rbac_gets_403() {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert!(allowed, "the role binding never took effect");
+        assert_eq!(
+            can_i(k, &nobody, &["list", "configmaps"]),
+            ("yes".into(), true)
+        );
+        assert_eq!(
+            can_i(k, &nobody, &["list", "configmaps", "-n", "kube-system"]),
+            ("no".into(), false)
+        );
         k.ok(kc, &["create", "configmap", "mine"]);
+        assert_eq!(
+            can_i(k, &nobody, &["delete", "configmap/mine"]),
+            ("no".into(), false)
+        );
         let err = k.fails(&nobody, &["delete", "configmap", "mine"]);
         assert!(err.contains("Forbidden"), "{err}");
     });

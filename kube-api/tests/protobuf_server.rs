@@ -382,6 +382,52 @@ async fn binding_eviction_scale_and_delete_bodies_decode() {
 }
 
 #[tokio::test]
+async fn self_reviews_are_read_from_protobuf() {
+    let api = server().await;
+    // `kubectl auth can-i list pods -n team`, as client-go encodes it.
+    let review = pb::envelope(
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        &[
+            pb::msg(1, &[]),
+            pb::msg(
+                2,
+                &[pb::msg(
+                    1,
+                    &[pb::s(1, "team"), pb::s(2, "list"), pb::s(5, "pods")],
+                )],
+            ),
+        ],
+    );
+    let (code, body) = call(
+        &api,
+        Method::POST,
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        PROTOBUF,
+        review,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["spec"],
+        json!({"resourceAttributes": {"namespace": "team", "verb": "list", "resource": "pods"}})
+    );
+    assert_eq!(body["status"], json!({"allowed": true}));
+
+    let whoami = pb::envelope("authentication.k8s.io/v1", "SelfSubjectReview", &[]);
+    let (code, body) = call(
+        &api,
+        Method::POST,
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        PROTOBUF,
+        whoami,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert!(body["status"]["userInfo"]["username"].is_string(), "{body}");
+}
+
+#[tokio::test]
 async fn other_media_types_get_415_and_bad_protobuf_400() {
     let api = server().await;
     let cms = "/api/v1/namespaces/default/configmaps";

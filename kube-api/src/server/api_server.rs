@@ -20,7 +20,7 @@ use super::query::Query;
 use super::registry::{Registry, store_error};
 use super::route::{self, Route};
 use super::watch_cache::WatchCaches;
-use super::{builtin, crd, discovery, handler, namespace, openapi, response};
+use super::{builtin, crd, discovery, handler, namespace, openapi, response, review};
 
 /// Settings of an [`ApiServer`].
 #[derive(Clone, Debug)]
@@ -387,6 +387,11 @@ async fn dispatch(
             get_only(json(openapi::v3(&kinds, &group, &version))),
         ),
         Route::NotFound => ("OTHER".into(), "unknown".into(), Err(not_found())),
+        Route::Review(review) => {
+            let verb = verb_of(req.method(), false, false).to_owned();
+            let res = review::answer(inner, review, req).await;
+            (verb, review.resource().into(), res)
+        }
         Route::Resource(path) => {
             let watch = path.legacy_watch || q.flag("watch").unwrap_or(false);
             let verb = verb_of(req.method(), path.name.is_some(), watch).to_owned();

@@ -1,9 +1,10 @@
 //! Discovery documents: `/api`, `/apis`, `/apis/{group}` and the resource lists of each
-//! group version, built from the kinds table.
+//! group version, built from the kinds table and the self reviews.
 
 use serde_json::{Value, json};
 
 use super::kinds::{KindSpec, Kinds};
+use super::review::Review;
 
 const VERBS: [&str; 8] = [
     "create",
@@ -37,10 +38,24 @@ fn group_doc(name: &str, versions: &[String]) -> Value {
     })
 }
 
+/// Every group served with its versions: the kinds' groups, then the reviews' groups
+/// (a review's version is added to its group if the kinds serve that group too).
+fn served_groups(kinds: &Kinds) -> Vec<(String, Vec<String>)> {
+    let mut groups = kinds.groups();
+    for review in Review::ALL {
+        let version = Review::VERSION.to_owned();
+        match groups.iter_mut().find(|(g, _)| g == review.group()) {
+            Some((_, versions)) if !versions.contains(&version) => versions.push(version),
+            Some(_) => {}
+            None => groups.push((review.group().to_owned(), vec![version])),
+        }
+    }
+    groups
+}
+
 /// `/apis`: every named group.
 pub(crate) fn groups(kinds: &Kinds) -> Value {
-    let groups: Vec<Value> = kinds
-        .groups()
+    let groups: Vec<Value> = served_groups(kinds)
         .into_iter()
         .filter(|(g, _)| !g.is_empty())
         .map(|(g, v)| group_doc(&g, &v))
@@ -50,8 +65,7 @@ pub(crate) fn groups(kinds: &Kinds) -> Value {
 
 /// `/apis/{group}`, if the group is served.
 pub(crate) fn group(kinds: &Kinds, name: &str) -> Option<Value> {
-    kinds
-        .groups()
+    served_groups(kinds)
         .into_iter()
         .find(|(g, _)| g == name)
         .map(|(g, v)| {
@@ -107,7 +121,15 @@ fn resource_entries(k: &KindSpec) -> Vec<Value> {
 /// `/api/v1` or `/apis/{group}/{version}`, if served.
 pub(crate) fn resources(kinds: &Kinds, group: &str, version: &str) -> Option<Value> {
     let list = kinds.of_group_version(group, version);
-    if list.is_empty() {
+    let reviews: Vec<Value> = Review::ALL
+        .into_iter()
+        .filter(|r| r.group() == group && version == Review::VERSION)
+        .map(|r| {
+            json!({"name": r.resource(), "singularName": r.kind().to_ascii_lowercase(),
+                   "namespaced": false, "kind": r.kind(), "verbs": ["create"]})
+        })
+        .collect();
+    if list.is_empty() && reviews.is_empty() {
         return None;
     }
     let gv = if group.is_empty() {
@@ -115,7 +137,8 @@ pub(crate) fn resources(kinds: &Kinds, group: &str, version: &str) -> Option<Val
     } else {
         format!("{group}/{version}")
     };
-    let resources: Vec<Value> = list.iter().flat_map(|k| resource_entries(k)).collect();
+    let mut resources: Vec<Value> = list.iter().flat_map(|k| resource_entries(k)).collect();
+    resources.extend(reviews);
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
     )
@@ -180,6 +203,16 @@ mod tests {
             .unwrap();
         assert_eq!(scale["group"], "autoscaling");
         assert!(resources(&kinds, "nope", "v1").is_none());
+        for (group_name, resource) in [
+            ("authorization.k8s.io", "selfsubjectaccessreviews"),
+            ("authentication.k8s.io", "selfsubjectreviews"),
+        ] {
+            assert!(names.contains(&group_name), "{group_name}");
+            let list = resources(&kinds, group_name, "v1").unwrap();
+            assert_eq!(list["resources"][0]["name"], resource);
+            assert_eq!(list["resources"][0]["verbs"], json!(["create"]));
+            assert!(group(&kinds, group_name).is_some());
+        }
         assert_eq!(
             group(&kinds, "apps").unwrap()["preferredVersion"]["version"],
             "v1"

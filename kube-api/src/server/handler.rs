@@ -26,14 +26,14 @@ use super::table::{self, IncludeObject};
 use super::user::UserInfo;
 use super::watch::{self, WatchParams};
 
-fn content_type(headers: &HeaderMap) -> &str {
+pub(crate) fn content_type(headers: &HeaderMap) -> &str {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
 }
 
-async fn read_body(inner: &ApiInner, body: ApiBody) -> Result<Bytes, Error> {
+pub(crate) async fn read_body(inner: &ApiInner, body: ApiBody) -> Result<Bytes, Error> {
     body.collect_limited(inner.config.max_body_bytes)
         .await
         .map_err(|e| match e {
@@ -57,7 +57,7 @@ fn media_type(ct: &str) -> String {
 
 /// Decodes an object body by its content type: JSON, YAML or Kubernetes' protobuf; any
 /// other type is 415.
-fn parse_object(bytes: &[u8], ct: &str) -> Result<Value, Error> {
+pub(crate) fn parse_object(bytes: &[u8], ct: &str) -> Result<Value, Error> {
     let media = media_type(ct);
     let value: Value = match media.as_str() {
         "application/json" | "" | "*/*" => parse_json(bytes)?,

@@ -38,6 +38,7 @@ mod query;
 pub mod ratelimit;
 mod registry;
 mod response;
+mod review;
 mod route;
 mod schema;
 mod selector;

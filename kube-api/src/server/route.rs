@@ -1,6 +1,8 @@
 //! Parsing request paths into routes: discovery, health, and resource paths such as
 //! `/apis/apps/v1/namespaces/default/deployments/web/scale`.
 
+use super::review::Review;
+
 /// Where a request path leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -19,6 +21,8 @@ pub(crate) enum Route {
     },
     /// A path under a group version that names a resource.
     Resource(ResourcePath),
+    /// A self review (`selfsubjectaccessreviews`, `selfsubjectreviews`).
+    Review(Review),
     /// `/version`.
     Version,
     /// `/healthz`, `/livez`, `/readyz` and their `/...` checks.
@@ -65,6 +69,11 @@ pub(crate) fn parse(path: &str, is_plural: &dyn Fn(&str, &str, &str) -> bool) ->
     let path = path.trim_end_matches('/');
     let segs: Vec<String> = path.split('/').skip(1).map(super::query::decode).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    if let ["apis", g, v, r] = segs.as_slice() {
+        if let Some(review) = Review::of_path(g, v, r) {
+            return Route::Review(review);
+        }
+    }
     match segs.as_slice() {
         [] | [""] => Route::NotFound,
         ["api"] => Route::CoreVersions,
@@ -172,6 +181,13 @@ mod tests {
             Route::Health("readyz/ping".into())
         );
         assert_eq!(parse("/nope", &known), Route::NotFound);
+        assert_eq!(
+            parse(
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                &known
+            ),
+            Route::Review(Review::Access)
+        );
     }
 
     #[test]

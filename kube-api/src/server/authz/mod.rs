@@ -6,7 +6,8 @@
 //! non-resource path) and asks an [`Authorizer`]. Unless it allows, the answer is 403
 //! Forbidden with a `Status` worded as Kubernetes words it:
 //! `pods is forbidden: User "x" cannot list resource "pods" in API group "" in the
-//! namespace "default"`.
+//! namespace "default"`. An allowed `SelfSubjectAccessReview` (`kubectl auth can-i`)
+//! carries the authorizer on to the server, which answers the review with it.
 //!
 //! Authorizers: [`RbacAuthorizer`] (Kubernetes RBAC) and [`AllowAll`] (development).
 
@@ -27,6 +28,7 @@ pub use future::ResponseFuture;
 pub use layer::AuthorizationLayer;
 pub use rbac::RbacAuthorizer;
 
+use crate::server::review::{Review, ReviewAuthorizer};
 use crate::server::{ApiResponse, UserInfo};
 
 /// What an authorizer decides.
@@ -117,7 +119,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let user = request
             .extensions()
             .get::<UserInfo>()
@@ -125,7 +127,19 @@ where
             .unwrap_or_else(UserInfo::admin);
         let attributes = RequestAttributes::from_request(&request, user);
         let reason = match self.authorizer.authorize(&attributes) {
-            Decision::Allow => return ResponseFuture::inner(self.inner.call(request)),
+            Decision::Allow => {
+                // An access review is answered by this same authorizer.
+                if Review::of_path(
+                    &attributes.api_group,
+                    &attributes.api_version,
+                    &attributes.resource,
+                ) == Some(Review::Access)
+                {
+                    let authorizer = ReviewAuthorizer(self.authorizer.clone());
+                    request.extensions_mut().insert(authorizer);
+                }
+                return ResponseFuture::inner(self.inner.call(request));
+            }
             Decision::Deny(reason) => Some(reason),
             Decision::NoOpinion => None,
         };

@@ -10,6 +10,7 @@ mod coordination_v1;
 mod core_v1;
 mod meta_v1;
 mod rbac_v1;
+mod reviews;
 mod subresources;
 
 use super::schema::Message;
@@ -50,6 +51,16 @@ static KINDS: &[(&str, &str, &Message)] = &[
     ("policy/v1", "Eviction", &subresources::EVICTION),
     ("policy/v1beta1", "Eviction", &subresources::EVICTION),
     ("autoscaling/v1", "Scale", &subresources::SCALE),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        &reviews::SELF_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authentication.k8s.io/v1",
+        "SelfSubjectReview",
+        &reviews::SELF_SUBJECT_REVIEW,
+    ),
 ];
 
 /// The schema of `kind` in `api_version`. `DeleteOptions` is registered in every group

@@ -1,0 +1,194 @@
+//! The self reviews through the whole stack: `SelfSubjectAccessReview` (`kubectl auth
+//! can-i`) answered by the authorizer that guards the server, for the user who asks, and
+//! `SelfSubjectReview` (`kubectl auth whoami`). kubectl itself asks them in kubectl.rs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request};
+use http_body_util::BodyExt as _;
+use kube_api::client::Client;
+use kube_api::server::ApiServer;
+use kube_api::server::stack::{Stack, StackBuilder};
+use kube_api::server::user::UserInfo;
+use kube_core::Store;
+use kube_store::MemoryStore;
+use serde_json::{Value, json};
+
+const ACCESS: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+const IDENTITY: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+
+async fn stack() -> Stack {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let api = ApiServer::builder(store).build().await.unwrap();
+    StackBuilder::new(api).build().await.unwrap()
+}
+
+async fn send(client: &Client, method: Method, uri: &str, ct: &str, body: &[u8]) -> (u16, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", ct)
+        .body(bytes::Bytes::copy_from_slice(body))
+        .unwrap();
+    let res = client.send(req).await.unwrap();
+    let code = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (code, serde_json::from_slice(&bytes).unwrap())
+}
+
+async fn post(client: &Client, uri: &str, body: &Value) -> (u16, Value) {
+    let body = serde_json::to_vec(body).unwrap();
+    send(client, Method::POST, uri, "application/json", &body).await
+}
+
+/// Asks whether the client's user may `verb` `resource` in `namespace`: the review's
+/// status.
+async fn may(client: &Client, verb: &str, resource: &str, namespace: &str) -> Value {
+    let review = json!({
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": verb, "resource": resource, "namespace": namespace}},
+    });
+    let (code, answer) = post(client, ACCESS, &review).await;
+    assert_eq!(code, 201, "{answer}");
+    assert_eq!(answer["kind"], "SelfSubjectAccessReview");
+    assert_eq!(
+        answer["spec"], review["spec"],
+        "the spec comes back as sent"
+    );
+    answer["status"].clone()
+}
+
+#[tokio::test]
+async fn access_reviews_answer_for_the_user_who_asks() {
+    let stack = stack().await;
+    let admin = stack.admin_client();
+    let dev = stack.client_as(UserInfo::new("dev", ["devs"]));
+
+    assert_eq!(
+        may(&admin, "delete", "nodes", "").await,
+        json!({"allowed": true})
+    );
+    assert_eq!(
+        may(&dev, "list", "configmaps", "team").await,
+        json!({"allowed": false})
+    );
+
+    // Grant the group a role in one namespace: the answer follows the bindings.
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "cm-reader", "namespace": "team"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]});
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "devs-read", "namespace": "team"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm-reader"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "devs"}]});
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}});
+    assert_eq!(post(&admin, "/api/v1/namespaces", &ns).await.0, 201);
+    let roles = "/apis/rbac.authorization.k8s.io/v1/namespaces/team/roles";
+    assert_eq!(post(&admin, roles, &role).await.0, 201);
+    let bindings = "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings";
+    assert_eq!(post(&admin, bindings, &binding).await.0, 201);
+    let mut allowed = json!(null);
+    for _ in 0..100 {
+        allowed = may(&dev, "list", "configmaps", "team").await;
+        if allowed["allowed"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        allowed,
+        json!({"allowed": true}),
+        "the binding never took effect"
+    );
+    assert_eq!(
+        may(&dev, "delete", "configmaps", "team").await,
+        json!({"allowed": false})
+    );
+    assert_eq!(
+        may(&dev, "list", "configmaps", "other").await,
+        json!({"allowed": false})
+    );
+
+    // Non-resource paths: every authenticated user may read the version, no one else
+    // the metrics.
+    let path = |p: &str| {
+        json!({"kind": "SelfSubjectAccessReview",
+               "spec": {"nonResourceAttributes": {"verb": "get", "path": p}}})
+    };
+    let (code, answer) = post(&dev, ACCESS, &path("/version")).await;
+    assert_eq!((code, &answer["status"]), (201, &json!({"allowed": true})));
+    let (code, answer) = post(&dev, ACCESS, &path("/metrics")).await;
+    assert_eq!((code, &answer["status"]), (201, &json!({"allowed": false})));
+}
+
+#[tokio::test]
+async fn the_identity_review_says_who_asks() {
+    let stack = stack().await;
+    let dev = stack.client_as(UserInfo::new("dev", ["devs"]));
+    let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+    let (code, answer) = post(&dev, IDENTITY, &body).await;
+    assert_eq!(code, 201, "{answer}");
+    assert_eq!(answer["kind"], "SelfSubjectReview");
+    assert_eq!(answer["apiVersion"], "authentication.k8s.io/v1");
+    assert_eq!(
+        answer["status"]["userInfo"],
+        json!({"username": "dev", "groups": ["devs", "system:authenticated"]})
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_an_authorizer_allows_every_review() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let api = ApiServer::builder(store).build().await.unwrap();
+    let client = Client::new(api, "default");
+    assert_eq!(
+        may(&client, "delete", "nodes", "").await,
+        json!({"allowed": true})
+    );
+}
+
+#[tokio::test]
+async fn bad_reviews_are_refused_and_reviews_are_only_created() {
+    let stack = stack().await;
+    let dev = stack.client_as(UserInfo::new("dev", ["devs"]));
+
+    // Neither attribute set, or both: 422, naming the field.
+    for spec in [
+        json!({}),
+        json!({"resourceAttributes": {"verb": "get"}, "nonResourceAttributes": {"verb": "get", "path": "/"}}),
+    ] {
+        let body = json!({"kind": "SelfSubjectAccessReview", "spec": spec});
+        let (code, status) = post(&dev, ACCESS, &body).await;
+        assert_eq!(code, 422, "{status}");
+        assert_eq!(status["reason"], "Invalid");
+        assert_eq!(
+            status["details"]["causes"][0]["field"],
+            "spec.resourceAttributes"
+        );
+    }
+    // Not JSON, not an object, an unknown media type.
+    let cases: [(&str, &[u8], u16); 3] = [
+        ("application/json", b"{", 400),
+        ("application/json", b"[1]", 400),
+        ("text/plain", b"hi", 415),
+    ];
+    for (ct, body, want) in cases {
+        let (code, status) = send(&dev, Method::POST, ACCESS, ct, body).await;
+        assert_eq!(code, want, "{ct}: {status}");
+        assert_eq!(status["kind"], "Status");
+    }
+    // A review is only created, never kept: reading or deleting is 405 to whoever may
+    // try (and 403 to whoever may not, as authorization comes first).
+    let admin = stack.admin_client();
+    for method in [Method::GET, Method::PUT, Method::DELETE] {
+        let (code, status) = send(&admin, method.clone(), ACCESS, "application/json", b"").await;
+        assert_eq!(code, 405, "{method}: {status}");
+        assert_eq!(status["reason"], "MethodNotAllowed");
+    }
+    let (code, _) = send(&dev, Method::GET, ACCESS, "application/json", b"").await;
+    assert_eq!(code, 403);
+}
