@@ -70,4 +70,13 @@ fn the_python_client_lists_creates_watches_and_sees_error_codes() {
         out["deployment"],
         json!({"image": "nginx:1.26", "replicas": 4, "generation": 3, "scale": 4})
     );
+    assert_eq!(out["reviews"]["allowed"], true, "{}", out["reviews"]);
+    assert!(
+        out["reviews"]["groups"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("system:masters")),
+        "{}",
+        out["reviews"]
+    );
 }
