@@ -616,6 +616,15 @@ fn wrong_credentials_get_401_and_rbac_gets_403_as_auth_can_i_says() {
             can_i(k, &nobody, &["list", "configmaps", "-n", "kube-system"]),
             ("no".into(), false)
         );
+        let (list, ok) = can_i(k, &nobody, &["--list"]);
+        assert!(ok, "{list}");
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with("configmaps ") && l.contains("[get list watch]")),
+            "{list}"
+        );
+        let (list, _) = can_i(k, &nobody, &["--list", "-n", "kube-system"]);
+        assert!(!list.contains("configmaps"), "{list}");
         k.ok(kc, &["create", "configmap", "mine"]);
         assert_eq!(
             can_i(k, &nobody, &["delete", "configmap/mine"]),

@@ -414,6 +414,24 @@ async fn self_reviews_are_read_from_protobuf() {
     );
     assert_eq!(body["status"], json!({"allowed": true}));
 
+    // `kubectl auth can-i --list -n team`.
+    let list = pb::envelope(
+        "authorization.k8s.io/v1",
+        "SelfSubjectRulesReview",
+        &[pb::msg(1, &[]), pb::msg(2, &[pb::s(1, "team")])],
+    );
+    let (code, body) = call(
+        &api,
+        Method::POST,
+        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+        PROTOBUF,
+        list,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(body["spec"], json!({"namespace": "team"}));
+    assert_eq!(body["status"]["incomplete"], false, "{body}");
+
     let whoami = pb::envelope("authentication.k8s.io/v1", "SelfSubjectReview", &[]);
     let (code, body) = call(
         &api,

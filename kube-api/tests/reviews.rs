@@ -1,6 +1,7 @@
 //! The self reviews through the whole stack: `SelfSubjectAccessReview` (`kubectl auth
-//! can-i`) answered by the authorizer that guards the server, for the user who asks, and
-//! `SelfSubjectReview` (`kubectl auth whoami`). kubectl itself asks them in kubectl.rs.
+//! can-i`) and `SelfSubjectRulesReview` (`kubectl auth can-i --list`) answered by the
+//! authorizer that guards the server, for the user who asks, and `SelfSubjectReview`
+//! (`kubectl auth whoami`). kubectl itself asks them in kubectl.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,14 +12,17 @@ use http::{Method, Request};
 use http_body_util::BodyExt as _;
 use kube_api::client::Client;
 use kube_api::server::ApiServer;
+use kube_api::server::authz::{AuthorizationLayer, Authorizer, Decision, RequestAttributes};
 use kube_api::server::stack::{Stack, StackBuilder};
 use kube_api::server::user::UserInfo;
 use kube_core::Store;
 use kube_store::MemoryStore;
 use serde_json::{Value, json};
+use tower::Layer as _;
 
 const ACCESS: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
 const IDENTITY: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+const RULES: &str = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
 
 async fn stack() -> Stack {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
@@ -59,6 +63,16 @@ async fn may(client: &Client, verb: &str, resource: &str, namespace: &str) -> Va
         answer["spec"], review["spec"],
         "the spec comes back as sent"
     );
+    answer["status"].clone()
+}
+
+/// What the client's user may do in `namespace`: the rules review's status.
+async fn rules(client: &Client, namespace: &str) -> Value {
+    let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+                        "spec": {"namespace": namespace}});
+    let (code, answer) = post(client, RULES, &review).await;
+    assert_eq!(code, 201, "{answer}");
+    assert_eq!(answer["kind"], "SelfSubjectRulesReview");
     answer["status"].clone()
 }
 
@@ -113,6 +127,39 @@ async fn access_reviews_answer_for_the_user_who_asks() {
         json!({"allowed": false})
     );
 
+    // The rules review lists the role's rule in its namespace, and not elsewhere.
+    let granted = json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["configmaps"]});
+    let team = rules(&dev, "team").await;
+    assert_eq!(team["incomplete"], false, "{team}");
+    assert!(
+        team["resourceRules"].as_array().unwrap().contains(&granted),
+        "{team}"
+    );
+    assert!(
+        team["nonResourceRules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["nonResourceURLs"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("/version"))),
+        "{team}"
+    );
+    let other = rules(&dev, "other").await;
+    assert!(
+        !other["resourceRules"]
+            .as_array()
+            .unwrap()
+            .contains(&granted),
+        "{other}"
+    );
+    let everything = json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]});
+    assert_eq!(
+        rules(&admin, "team").await["resourceRules"],
+        json!([everything])
+    );
+
     // Non-resource paths: every authenticated user may read the version, no one else
     // the metrics.
     let path = |p: &str| {
@@ -149,6 +196,46 @@ async fn a_server_without_an_authorizer_allows_every_review() {
         may(&client, "delete", "nodes", "").await,
         json!({"allowed": true})
     );
+    let all = rules(&client, "default").await;
+    assert_eq!(all["incomplete"], false);
+    assert_eq!(all["resourceRules"][0]["verbs"], json!(["*"]), "{all}");
+}
+
+/// Allows reads, denies deletes with a reason, and cannot list its rules.
+struct ReadsOnly;
+
+impl Authorizer for ReadsOnly {
+    fn authorize(&self, a: &RequestAttributes) -> Decision {
+        match a.verb.as_str() {
+            "get" | "list" | "create" => Decision::Allow,
+            "delete" => Decision::Deny("deletes are off today".into()),
+            _ => Decision::NoOpinion,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_custom_authorizer_answers_the_reviews_it_can() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let api = ApiServer::builder(store).build().await.unwrap();
+    let guarded = AuthorizationLayer::new(ReadsOnly).layer(api);
+    let client = Client::new(guarded, "default");
+    assert_eq!(
+        may(&client, "list", "pods", "a").await,
+        json!({"allowed": true})
+    );
+    assert_eq!(
+        may(&client, "delete", "pods", "a").await,
+        json!({"allowed": false, "denied": true, "reason": "deletes are off today"})
+    );
+    assert_eq!(
+        may(&client, "patch", "pods", "a").await,
+        json!({"allowed": false})
+    );
+    let unknown = rules(&client, "a").await;
+    assert_eq!(unknown["incomplete"], true, "{unknown}");
+    assert_eq!(unknown["resourceRules"], json!([]));
+    assert!(unknown["evaluationError"].is_string(), "{unknown}");
 }
 
 #[tokio::test]

@@ -3,16 +3,19 @@
 //! - `SelfSubjectAccessReview` (`authorization.k8s.io/v1`, what `kubectl auth can-i`
 //!   sends): may I do this? Answered by the authorizer that guards the server, for the
 //!   user who asks, with the attributes of the review's spec instead of the request's.
+//! - `SelfSubjectRulesReview` (`authorization.k8s.io/v1`, what `kubectl auth can-i
+//!   --list` sends): what may I do in this namespace? Answered with the rules the same
+//!   authorizer lists for the user, or marked incomplete when it cannot list them.
 //! - `SelfSubjectReview` (`authentication.k8s.io/v1`, what `kubectl auth whoami` sends):
 //!   who am I? Answered with the user the authentication layer found.
 //!
-//! The authorization layer hands its authorizer to these requests (in their extensions);
-//! a server without one allows everything, and so answers every review with allowed.
+//! The authorization layer hands its authorizer to the first two (in the request's
+//! extensions); a server without one allows everything, and answers so.
 
 use std::sync::Arc;
 
 use http::{Method, StatusCode};
-use kube_core::{Error, ObjectRef, StatusCause};
+use kube_core::{Error, ObjectRef, PolicyRule, StatusCause};
 use serde_json::{Map, Value, json};
 
 use super::ApiInner;
@@ -32,13 +35,15 @@ const AUTHENTICATION: &str = "authentication.k8s.io";
 pub(crate) enum Review {
     /// `SelfSubjectAccessReview`: may I do this?
     Access,
+    /// `SelfSubjectRulesReview`: what may I do here?
+    Rules,
     /// `SelfSubjectReview`: who am I?
     Identity,
 }
 
 impl Review {
     /// Every review.
-    pub(crate) const ALL: [Self; 2] = [Self::Access, Self::Identity];
+    pub(crate) const ALL: [Self; 3] = [Self::Access, Self::Rules, Self::Identity];
 
     /// The version every review is served in.
     pub(crate) const VERSION: &str = "v1";
@@ -53,7 +58,7 @@ impl Review {
     /// Its API group.
     pub(crate) fn group(self) -> &'static str {
         match self {
-            Self::Access => AUTHORIZATION,
+            Self::Access | Self::Rules => AUTHORIZATION,
             Self::Identity => AUTHENTICATION,
         }
     }
@@ -62,6 +67,7 @@ impl Review {
     pub(crate) fn resource(self) -> &'static str {
         match self {
             Self::Access => "selfsubjectaccessreviews",
+            Self::Rules => "selfsubjectrulesreviews",
             Self::Identity => "selfsubjectreviews",
         }
     }
@@ -70,6 +76,7 @@ impl Review {
     pub(crate) fn kind(self) -> &'static str {
         match self {
             Self::Access => "SelfSubjectAccessReview",
+            Self::Rules => "SelfSubjectRulesReview",
             Self::Identity => "SelfSubjectReview",
         }
     }
@@ -117,6 +124,14 @@ pub(crate) async fn answer(
         Review::Access => {
             let attributes = access_attributes(out.get("spec"), user, &object)?;
             access_status(authorizer.authorize(&attributes))
+        }
+        Review::Rules => {
+            let namespace = out
+                .get("spec")
+                .and_then(|s| s.get("namespace"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            rules_status(authorizer.rules(&user, namespace))
         }
         Review::Identity => json!({"userInfo": user_info(&user)}),
     };
@@ -182,6 +197,37 @@ fn access_status(decision: Decision) -> Value {
         Decision::Deny(reason) => json!({"allowed": false, "denied": true, "reason": reason}),
         Decision::NoOpinion => json!({"allowed": false}),
     }
+}
+
+/// A `SubjectRulesReviewStatus`: each rule's resource part as a `ResourceRule`, its
+/// non-resource part as a `NonResourceRule` (a rule may have both), or an empty,
+/// incomplete answer when the authorizer cannot list rules.
+fn rules_status(rules: Option<Vec<PolicyRule>>) -> Value {
+    let Some(rules) = rules else {
+        return json!({
+            "resourceRules": [],
+            "nonResourceRules": [],
+            "incomplete": true,
+            "evaluationError": "this server's authorizer does not list its rules",
+        });
+    };
+    let mut resource = Vec::new();
+    let mut non_resource = Vec::new();
+    for rule in rules {
+        if !rule.resources.is_empty() {
+            let mut r = json!({"verbs": rule.verbs, "apiGroups": rule.api_groups,
+                               "resources": rule.resources});
+            if !rule.resource_names.is_empty() {
+                r["resourceNames"] = json!(rule.resource_names);
+            }
+            resource.push(r);
+        }
+        if !rule.non_resource_urls.is_empty() {
+            non_resource
+                .push(json!({"verbs": rule.verbs, "nonResourceURLs": rule.non_resource_urls}));
+        }
+    }
+    json!({"resourceRules": resource, "nonResourceRules": non_resource, "incomplete": false})
 }
 
 /// An `authentication.k8s.io/v1 UserInfo`, with Go's `omitempty`.
@@ -279,6 +325,37 @@ mod tests {
             access_status(Decision::NoOpinion),
             json!({"allowed": false})
         );
+    }
+
+    #[test]
+    fn rules_split_into_resource_and_non_resource_rules() {
+        let rule =
+            |verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str], urls: &[&str]| {
+                let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+                PolicyRule {
+                    verbs: owned(verbs),
+                    api_groups: owned(groups),
+                    resources: owned(resources),
+                    resource_names: owned(names),
+                    non_resource_urls: owned(urls),
+                }
+            };
+        let status = rules_status(Some(vec![
+            rule(&["get"], &[""], &["configmaps"], &["one"], &[]),
+            rule(&["get"], &[], &[], &[], &["/healthz"]),
+        ]));
+        assert_eq!(
+            status,
+            json!({
+                "resourceRules": [{"verbs": ["get"], "apiGroups": [""],
+                                   "resources": ["configmaps"], "resourceNames": ["one"]}],
+                "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["/healthz"]}],
+                "incomplete": false,
+            })
+        );
+        let unknown = rules_status(None);
+        assert_eq!(unknown["incomplete"], true);
+        assert_eq!(unknown["resourceRules"], json!([]));
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! non-resource path) and asks an [`Authorizer`]. Unless it allows, the answer is 403
 //! Forbidden with a `Status` worded as Kubernetes words it:
 //! `pods is forbidden: User "x" cannot list resource "pods" in API group "" in the
-//! namespace "default"`. An allowed `SelfSubjectAccessReview` (`kubectl auth can-i`)
-//! carries the authorizer on to the server, which answers the review with it.
+//! namespace "default"`. An allowed `SelfSubjectAccessReview` or `SelfSubjectRulesReview`
+//! (`kubectl auth can-i`, with `--list` for the latter) carries the authorizer on to the
+//! server, which answers the review with it.
 //!
 //! Authorizers: [`RbacAuthorizer`] (Kubernetes RBAC) and [`AllowAll`] (development).
 
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::Request;
-use kube_core::{Status, StatusDetails, StatusReason};
+use kube_core::{PolicyRule, Status, StatusDetails, StatusReason};
 use tower::Service;
 
 pub use attributes::RequestAttributes;
@@ -46,6 +47,15 @@ pub enum Decision {
 pub trait Authorizer: Send + Sync + 'static {
     /// The decision for one request.
     fn authorize(&self, attributes: &RequestAttributes) -> Decision;
+
+    /// The rules that allow `user` to do things in `namespace` (cluster-wide rules
+    /// included; `""` for cluster-wide rules only), as `kubectl auth can-i --list` shows
+    /// them. `None` when this authorizer cannot list its rules: the review then says its
+    /// answer is incomplete. The default.
+    fn rules(&self, user: &UserInfo, namespace: &str) -> Option<Vec<PolicyRule>> {
+        let _ = (user, namespace);
+        None
+    }
 }
 
 /// Allows everything: for development, never for a shared cluster.
@@ -56,11 +66,19 @@ impl Authorizer for AllowAll {
     fn authorize(&self, _: &RequestAttributes) -> Decision {
         Decision::Allow
     }
+
+    fn rules(&self, _: &UserInfo, _: &str) -> Option<Vec<PolicyRule>> {
+        Some(rbac::everything())
+    }
 }
 
 impl<A: Authorizer> Authorizer for Arc<A> {
     fn authorize(&self, attributes: &RequestAttributes) -> Decision {
         (**self).authorize(attributes)
+    }
+
+    fn rules(&self, user: &UserInfo, namespace: &str) -> Option<Vec<PolicyRule>> {
+        (**self).rules(user, namespace)
     }
 }
 
@@ -128,13 +146,12 @@ where
         let attributes = RequestAttributes::from_request(&request, user);
         let reason = match self.authorizer.authorize(&attributes) {
             Decision::Allow => {
-                // An access review is answered by this same authorizer.
-                if Review::of_path(
+                // Access and rules reviews are answered by this same authorizer.
+                if let Some(Review::Access | Review::Rules) = Review::of_path(
                     &attributes.api_group,
                     &attributes.api_version,
                     &attributes.resource,
-                ) == Some(Review::Access)
-                {
+                ) {
                     let authorizer = ReviewAuthorizer(self.authorizer.clone());
                     request.extensions_mut().insert(authorizer);
                 }

@@ -22,7 +22,7 @@ use kube_core::{
 use super::attributes::RequestAttributes;
 use super::{Authorizer, Decision};
 use crate::informer::{Cache, SharedInformerFactory};
-use crate::server::user::{GROUP_AUTHENTICATED, GROUP_MASTERS};
+use crate::server::user::{GROUP_AUTHENTICATED, GROUP_MASTERS, UserInfo};
 
 /// RBAC over four informer caches.
 #[derive(Clone, Debug)]
@@ -49,6 +49,14 @@ fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], urls: &[&str]) -> P
         resource_names: Vec::new(),
         non_resource_urls: owned(urls),
     }
+}
+
+/// Every verb on every resource and every path: what `system:masters` may do.
+pub(super) fn everything() -> Vec<PolicyRule> {
+    vec![
+        rule(&["*"], &["*"], &["*"], &[]),
+        rule(&["*"], &[], &[], &["*"]),
+    ]
 }
 
 impl Bootstrap {
@@ -138,6 +146,25 @@ impl RbacAuthorizer {
         self.cluster_roles.get_named(None, name)
     }
 
+    /// `f` of the rules of the role a binding refers to (`None` when there is no such
+    /// role: a binding may come before its role, or outlive it).
+    fn with_role_rules<R>(
+        &self,
+        role_ref: &RoleRef,
+        namespace: Option<&str>,
+        f: impl FnOnce(&[PolicyRule]) -> R,
+    ) -> Option<R> {
+        match role_ref.kind.as_str() {
+            "ClusterRole" => self
+                .cluster_role_rules(&role_ref.name)
+                .map(|role| f(&role.rules)),
+            "Role" => namespace
+                .and_then(|ns| self.roles.get_named(Some(ns), &role_ref.name))
+                .map(|role| f(&role.rules)),
+            _ => None,
+        }
+    }
+
     /// True when any rule of the role a binding refers to allows the request.
     fn role_allows(
         &self,
@@ -145,15 +172,10 @@ impl RbacAuthorizer {
         namespace: Option<&str>,
         attrs: &RequestAttributes,
     ) -> bool {
-        match role_ref.kind.as_str() {
-            "ClusterRole" => self
-                .cluster_role_rules(&role_ref.name)
-                .is_some_and(|role| role.rules.iter().any(|r| rule_allows(r, attrs))),
-            "Role" => namespace
-                .and_then(|ns| self.roles.get_named(Some(ns), &role_ref.name))
-                .is_some_and(|role| role.rules.iter().any(|r| rule_allows(r, attrs))),
-            _ => false,
-        }
+        self.with_role_rules(role_ref, namespace, |rules| {
+            rules.iter().any(|r| rule_allows(r, attrs))
+        })
+        .unwrap_or(false)
     }
 }
 
@@ -172,18 +194,17 @@ fn rule_allows(rule: &PolicyRule, attrs: &RequestAttributes) -> bool {
 }
 
 /// True when a binding's subject is this user (by name, group or service account).
-fn applies_to(subject: &Subject, attrs: &RequestAttributes, binding_namespace: &str) -> bool {
+fn applies_to(subject: &Subject, user: &UserInfo, binding_namespace: &str) -> bool {
     match &subject.kind {
-        SubjectKind::User => subject.name == attrs.user.name,
-        SubjectKind::Group => attrs.user.groups.contains(&subject.name),
+        SubjectKind::User => subject.name == user.name,
+        SubjectKind::Group => user.groups.contains(&subject.name),
         SubjectKind::ServiceAccount => {
             let ns = subject
                 .namespace
                 .as_deref()
                 .filter(|ns| !ns.is_empty())
                 .unwrap_or(binding_namespace);
-            !ns.is_empty()
-                && attrs.user.name == format!("system:serviceaccount:{ns}:{}", subject.name)
+            !ns.is_empty() && user.name == format!("system:serviceaccount:{ns}:{}", subject.name)
         }
         SubjectKind::Other(_) => false,
     }
@@ -208,7 +229,10 @@ impl Authorizer for RbacAuthorizer {
         }
         for binding in self.cluster_role_bindings.list() {
             if binding.role_ref.kind == "ClusterRole"
-                && binding.subjects.iter().any(|s| applies_to(s, attrs, ""))
+                && binding
+                    .subjects
+                    .iter()
+                    .any(|s| applies_to(s, &attrs.user, ""))
                 && self.role_allows(&binding.role_ref, None, attrs)
             {
                 return Decision::Allow;
@@ -220,7 +244,7 @@ impl Authorizer for RbacAuthorizer {
                 if binding
                     .subjects
                     .iter()
-                    .any(|s| applies_to(s, attrs, &attrs.namespace))
+                    .any(|s| applies_to(s, &attrs.user, &attrs.namespace))
                     && self.role_allows(&binding.role_ref, Some(&attrs.namespace), attrs)
                 {
                     return Decision::Allow;
@@ -228,6 +252,47 @@ impl Authorizer for RbacAuthorizer {
             }
         }
         Decision::NoOpinion
+    }
+
+    /// The bootstrap rules that apply to the user, the rules of every ClusterRole bound
+    /// to them cluster-wide, and those of every role bound to them in `namespace`: the
+    /// same rules [`authorize`](Self::authorize) looks through, in the same order. As
+    /// there, a role bound in a namespace grants no non-resource URLs, so its rules come
+    /// without them.
+    fn rules(&self, user: &UserInfo, namespace: &str) -> Option<Vec<PolicyRule>> {
+        if user.in_group(GROUP_MASTERS) {
+            return Some(everything());
+        }
+        let mut rules = self.bootstrap.public.clone();
+        if user.in_group(GROUP_AUTHENTICATED) {
+            rules.extend_from_slice(&self.bootstrap.authenticated);
+        }
+        for binding in self.cluster_role_bindings.list() {
+            if binding.role_ref.kind == "ClusterRole"
+                && binding.subjects.iter().any(|s| applies_to(s, user, ""))
+            {
+                self.with_role_rules(&binding.role_ref, None, |r| rules.extend_from_slice(r));
+            }
+        }
+        if !namespace.is_empty() {
+            for binding in self.role_bindings.list_namespace(namespace) {
+                if binding
+                    .subjects
+                    .iter()
+                    .any(|s| applies_to(s, user, namespace))
+                {
+                    self.with_role_rules(&binding.role_ref, Some(namespace), |r| {
+                        rules.extend(r.iter().filter(|r| !r.resources.is_empty()).map(|r| {
+                            PolicyRule {
+                                non_resource_urls: Vec::new(),
+                                ..r.clone()
+                            }
+                        }));
+                    });
+                }
+            }
+        }
+        Some(rules)
     }
 }
 
@@ -444,6 +509,66 @@ mod tests {
         assert!(ask(&rbac, &alice, "GET", "/openapi/v2"));
         assert!(!ask(&rbac, &alice, "GET", "/api/v1/pods"));
         assert!(!ask(&rbac, &alice, "POST", "/api"));
+    }
+
+    #[test]
+    fn rules_list_what_authorize_allows() {
+        let f = Fixture::new();
+        f.roles.apply(Change::Upsert(Role {
+            metadata: meta(Some("team"), "pod-reader"),
+            rules: vec![rule(&["get"], &[""], &["pods"], &[])],
+        }));
+        f.cluster_roles.apply(Change::Upsert(ClusterRole {
+            metadata: meta(None, "metrics"),
+            rules: vec![rule(&["get"], &[], &["nodes"], &["/metrics"])],
+            aggregation_rule: None,
+        }));
+        f.role_bindings.apply(Change::Upsert(RoleBinding {
+            metadata: meta(Some("team"), "read-pods"),
+            subjects: vec![subject(SubjectKind::User, "alice", None)],
+            role_ref: role_ref("Role", "pod-reader"),
+        }));
+        f.role_bindings.apply(Change::Upsert(RoleBinding {
+            metadata: meta(Some("team"), "metrics-here"),
+            subjects: vec![subject(SubjectKind::User, "alice", None)],
+            role_ref: role_ref("ClusterRole", "metrics"),
+        }));
+        f.cluster_role_bindings
+            .apply(Change::Upsert(ClusterRoleBinding {
+                metadata: meta(None, "dangling"),
+                subjects: vec![subject(SubjectKind::User, "alice", None)],
+                role_ref: role_ref("ClusterRole", "missing"),
+            }));
+        let rbac = f.authorizer();
+        let alice = user("alice", &[]);
+        let bootstrap = {
+            let b = Bootstrap::new();
+            [b.public, b.authenticated].concat()
+        };
+
+        // In "team": the bootstrap rules, the Role's, and the ClusterRole's resource
+        // part only (a role binding grants no non-resource URL).
+        let mut want = bootstrap.clone();
+        want.push(rule(&["get"], &[""], &["pods"], &[]));
+        want.push(rule(&["get"], &[], &["nodes"], &[]));
+        let mut got = rbac.rules(&alice, "team").unwrap();
+        got[bootstrap.len()..].sort_by(|a, b| a.resources.cmp(&b.resources));
+        want[bootstrap.len()..].sort_by(|a, b| a.resources.cmp(&b.resources));
+        assert_eq!(got, want);
+        assert!(!ask(&rbac, &alice, "GET", "/metrics"));
+        // Elsewhere, and cluster-wide: the bootstrap rules alone.
+        assert_eq!(rbac.rules(&alice, "other").unwrap(), bootstrap);
+        assert_eq!(rbac.rules(&alice, "").unwrap(), bootstrap);
+        // Anonymous users get the public rules; masters everything.
+        assert_eq!(
+            rbac.rules(&UserInfo::anonymous(), "team").unwrap(),
+            Bootstrap::new().public
+        );
+        assert_eq!(
+            rbac.rules(&user("root", &["system:masters"]), "team")
+                .unwrap(),
+            everything()
+        );
     }
 
     #[test]

@@ -57,6 +57,11 @@ static KINDS: &[(&str, &str, &Message)] = &[
         &reviews::SELF_SUBJECT_ACCESS_REVIEW,
     ),
     (
+        "authorization.k8s.io/v1",
+        "SelfSubjectRulesReview",
+        &reviews::SELF_SUBJECT_RULES_REVIEW,
+    ),
+    (
         "authentication.k8s.io/v1",
         "SelfSubjectReview",
         &reviews::SELF_SUBJECT_REVIEW,

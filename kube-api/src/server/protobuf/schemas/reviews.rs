@@ -1,5 +1,6 @@
 //! The self reviews: `authorization.k8s.io/v1` SelfSubjectAccessReview (`kubectl auth
-//! can-i`) and `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`).
+//! can-i`) and SelfSubjectRulesReview (`kubectl auth can-i --list`), and
+//! `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`).
 
 use super::super::schema::{B, Message, OPT, PTR, REQ, S, f, m, rep};
 use super::meta_v1::OBJECT_META;
@@ -53,6 +54,20 @@ static SUBJECT_ACCESS_REVIEW_STATUS: Message = Message::new(
         f(4, "denied", B, OPT),
     ],
 );
+
+/// `authorization.k8s.io/v1 SelfSubjectRulesReview` (its status, which only the server
+/// writes, is not modelled).
+pub(crate) static SELF_SUBJECT_RULES_REVIEW: Message = Message::new(
+    "SelfSubjectRulesReview",
+    &[
+        f(1, "metadata", m(&OBJECT_META), OPT),
+        f(2, "spec", m(&SELF_SUBJECT_RULES_REVIEW_SPEC), REQ),
+    ],
+);
+
+/// `SelfSubjectRulesReviewSpec`.
+static SELF_SUBJECT_RULES_REVIEW_SPEC: Message =
+    Message::new("SelfSubjectRulesReviewSpec", &[f(1, "namespace", S, OPT)]);
 
 /// `authentication.k8s.io/v1 SelfSubjectReview`.
 pub(crate) static SELF_SUBJECT_REVIEW: Message = Message::new(
