@@ -1,4 +1,4 @@
-//! Probes: exec, httpGet and tcpSocket checks, and the per-container tasks that run
+//! Probes: exec, httpGet, tcpSocket and grpc checks, and the per-container tasks that run
 //! liveness, readiness and startup probes with Kubernetes' timing (initialDelaySeconds,
 //! periodSeconds, timeoutSeconds, successThreshold, failureThreshold).
 
@@ -90,10 +90,63 @@ pub(crate) async fn run_once(probe: &Probe, target: &Target) -> Outcome {
             Err(_) => Outcome::Failure(format!("dial tcp {host}:{port}: i/o timeout")),
         };
     }
-    if probe.grpc.is_some() {
-        return Outcome::Failure("gRPC probes are not supported by this node agent".into());
+    if let Some(grpc) = &probe.grpc {
+        let Some(port) = u16::try_from(grpc.port).ok().filter(|p| *p > 0) else {
+            return Outcome::Failure(format!("invalid port {}", grpc.port));
+        };
+        let service = grpc.service.clone().unwrap_or_default();
+        return grpc_check(&target.host, port, service, timeout).await;
     }
     Outcome::Failure("the probe has no handler".into())
+}
+
+/// A `grpc.health.v1.Health/Check` call, with the kubelet's wording of each failure:
+/// serving is success; any other status, a failed call, a connection that does not
+/// come up, or no answer within `timeout` is a failure.
+async fn grpc_check(host: &str, port: u16, service: String, timeout: Duration) -> Outcome {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let addr = format!("http://{host}:{port}");
+    let endpoint = match tonic::transport::Endpoint::from_shared(addr.clone()) {
+        Ok(e) => e.connect_timeout(timeout).timeout(timeout),
+        Err(e) => return Outcome::Failure(format!("invalid address {addr}: {e}")),
+    };
+    let channel = match tokio::time::timeout(timeout, endpoint.connect()).await {
+        Ok(Ok(channel)) => channel,
+        Ok(Err(e)) => {
+            return Outcome::Failure(format!(
+                "timeout: failed to connect service \"{host}:{port}\" within {timeout:?}: {e}"
+            ));
+        }
+        Err(_) => {
+            return Outcome::Failure(format!(
+                "timeout: failed to connect service \"{host}:{port}\" within {timeout:?}"
+            ));
+        }
+    };
+    let mut client = HealthClient::new(channel);
+    let call = client.check(HealthCheckRequest { service });
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(answer)) => match answer.into_inner().status() {
+            ServingStatus::Serving => Outcome::Success,
+            other => Outcome::Failure(format!(
+                "service unhealthy (responded with \"{}\")",
+                other.as_str_name()
+            )),
+        },
+        Ok(Err(status)) if status.code() == tonic::Code::DeadlineExceeded => Outcome::Failure(
+            format!("timeout: health rpc did not complete within {timeout:?}"),
+        ),
+        Ok(Err(status)) => Outcome::Failure(format!(
+            "error: health rpc probe failed: {:?}: {}",
+            status.code(),
+            status.message()
+        )),
+        Err(_) => Outcome::Failure(format!(
+            "timeout: health rpc did not complete within {timeout:?}"
+        )),
+    }
 }
 
 fn resolve_port(port: &IntOrString, container: &Container) -> Option<u16> {
@@ -479,6 +532,62 @@ mod tests {
         assert!(matches!(run_once(&tcp, &t).await, Outcome::Failure(_)));
         let unknown = probe(serde_json::json!({"httpGet": {"port": "nope"}}));
         assert!(matches!(run_once(&unknown, &t).await, Outcome::Failure(_)));
+    }
+
+    #[tokio::test]
+    async fn grpc_probes_ask_the_health_service() {
+        use tonic_health::ServingStatus;
+
+        let (reporter, service) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        reporter
+            .set_service_status("db", ServingStatus::NotServing)
+            .await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming),
+        );
+        let t = target(None);
+        let grpc = |service: Option<&str>| {
+            let mut p = serde_json::json!({"grpc": {"port": port}, "timeoutSeconds": 2});
+            if let Some(s) = service {
+                p["grpc"]["service"] = s.into();
+            }
+            probe(p)
+        };
+        let failure = |outcome: Outcome| match outcome {
+            Outcome::Failure(m) => m,
+            Outcome::Success => panic!("the probe passed"),
+        };
+
+        // The server's overall health (no service named), then a named service.
+        assert_eq!(run_once(&grpc(None), &t).await, Outcome::Success);
+        let m = failure(run_once(&grpc(Some("db")), &t).await);
+        assert_eq!(m, r#"service unhealthy (responded with "NOT_SERVING")"#);
+        reporter
+            .set_service_status("db", ServingStatus::Serving)
+            .await;
+        assert_eq!(run_once(&grpc(Some("db")), &t).await, Outcome::Success);
+        // A service the server does not know: the call fails with NotFound.
+        let m = failure(run_once(&grpc(Some("nope")), &t).await);
+        assert!(
+            m.starts_with("error: health rpc probe failed: NotFound"),
+            "{m}"
+        );
+
+        // Nothing listens any more.
+        server.abort();
+        let _ = server.await;
+        let m = failure(run_once(&grpc(None), &t).await);
+        assert!(m.contains("failed to connect service"), "{m}");
+        let bad = probe(serde_json::json!({"grpc": {"port": 0}}));
+        assert_eq!(failure(run_once(&bad, &t).await), "invalid port 0");
     }
 
     #[tokio::test]
