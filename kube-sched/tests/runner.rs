@@ -84,6 +84,47 @@ async fn an_unschedulable_pod_says_why_and_is_placed_once_a_node_fits() {
     handle.shutdown().await.unwrap();
 }
 
+/// A late `PodScheduled=False` of a failed attempt must not land on the pod once a later
+/// attempt has bound it. The scheduler's status writes take half a second here, so the
+/// binding that follows a new node comes while the failure's write is in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_written_late_does_not_overwrite_the_binding() {
+    use tower::ServiceExt as _;
+
+    let c = Cluster::new().await;
+    c.add_node(node("small").cpu("1")).await;
+    let server = c._server.clone();
+    let slow = tower::service_fn(move |req: http::Request<kube_api::server::ApiBody>| {
+        let server = server.clone();
+        async move {
+            if req.method() == http::Method::PATCH && req.uri().path().ends_with("/status") {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            server.oneshot(req).await
+        }
+    });
+    let handle = SchedulerRunner::builder(kube_api::client::Client::new(slow, "default"))
+        .config(fast_config())
+        .build()
+        .spawn();
+    c.add_pod(pod("big").requests("2", "1Gi")).await;
+    // The first attempt fails at once; its write is on its way while a node that fits
+    // arrives.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.add_node(node("large").cpu("4")).await;
+    assert_eq!(c.wait_bound("big").await, "large");
+    // Past the delay: whatever was in flight has landed.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let p = c.pod("big").await;
+    assert_eq!(
+        scheduled_condition(&p).map(|c| c.status.clone()),
+        Some(ConditionStatus::True),
+        "{:?}",
+        scheduled_condition(&p)
+    );
+    handle.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_of_other_schedulers_and_deleted_pods_are_left_alone() {
     let c = Cluster::new().await;

@@ -22,6 +22,7 @@
 mod api;
 mod error;
 mod feed;
+mod ordering;
 mod thread;
 
 use std::future::Future;
@@ -214,6 +215,7 @@ impl SchedulerRunner {
             binder: self.binder,
             counters: self.counters,
             tasks: JoinSet::new(),
+            writes: ordering::PodWrites::default(),
             nodes_synced: false,
             pods_synced: false,
         };

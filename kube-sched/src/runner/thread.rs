@@ -19,6 +19,7 @@ use super::Counters;
 use super::api::{
     REASON_SCHEDULER_ERROR, REASON_UNSCHEDULABLE, evict_victim, is_not_found, record_failure,
 };
+use super::ordering::{self, PodWrites};
 use crate::engine::{Algorithm, Binding, Engine, Outcome};
 use crate::framework::scheduler_name;
 use crate::plugins::PodBinder;
@@ -58,6 +59,8 @@ pub(crate) struct LoopThread {
     pub(crate) binder: Arc<dyn PodBinder>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) tasks: JoinSet<()>,
+    /// Each pod's last status write, which its next write or binding waits for.
+    pub(crate) writes: PodWrites,
     pub(crate) nodes_synced: bool,
     pub(crate) pods_synced: bool,
 }
@@ -223,7 +226,11 @@ impl LoopThread {
         let algorithm = self.engine.algorithm().clone();
         let binder = Arc::clone(&self.binder);
         let span = tracing::debug_span!("bind", pod = %pod.key(), node = %node);
+        let previous = self.writes.before_binding(pod.key());
         let task = async move {
+            // A failure recorded earlier lands first, or it would overwrite the binding's
+            // PodScheduled=True.
+            ordering::after(previous).await;
             let result = match algorithm {
                 Algorithm::Framework(fw) => fw.bind(state, &pod, &node, permit).await,
                 Algorithm::Custom { .. } => {
@@ -283,20 +290,25 @@ impl LoopThread {
                 .victims
                 .fetch_add(victims.len() as u64, Ordering::Relaxed);
         }
+        let (previous, done) = self.writes.start(pod.key());
         let task = async move {
             let message = why.message();
             drop(why);
             tracing::debug!(%message, "unschedulable");
+            ordering::after(previous).await;
             let Some((node, victims)) = preemption else {
                 if let Err(e) = record_failure(&client, &pod, reason, &message, None).await {
                     tracing::warn!(error = %e, "cannot record the scheduling failure");
                 }
+                let _ = done.send(());
                 return;
             };
             tracing::info!(node = %node, victims = victims.len(), "preempting");
             if let Err(e) = record_failure(&client, &pod, reason, &message, Some(&node)).await {
                 tracing::warn!(error = %e, "cannot record the nomination");
             }
+            // The victims' evictions need not hold up the pod's next write.
+            let _ = done.send(());
             for (victim, uid) in &victims {
                 if let Err(e) = evict_victim(&client, victim, uid.as_deref(), &profile).await {
                     tracing::warn!(victim = %victim, error = %e, "cannot evict a victim");
@@ -309,10 +321,13 @@ impl LoopThread {
     fn write_failure(&mut self, pod: Arc<PodInfo>, reason: &'static str, message: String) {
         let client = self.client.clone();
         let span = tracing::debug_span!("record_failure", pod = %pod.key());
+        let (previous, done) = self.writes.start(pod.key());
         let task = async move {
+            ordering::after(previous).await;
             if let Err(e) = record_failure(&client, &pod, reason, &message, None).await {
                 tracing::warn!(error = %e, "cannot record the scheduling failure");
             }
+            let _ = done.send(());
         };
         self.tasks.spawn_on(task.instrument(span), &self.runtime);
     }
