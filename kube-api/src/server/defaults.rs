@@ -176,10 +176,14 @@ pub(crate) fn default_daemon_set(obj: &mut Value) {
     default_pod_spec(obj, "/spec/template");
 }
 
-/// Job defaults, including the generated selector tied to the job's uid.
+/// Job defaults, including the generated selector tied to the job's uid. As in
+/// Kubernetes, `completions` defaults to 1 only when `parallelism` is not set either: a
+/// Job with only `parallelism` is a work queue, done at its first success.
 pub(crate) fn default_job(obj: &mut Value) {
+    if at_path(obj, "spec.parallelism").is_none() {
+        set_default(obj, "spec.completions", || json!(1));
+    }
     set_default(obj, "spec.parallelism", || json!(1));
-    set_default(obj, "spec.completions", || json!(1));
     set_default(obj, "spec.backoffLimit", || json!(6));
     set_default(obj, "spec.completionMode", || json!("NonIndexed"));
     set_default(obj, "spec.suspend", || json!(false));
@@ -485,6 +489,12 @@ pub(crate) fn validate_job(obj: &Value, old: Option<&Value>) -> Vec<StatusCause>
             causes.push(immutable("spec.completions"));
         }
     }
+    let completions = obj.pointer("/spec/completions").filter(|c| !c.is_null());
+    if obj.pointer("/spec/completionMode") == Some(&json!("Indexed")) && completions.is_none() {
+        let mut cause = required("spec.completions");
+        cause.message = "Required value: when completion mode is Indexed".into();
+        causes.push(cause);
+    }
     causes
 }
 
@@ -705,6 +715,20 @@ mod tests {
             "j"
         );
         assert!(validate_job(&job, None).is_empty());
+        assert_eq!(
+            (&job["spec"]["completions"], &job["spec"]["parallelism"]),
+            (&json!(1), &json!(1))
+        );
+        // A work queue: parallelism alone leaves completions unset.
+        let mut queue = json!({"metadata": {"name": "q", "uid": "u2"}, "spec": {"parallelism": 3, "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}}}});
+        default_job(&mut queue);
+        assert_eq!(queue["spec"].get("completions"), None);
+        assert!(validate_job(&queue, None).is_empty());
+        // Indexed needs completions.
+        queue["spec"]["completionMode"] = json!("Indexed");
+        let causes = validate_job(&queue, None);
+        assert_eq!(causes.len(), 1);
+        assert_eq!(causes[0].field, "spec.completions");
         let mut secret = json!({"metadata": {"name": "s"}, "stringData": {"a": "hi"}});
         default_secret(&mut secret);
         assert_eq!(secret["data"]["a"], "aGk=");
