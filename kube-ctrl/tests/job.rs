@@ -1,5 +1,5 @@
-//! The Job controller: completions and parallelism, backoff limit, deadline, suspension,
-//! counting that survives pod deletion, TTL.
+//! The Job controller: completions and parallelism, indexed Jobs, backoff limit,
+//! deadline, suspension, counting that survives pod deletion, TTL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +16,7 @@ use kube_core::{
     ConditionStatus, Job, JobConditionType, JobSpec, Pod, PodPhase, ResourceExt as _, RestartPolicy,
 };
 use kube_ctrl::controllers::job::TRACKING_FINALIZER;
+use kube_ctrl::controllers::job::indexed::{COMPLETION_INDEX, COMPLETION_INDEX_ENV};
 use kube_ctrl::controllers::{GarbageCollector, JobConfig, JobController};
 
 fn controller() -> Arc<JobController> {
@@ -140,6 +141,78 @@ async fn runs_completions_with_bounded_parallelism() {
             .then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn indexed_jobs_run_each_index_until_it_succeeds_once() {
+    let cluster = Cluster::start().await;
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let _m = run(&cluster.client, vec![controller()]);
+    let mut j = job("shards", Some(4), 2);
+    j.spec.completion_mode = Some(kube_core::CompletionMode::Indexed);
+    jobs.create(&PostParams::default(), &j).await.unwrap();
+
+    // At most two at once, lowest indexes first; index 1 fails once and runs again.
+    // Every pod seen, by uid, in the order they appeared, with its index.
+    let mut started: Vec<(String, i32)> = Vec::new();
+    let mut failed_once = false;
+    let j = loop {
+        let running = active_pods(&pods).await;
+        assert!(running.len() <= 2, "{} pods at once", running.len());
+        for p in &running {
+            let index: i32 = p.metadata.annotations[COMPLETION_INDEX].parse().unwrap();
+            let uid = p.uid().unwrap().to_owned();
+            if !started.iter().any(|(u, _)| *u == uid) {
+                started.push((uid, index));
+            }
+            assert_eq!(p.metadata.labels[COMPLETION_INDEX], index.to_string());
+            let name = p.name_any();
+            assert!(name.starts_with(&format!("shards-{index}-")), "{name}");
+            let hostname = format!("shards-{index}");
+            assert_eq!(p.spec.hostname.as_deref(), Some(hostname.as_str()));
+            let env = &p.spec.containers[0].env;
+            assert!(
+                env.iter().any(|e| e.name == COMPLETION_INDEX_ENV),
+                "{env:?}"
+            );
+        }
+        if let Some(p) = running.first() {
+            let index = &p.metadata.annotations[COMPLETION_INDEX];
+            let phase = if index == "1" && !failed_once {
+                failed_once = true;
+                PodPhase::Failed
+            } else {
+                PodPhase::Succeeded
+            };
+            set_pod_status(&pods, p.name_any(), move |x| {
+                x.status.phase = Some(phase.clone());
+            })
+            .await;
+        }
+        let j = jobs.get("shards").await.unwrap();
+        if j.is_finished() {
+            break j;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        condition(&j, &JobConditionType::Complete),
+        Some((ConditionStatus::True, "CompletionsReached".into()))
+    );
+    assert_eq!(j.status.completed_indexes.as_deref(), Some("0-3"));
+    assert_eq!((j.status.succeeded, j.status.failed), (Some(4), Some(1)));
+    let mut indexes: Vec<i32> = started.iter().map(|(_, i)| *i).collect();
+    // The first two pods are created together: either may be seen first.
+    let mut first_two = indexes[..2].to_vec();
+    first_two.sort_unstable();
+    assert_eq!(first_two, [0, 1], "the lowest indexes first");
+    indexes.sort_unstable();
+    assert_eq!(
+        indexes,
+        [0, 1, 1, 2, 3],
+        "index 1 ran again after its failure"
+    );
 }
 
 #[tokio::test]

@@ -1,22 +1,30 @@
 //! The Job controller: runs pods to completion.
 //!
-//! As Kubernetes' (`pkg/controller/job`), for `NonIndexed` Jobs:
+//! As Kubernetes' (`pkg/controller/job`):
 //!
 //! - **Pods**: `parallelism` at once, never more than the completions still needed; with
-//!   no `completions`, the first success ends the Job. Pods are created from the template
+//!   no `completions`, the first success ends the Job. An `Indexed` Job runs each index
+//!   below `completions` until it succeeds once, lowest first, one pod per index; the
+//!   pod carries its index (annotation, label, `JOB_COMPLETION_INDEX`, name and
+//!   hostname), and `status.completedIndexes` lists the indexes done (see [`indexed`]). Pods are created from the template
 //!   with the `batch.kubernetes.io/job-tracking` finalizer; after failures, new pods wait
 //!   an exponential backoff (10 s doubling, at most 6 minutes).
 //! - **Counting** finished pods survives their deletion and restarts of the controller, as
 //!   Kubernetes does it: a finished pod's uid is first recorded in
 //!   `status.uncountedTerminatedPods`, then its finalizer removed, then the uid moved into
 //!   `succeeded` or `failed`. A pod deleted before it finished counts as failed.
+//!   An indexed Job's `succeeded` is the number of completed indexes: a second success
+//!   of an index counts once.
 //! - **Outcome**: `succeeded >= completions` gives `SuccessCriteriaMet`, then `Complete`
 //!   once no pod runs; `failed > backoffLimit` (`BackoffLimitExceeded`) or running longer
 //!   than `activeDeadlineSeconds` (`DeadlineExceeded`) gives `FailureTarget`, deletes the
 //!   running pods, then `Failed`. A suspended Job deletes its pods (`Suspended`).
 //!   `ttlSecondsAfterFinished` deletes a finished Job.
 //!
-//! `Indexed` Jobs are not run: they get a `Warning` event and no pods.
+//! Not modelled: `backoffLimitPerIndex` and `successPolicy` (an indexed Job counts its
+//! failures against `backoffLimit`, as before those fields existed).
+
+pub mod indexed;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -35,6 +43,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use self::indexed::Indexes;
 use super::claim::{self, Owner};
 use super::expectations::Expectations;
 use super::pods;
@@ -257,11 +266,13 @@ impl State {
             self.expectations.forget(key);
             return self.expire(&job).await;
         }
-        if job.spec.completion_mode == Some(CompletionMode::Indexed) {
+        let indexed = job.spec.completion_mode == Some(CompletionMode::Indexed);
+        let completions = job.spec.completions;
+        if indexed && completions.is_none() {
             self.recorder.warning(
                 &*job,
-                "UnsupportedCompletionMode",
-                "Indexed Jobs are not supported by this controller",
+                "CompletionsRequired",
+                "an Indexed Job needs spec.completions",
             );
             return Ok(Action::Done);
         }
@@ -272,7 +283,10 @@ impl State {
         }
         let mut status = job.status.clone();
         let mut uncounted = Uncounted::of(&status);
-        // 1. Record the uids of finished pods that still carry our finalizer.
+        let completions_or_0 = completions.unwrap_or(0);
+        let mut completed = Indexes::parse(status.completed_indexes.as_deref(), completions_or_0);
+        // 1. Record the uids of finished pods that still carry our finalizer (and, in the
+        // same write, the indexes that succeeded: a pod gone later keeps its index).
         let mut newly = false;
         for pod in owned.iter().filter(|p| has_tracking(p)) {
             let (Some(done), Some(uid)) = (outcome(pod), pod.uid()) else {
@@ -284,6 +298,14 @@ impl State {
                 &mut uncounted.failed
             };
             newly |= set.insert(uid.to_owned());
+            if let (true, true, Some(i)) = (indexed, done, indexed::index_of(pod)) {
+                if i < completions_or_0 {
+                    newly |= completed.insert(i);
+                }
+            }
+        }
+        if indexed {
+            status.completed_indexes = completed.written();
         }
         // The Job as last written by this reconcile.
         let mut current = (*job).clone();
@@ -319,7 +341,15 @@ impl State {
         status.failed = Some(status.failed.unwrap_or(0) + as_i32(f - uncounted.failed.len()));
         uncounted.write(&mut status);
 
-        let succeeded = status.succeeded.unwrap_or(0) + as_i32(uncounted.succeeded.len());
+        if indexed {
+            // One success per index, however many pods succeeded for it.
+            status.succeeded = Some(as_i32(completed.len()));
+        }
+        let succeeded = if indexed {
+            as_i32(completed.len())
+        } else {
+            status.succeeded.unwrap_or(0) + as_i32(uncounted.succeeded.len())
+        };
         let failed = status.failed.unwrap_or(0) + as_i32(uncounted.failed.len());
         let active: Vec<Arc<Pod>> = owned
             .iter()
@@ -416,7 +446,6 @@ impl State {
             );
             self.recorder.warning(&*job, reason, message);
         }
-        let completions = job.spec.completions;
         let complete = match completions {
             Some(c) => succeeded >= c,
             None => succeeded > 0 && active.is_empty(),
@@ -480,22 +509,27 @@ impl State {
                 None if succeeded > 0 => 0,
                 None => parallelism,
             };
-            let running = as_i32(active.len());
+            // An indexed Job keeps one pod per index still needed, and deletes the others.
+            let (mut kept, sorted) = if indexed {
+                let sorted = indexed::sort_active(&active, &completed, completions_or_0);
+                self.delete_pods(&job, &pods_api, &sorted.extra).await?;
+                (sorted.kept.values().cloned().collect(), Some(sorted.kept))
+            } else {
+                (active.clone(), None)
+            };
+            let running = as_i32(kept.len());
             if running > want {
-                let mut extra = active.clone();
-                pods::sort_for_deletion(&mut extra);
-                extra.truncate(usize::try_from(running - want).unwrap_or(0));
-                self.delete_pods(&job, &pods_api, &extra).await?;
+                pods::sort_for_deletion(&mut kept);
+                kept.truncate(usize::try_from(running - want).unwrap_or(0));
+                self.delete_pods(&job, &pods_api, &kept).await?;
             } else if running < want {
+                let n = usize::try_from(want - running).unwrap_or(0);
                 match self.backoff_left(key, failed) {
                     Some(wait) => requeue = Some(requeue.map_or(wait, |r| r.min(wait))),
                     None => {
-                        self.create_pods(
-                            &job,
-                            &pods_api,
-                            usize::try_from(want - running).unwrap_or(0),
-                        )
-                        .await?;
+                        let indexes = sorted
+                            .map(|kept| indexed::missing(&completed, &kept, completions_or_0, n));
+                        self.create_pods(&job, &pods_api, n, indexes).await?;
                     }
                 }
             }
@@ -532,7 +566,15 @@ impl State {
         (elapsed < delay).then(|| delay - elapsed)
     }
 
-    async fn create_pods(&self, job: &Arc<Job>, api: &Api<Pod>, n: usize) -> Result<()> {
+    /// Creates `n` pods from the template, or for an indexed Job one for each of
+    /// `indexes`.
+    async fn create_pods(
+        &self,
+        job: &Arc<Job>,
+        api: &Api<Pod>,
+        n: usize,
+        indexes: Option<Vec<i32>>,
+    ) -> Result<()> {
         let Some(owner) = job.controller_owner_ref(&()) else {
             return Ok(());
         };
@@ -545,8 +587,15 @@ impl State {
         if !has_tracking(&pod) {
             pod.metadata.finalizers.push(TRACKING_FINALIZER.to_owned());
         }
+        let pods: Vec<Pod> = match indexes {
+            Some(indexes) => indexes
+                .into_iter()
+                .map(|i| indexed::pod_for_index(pod.clone(), job.name_any(), i))
+                .collect(),
+            None => vec![pod; n],
+        };
         let pp = PostParams::default();
-        let results = join_all((0..n).map(|_| api.create(&pp, &pod))).await;
+        let results = join_all(pods.iter().map(|p| api.create(&pp, p))).await;
         let mut failed = None;
         for r in results {
             match r {
