@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{
@@ -224,5 +225,66 @@ async fn a_rolling_update_replaces_pods_node_by_node() {
     assert!(
         max_missing <= 1,
         "at most maxUnavailable (1) node without a ready pod: saw {max_missing}"
+    );
+}
+
+#[tokio::test]
+async fn a_surging_update_starts_each_new_pod_beside_the_old_one() {
+    let cluster = Cluster::start().await;
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    for n in ["a", "b", "c", "d"] {
+        node(&nodes, n, &[], vec![]).await;
+    }
+    let _kubelet = fake_kubelet(&cluster.client, || Duration::from_millis(30));
+    let _m = run(
+        &cluster.client,
+        vec![Arc::new(DaemonSetController::default())],
+    );
+    let sets: Api<DaemonSet> = Api::namespaced(cluster.client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let mut ds = daemonset("net");
+    ds.spec.update_strategy.rolling_update = Some(kube_core::RollingUpdateDaemonSet {
+        max_unavailable: Some(kube_core::IntOrString::Int(0)),
+        max_surge: Some(kube_core::IntOrString::Int(1)),
+    });
+    sets.create(&PostParams::default(), &ds).await.unwrap();
+    eventually("all available", || async {
+        let s = sets.get("net").await.unwrap().status;
+        (s.number_available == Some(4)).then_some(())
+    })
+    .await;
+    let old_hash = active_pods(&pods).await[0].metadata.labels[REVISION_HASH_LABEL].clone();
+    sets.patch(
+        "net",
+        &PatchParams::default(),
+        &Patch::Strategic(serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "agent:2"}]}}}})),
+    )
+    .await
+    .unwrap();
+    // Every node keeps a ready pod throughout; at most one node (maxSurge) runs two.
+    let (max_missing, max_doubled) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    eventually("every pod updated and available", || async {
+        let list = active_pods(&pods).await;
+        let ready_nodes: BTreeSet<String> =
+            list.iter().filter(|p| p.is_ready()).map(target).collect();
+        max_missing.fetch_max(4 - ready_nodes.len(), Ordering::Relaxed);
+        let all_nodes: Vec<String> = list.iter().map(target).collect();
+        let distinct: BTreeSet<&String> = all_nodes.iter().collect();
+        max_doubled.fetch_max(all_nodes.len() - distinct.len(), Ordering::Relaxed);
+        let s = sets.get("net").await.unwrap().status;
+        (list.len() == 4
+            && list
+                .iter()
+                .all(|p| p.metadata.labels[REVISION_HASH_LABEL] != old_hash)
+            && s.updated_number_scheduled == Some(4)
+            && s.number_available == Some(4))
+        .then_some(())
+    })
+    .await;
+    assert_eq!(max_missing.into_inner(), 0, "a node without a ready pod");
+    let max_doubled = max_doubled.into_inner();
+    assert!(
+        max_doubled <= 1,
+        "at most maxSurge (1) node with two pods: saw {max_doubled}"
     );
 }

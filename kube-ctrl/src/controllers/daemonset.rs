@@ -7,12 +7,15 @@
 //! taints and unschedulable); a pod keeps running while it tolerates the `NoExecute`
 //! ones. Pods are created with a required node affinity to their node's name (the
 //! scheduler binds them), labelled with the template's `controller-revision-hash`;
-//! failed pods are replaced, extra pods on a node deleted (the oldest stays), pods on
-//! nodes that no longer qualify deleted. `RollingUpdate` replaces old pods within
-//! `maxUnavailable` unavailable nodes (unavailable old pods first); `OnDelete` waits for
-//! them to be deleted. Status: desired, current, misscheduled, ready, available,
-//! unavailable and updated counts. `maxSurge` above zero is treated as zero (old pods go
-//! before new ones come).
+//! failed pods are replaced, extra pods on a node deleted (the oldest stays; while
+//! surging, the oldest updated and the oldest old pod), pods on nodes that no longer
+//! qualify deleted. `RollingUpdate` without `maxSurge` replaces old pods within
+//! `maxUnavailable` unavailable nodes (unavailable old pods first); with `maxSurge`, a
+//! node's new pod starts beside its old one (on at most `maxSurge` nodes at once; at
+//! once where the old pod is unavailable) and the old pod goes when the new one is
+//! available, so no node is left without a daemon; `OnDelete` waits for old pods to be
+//! deleted. Status: desired, current, misscheduled, ready, available, unavailable and
+//! updated counts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -327,8 +330,7 @@ impl State {
                         running.push(pod.clone());
                     }
                 }
-                // One pod a node: the oldest stays.
-                delete.extend(running.into_iter().skip(1));
+                delete.extend(extra_pods(&ds, running, &hash));
             } else {
                 delete.extend(on_node.into_iter().filter(|p| !p.is_being_deleted()));
             }
@@ -347,7 +349,9 @@ impl State {
             Some(DaemonSetUpdateStrategyType::OnDelete)
         );
         if settled && rolling {
-            delete.extend(self.rolling_update(&ds, &by_node, &nodes, &hash));
+            let (old, surge_on) = self.rolling_update(&ds, &by_node, &nodes, &hash);
+            delete.extend(old);
+            create_on.extend(surge_on);
         }
         delete.sort_by(|a, b| a.name_any().cmp(b.name_any()));
         delete.dedup_by(|a, b| a.name_any() == b.name_any());
@@ -363,16 +367,21 @@ impl State {
         Ok(requeue.map_or(Action::Done, Action::RequeueAfter))
     }
 
-    /// The old pods to replace now (Kubernetes' `rollingUpdate` without surge).
+    /// The old pods to delete and the nodes to start a new pod on, now (Kubernetes'
+    /// `rollingUpdate`).
     fn rolling_update(
         &self,
         ds: &DaemonSet,
         by_node: &BTreeMap<String, Vec<Arc<Pod>>>,
         nodes: &[Arc<Node>],
         hash: &str,
-    ) -> Vec<Arc<Pod>> {
+    ) -> (Vec<Arc<Pod>>, Vec<String>) {
         let desired = i32::try_from(nodes.iter().filter(|n| eligibility(ds, n).0).count())
             .unwrap_or(i32::MAX);
+        let max_surge = max_surge(ds, desired);
+        if max_surge > 0 {
+            return surge(ds, by_node, hash, max_surge);
+        }
         let max_unavailable = ds
             .spec
             .update_strategy
@@ -428,7 +437,7 @@ impl State {
         }
         let room = usize::try_from((max_unavailable - unavailable).max(0)).unwrap_or(0);
         must_replace.extend(candidates.into_iter().take(room));
-        must_replace
+        (must_replace, Vec::new())
     }
 
     async fn sync_nodes(
@@ -501,6 +510,74 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// `maxSurge` of a rolling update over `desired` nodes (a percentage rounds up), 0 when
+/// unset.
+fn max_surge(ds: &DaemonSet, desired: i32) -> i32 {
+    ds.spec
+        .update_strategy
+        .rolling_update
+        .as_ref()
+        .and_then(|r| r.max_surge.clone())
+        .and_then(|s| s.scaled_value(desired, true).ok())
+        .unwrap_or(0)
+        .max(0)
+}
+
+/// The pods of a node beyond the ones it keeps: the oldest one, or while surging is
+/// allowed the oldest updated and the oldest old pod (`running` is oldest first).
+fn extra_pods(ds: &DaemonSet, running: Vec<Arc<Pod>>, hash: &str) -> Vec<Arc<Pod>> {
+    if max_surge(ds, 1) == 0 {
+        return running.into_iter().skip(1).collect();
+    }
+    let (mut new_kept, mut old_kept) = (false, false);
+    running
+        .into_iter()
+        .filter(|p| {
+            let kept = if is_updated(p, hash) {
+                &mut new_kept
+            } else {
+                &mut old_kept
+            };
+            // Already one of its kind kept: this one is extra.
+            std::mem::replace(kept, true)
+        })
+        .collect()
+}
+
+/// A rolling update with surge (Kubernetes' `rollingUpdate` when `maxSurge` > 0): where
+/// a node has an old pod and no new one, a new pod starts beside it, at once if the old
+/// pod is unavailable, else while fewer than `max_surge` new pods are not yet available;
+/// where the new pod is available, the old one goes. Returns the old pods to delete and
+/// the nodes to start a new pod on.
+fn surge(
+    ds: &DaemonSet,
+    by_node: &BTreeMap<String, Vec<Arc<Pod>>>,
+    hash: &str,
+    max_surge: i32,
+) -> (Vec<Arc<Pod>>, Vec<String>) {
+    let min_ready = ds.spec.min_ready_seconds.unwrap_or(0);
+    let now = Utc::now();
+    let mut surging = 0;
+    let (mut delete, mut at_once, mut candidates) = (Vec::new(), Vec::new(), Vec::new());
+    for (node, pods) in by_node {
+        let live: Vec<&Arc<Pod>> = pods.iter().filter(|p| !p.is_being_deleted()).collect();
+        let new = live.iter().find(|p| is_updated(p, hash));
+        let old = live.iter().find(|p| !is_updated(p, hash));
+        match (new, old) {
+            (_, None) => {}
+            (None, Some(old)) if !pods::is_available(old, min_ready, now) => {
+                at_once.push(node.clone());
+            }
+            (None, Some(_)) => candidates.push(node.clone()),
+            (Some(new), Some(_)) if !pods::is_available(new, min_ready, now) => surging += 1,
+            (Some(_), Some(old)) => delete.push((*old).clone()),
+        }
+    }
+    let room = usize::try_from((max_surge - surging).max(0)).unwrap_or(0);
+    at_once.extend(candidates.into_iter().take(room));
+    (delete, at_once)
 }
 
 /// The status the pods give, and when a pod becomes available.
