@@ -632,6 +632,35 @@ fn wrong_credentials_get_401_and_rbac_gets_403_as_auth_can_i_says() {
         );
         let err = k.fails(&nobody, &["delete", "configmap", "mine"]);
         assert!(err.contains("Forbidden"), "{err}");
+
+        // The admin checks what nobody may do with --as, and acts as them.
+        assert_eq!(
+            can_i(k, kc, &["list", "configmaps", "--as", "nobody"]),
+            ("yes".into(), true)
+        );
+        assert_eq!(
+            can_i(k, kc, &["delete", "configmaps", "--as", "nobody"]),
+            ("no".into(), false)
+        );
+        let whoami = k.ok(
+            kc,
+            &["auth", "whoami", "--as", "nobody", "--as-group", "testers"],
+        );
+        assert!(
+            whoami.contains("nobody") && whoami.contains("testers"),
+            "{whoami}"
+        );
+        let err = k.fails(kc, &["delete", "configmap", "mine", "--as", "nobody"]);
+        assert!(
+            err.contains("Forbidden") && err.contains("User \"nobody\""),
+            "{err}"
+        );
+        // nobody may not impersonate.
+        let err = k.fails(&nobody, &["get", "configmaps", "--as", "system:admin"]);
+        assert!(
+            err.contains("cannot impersonate resource \"users\""),
+            "{err}"
+        );
     });
 }
 

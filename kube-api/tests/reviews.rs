@@ -172,6 +172,79 @@ async fn access_reviews_answer_for_the_user_who_asks() {
     assert_eq!((code, &answer["status"]), (201, &json!({"allowed": false})));
 }
 
+/// Sends `req` with impersonation headers through `client`.
+async fn post_as(
+    client: &Client,
+    uri: &str,
+    body: &Value,
+    user: &str,
+    groups: &[&str],
+) -> (u16, Value) {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .header("impersonate-user", user);
+    for g in groups {
+        req = req.header("impersonate-group", *g);
+    }
+    let req = req
+        .body(bytes::Bytes::from(serde_json::to_vec(body).unwrap()))
+        .unwrap();
+    let res = client.send(req).await.unwrap();
+    let code = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (code, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn impersonated_requests_act_as_the_impersonated_user() {
+    let stack = stack().await;
+    let admin = stack.admin_client();
+    let dev = stack.client_as(UserInfo::new("dev", ["devs"]));
+    let whoami = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+
+    // The admin acts as dev: the reviews answer for dev.
+    let (code, answer) = post_as(&admin, IDENTITY, &whoami, "dev", &["devs"]).await;
+    assert_eq!(code, 201, "{answer}");
+    assert_eq!(
+        answer["status"]["userInfo"],
+        json!({"username": "dev", "groups": ["devs", "system:authenticated"]})
+    );
+    let review = json!({"kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": "delete", "resource": "nodes"}}});
+    let (code, answer) = post_as(&admin, ACCESS, &review, "dev", &[]).await;
+    assert_eq!((code, &answer["status"]), (201, &json!({"allowed": false})));
+    // And is refused what dev may not do.
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}});
+    let (code, status) = post_as(&admin, "/api/v1/namespaces", &ns, "dev", &[]).await;
+    assert_eq!(code, 403, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"User "dev" cannot create resource "namespaces""#),
+        "{status}"
+    );
+
+    // dev may not impersonate anyone, not even as a member of system:masters.
+    let (code, status) = post_as(&dev, IDENTITY, &whoami, "root", &["system:masters"]).await;
+    assert_eq!(code, 403, "{status}");
+    assert_eq!(
+        status["message"],
+        r#"users "root" is forbidden: User "dev" cannot impersonate resource "users" in API group "" at the cluster scope"#
+    );
+    // Groups without a user: 400.
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(IDENTITY)
+        .header("content-type", "application/json")
+        .header("impersonate-group", "devs")
+        .body(bytes::Bytes::from(serde_json::to_vec(&whoami).unwrap()))
+        .unwrap();
+    assert_eq!(admin.send(req).await.unwrap().status(), 400);
+}
+
 #[tokio::test]
 async fn the_identity_review_says_who_asks() {
     let stack = stack().await;

@@ -1,5 +1,8 @@
 //! Authorization: may this user do this?
 //!
+//! A request with impersonation headers (`kubectl --as`) is first checked for them and
+//! then goes on as the impersonated user (see `impersonation.rs`).
+//!
 //! [`Authorization`] reads the [`UserInfo`] the authentication layer left in the request's
 //! extensions (a request without one is the built-in admin, as for the API server on its
 //! own), works out the [`RequestAttributes`] (verb, group, resource, namespace, name, or
@@ -14,6 +17,7 @@
 
 mod attributes;
 mod future;
+mod impersonation;
 mod layer;
 mod rbac;
 
@@ -138,11 +142,24 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let user = request
+        let mut user = request
             .extensions()
             .get::<UserInfo>()
             .cloned()
             .unwrap_or_else(UserInfo::admin);
+        // `kubectl --as`: the request goes on as the impersonated user, if this one may.
+        match impersonation::impersonate(&mut request, &user, &*self.authorizer) {
+            Ok(None) => {}
+            Ok(Some(impersonated)) => {
+                tracing::debug!(user = %user.name, as_user = %impersonated.name, "impersonating");
+                request.extensions_mut().insert(impersonated.clone());
+                user = impersonated;
+            }
+            Err(status) => {
+                tracing::debug!(user = %user.name, message = %status.message, "impersonation refused");
+                return ResponseFuture::rejected(crate::server::response::status(&status));
+            }
+        }
         let attributes = RequestAttributes::from_request(&request, user);
         let reason = match self.authorizer.authorize(&attributes) {
             Decision::Allow => {
