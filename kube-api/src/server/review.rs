@@ -108,7 +108,6 @@ pub(crate) async fn answer(
     let (parts, body) = req.into_parts();
     let bytes = read_body(inner, body).await?;
     let sent = parse_object(&bytes, content_type(&parts.headers))?;
-    let object = ObjectRef::new(group, resource, "");
     let Value::Object(mut out) = sent else {
         return Err(Error::BadRequest(format!(
             "the body of a {kind} must be a JSON object"
@@ -122,6 +121,7 @@ pub(crate) async fn answer(
     out.entry("metadata").or_insert_with(|| json!({}));
     let status = match review {
         Review::Access => {
+            let object = ObjectRef::new(group, resource, "");
             let attributes = access_attributes(out.get("spec"), user, &object)?;
             access_status(authorizer.authorize(&attributes))
         }

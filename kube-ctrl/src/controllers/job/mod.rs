@@ -6,9 +6,10 @@
 //!   no `completions`, the first success ends the Job. An `Indexed` Job runs each index
 //!   below `completions` until it succeeds once, lowest first, one pod per index; the
 //!   pod carries its index (annotation, label, `JOB_COMPLETION_INDEX`, name and
-//!   hostname), and `status.completedIndexes` lists the indexes done (see [`indexed`]). Pods are created from the template
-//!   with the `batch.kubernetes.io/job-tracking` finalizer; after failures, new pods wait
-//!   an exponential backoff (10 s doubling, at most 6 minutes).
+//!   hostname), and `status.completedIndexes` lists the indexes done (see [`indexed`]).
+//!   Pods are created from the template with the `batch.kubernetes.io/job-tracking`
+//!   finalizer; after failures, new pods wait an exponential backoff (10 s doubling, at
+//!   most 6 minutes).
 //! - **Counting** finished pods survives their deletion and restarts of the controller, as
 //!   Kubernetes does it: a finished pod's uid is first recorded in
 //!   `status.uncountedTerminatedPods`, then its finalizer removed, then the uid moved into
