@@ -255,6 +255,46 @@ async fn missing_or_invalid_names_are_422() {
 }
 
 #[tokio::test]
+async fn rolling_updates_that_cannot_move_are_422() {
+    let f = fixture().await;
+    let template =
+        r#"{"metadata":{"labels":{"app":"a"}},"spec":{"containers":[{"name":"c","image":"i"}]}}"#;
+    let selector = r#"{"matchLabels":{"app":"a"}}"#;
+    // Neither a pod down nor one more: the update could never move.
+    for (uri, kind, strategy) in [
+        (
+            "/apis/apps/v1/namespaces/default/deployments",
+            "Deployment",
+            "strategy",
+        ),
+        (
+            "/apis/apps/v1/namespaces/default/daemonsets",
+            "DaemonSet",
+            "updateStrategy",
+        ),
+    ] {
+        let body = format!(
+            r#"{{"apiVersion":"apps/v1","kind":"{kind}","metadata":{{"name":"a"}},"spec":{{"selector":{selector},"template":{template},"{strategy}":{{"type":"RollingUpdate","rollingUpdate":{{"maxUnavailable":0,"maxSurge":0}}}}}}}}"#
+        );
+        let s = f
+            .refused(Method::POST, uri, JSON, &body, 422, "Invalid")
+            .await;
+        assert_eq!(
+            s["details"]["causes"][0]["field"],
+            format!("spec.{strategy}.rollingUpdate.maxUnavailable"),
+            "{s}"
+        );
+        assert!(
+            s["message"]
+                .as_str()
+                .unwrap()
+                .contains("may not be 0 when `maxSurge` is 0"),
+            "{s}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn oversized_bodies_are_413_in_process() {
     let f = fixture().await;
     let big = format!(

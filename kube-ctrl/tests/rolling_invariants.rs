@@ -47,7 +47,12 @@ fn case() -> impl Strategy<Value = Case> {
             |(replicas, surge, unavailable, ready_delay_ms, changes)| Case {
                 replicas,
                 surge,
-                unavailable,
+                // Both 0 is refused by the API server (the update could never move).
+                unavailable: if surge == 0 {
+                    unavailable.max(1)
+                } else {
+                    unavailable
+                },
                 ready_delay_ms,
                 changes,
             },
@@ -64,11 +69,7 @@ async fn check(case: Case) -> Result<(), String> {
     let violations: Arc<Mutex<Vec<String>>> = Arc::default();
     let updating = Arc::new(AtomicBool::new(false));
     let ready_now: Arc<Mutex<usize>> = Arc::default();
-    let (surge, unavailable) = if case.surge == 0 && case.unavailable == 0 {
-        (0, 1)
-    } else {
-        (case.surge, case.unavailable.min(case.replicas))
-    };
+    let (surge, unavailable) = (case.surge, case.unavailable.min(case.replicas));
     let max_pods = usize::try_from(case.replicas + surge).unwrap();
     let min_ready = usize::try_from(case.replicas - unavailable).unwrap();
     let watcher = {

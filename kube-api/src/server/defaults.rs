@@ -445,6 +445,50 @@ fn validate_selector_matches_template(
     }
 }
 
+/// A rolling update's `maxUnavailable` and `maxSurge`, as Kubernetes checks them: each a
+/// count or a percentage, neither below 0, `maxUnavailable` at most 100 %, and not both 0
+/// (the update could never move).
+fn validate_rolling_update(obj: &Value, path: &str, causes: &mut Vec<StatusCause>) {
+    let Some(update) = at_path(obj, path) else {
+        return;
+    };
+    // The value as a count, or as a percentage (true); `None` when unreadable.
+    let read = |v: &Value| match v {
+        Value::Number(n) => n.as_i64().map(|n| (n, false)),
+        Value::String(s) => s
+            .strip_suffix('%')
+            .and_then(|p| p.parse::<i64>().ok())
+            .map(|p| (p, true)),
+        _ => None,
+    };
+    let mut zero = [false, false];
+    for (i, name) in ["maxUnavailable", "maxSurge"].into_iter().enumerate() {
+        let Some(value) = update.get(name).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let field = format!("{path}.{name}");
+        match read(value) {
+            None => causes.push(invalid(
+                &field,
+                value,
+                "a valid percent string must be a numeric string followed by an ending '%'",
+            )),
+            Some((n, _)) if n < 0 => {
+                causes.push(invalid(&field, value, "must be greater than or equal to 0"));
+            }
+            Some((n, true)) if n > 100 && name == "maxUnavailable" => {
+                causes.push(invalid(&field, value, "must not be greater than 100%"));
+            }
+            Some((n, _)) => zero[i] = n == 0,
+        }
+    }
+    if zero == [true, true] {
+        let field = format!("{path}.maxUnavailable");
+        let value = update.get("maxUnavailable").cloned().unwrap_or(Value::Null);
+        causes.push(invalid(&field, &value, "may not be 0 when `maxSurge` is 0"));
+    }
+}
+
 fn validate_replicas(obj: &Value, causes: &mut Vec<StatusCause>) {
     if let Some(r) = obj.pointer("/spec/replicas") {
         if r.as_i64().is_none_or(|n| n < 0) {
@@ -461,6 +505,13 @@ fn validate_replicas(obj: &Value, causes: &mut Vec<StatusCause>) {
 pub(crate) fn validate_workload(obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
     let mut causes = validate_meta(obj, old, NameRule::Subdomain);
     validate_replicas(obj, &mut causes);
+    // A Deployment's and a DaemonSet's rolling update bounds.
+    for path in [
+        "spec.strategy.rollingUpdate",
+        "spec.updateStrategy.rollingUpdate",
+    ] {
+        validate_rolling_update(obj, path, &mut causes);
+    }
     validate_selector_matches_template(obj, old, &mut causes, true);
     validate_pod_spec(obj, "/spec/template", &mut causes);
     causes
@@ -715,6 +766,44 @@ mod tests {
             "j"
         );
         assert!(validate_job(&job, None).is_empty());
+        // Rolling update bounds: not both 0, no negative or unreadable values.
+        for (strategy, rolling, want) in [
+            (
+                "strategy",
+                json!({"maxUnavailable": 0, "maxSurge": "0%"}),
+                vec!["maxUnavailable"],
+            ),
+            (
+                "updateStrategy",
+                json!({"maxUnavailable": 0, "maxSurge": 1}),
+                vec![],
+            ),
+            (
+                "strategy",
+                json!({"maxUnavailable": "25%", "maxSurge": "25%"}),
+                vec![],
+            ),
+            (
+                "strategy",
+                json!({"maxUnavailable": -1, "maxSurge": "x"}),
+                vec!["maxUnavailable", "maxSurge"],
+            ),
+            (
+                "updateStrategy",
+                json!({"maxUnavailable": "120%"}),
+                vec!["maxUnavailable"],
+            ),
+        ] {
+            let obj =
+                json!({"metadata": {"name": "w"}, "spec": {strategy: {"rollingUpdate": rolling}}});
+            let mut causes = Vec::new();
+            validate_rolling_update(&obj, &format!("spec.{strategy}.rollingUpdate"), &mut causes);
+            let fields: Vec<String> = causes
+                .iter()
+                .map(|c| c.field.rsplit('.').next().unwrap().to_owned())
+                .collect();
+            assert_eq!(fields, want, "{rolling}: {causes:?}");
+        }
         assert_eq!(
             (&job["spec"]["completions"], &job["spec"]["parallelism"]),
             (&json!(1), &json!(1))
