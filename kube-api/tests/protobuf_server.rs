@@ -414,6 +414,35 @@ async fn self_reviews_are_read_from_protobuf() {
     );
     assert_eq!(body["status"], json!({"allowed": true}));
 
+    // A SubjectAccessReview about another user, as a delegating component sends it.
+    let about = pb::envelope(
+        "authorization.k8s.io/v1",
+        "SubjectAccessReview",
+        &[pb::msg(
+            2,
+            &[
+                pb::msg(1, &[pb::s(2, "get"), pb::s(5, "nodes")]),
+                pb::s(3, "dev"),
+                pb::s(4, "devs"),
+                pb::s(6, "u-1"),
+            ],
+        )],
+    );
+    let (code, body) = call(
+        &api,
+        Method::POST,
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        PROTOBUF,
+        about,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["spec"],
+        json!({"resourceAttributes": {"verb": "get", "resource": "nodes"},
+               "user": "dev", "groups": ["devs"], "uid": "u-1"})
+    );
+
     // `kubectl auth can-i --list -n team`.
     let list = pb::envelope(
         "authorization.k8s.io/v1",

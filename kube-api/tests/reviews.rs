@@ -154,6 +154,51 @@ async fn access_reviews_answer_for_the_user_who_asks() {
             .contains(&granted),
         "{other}"
     );
+    // Asked about dev by someone allowed to ask (the admin): the same answers, for the
+    // user and groups the review names. dev itself may not ask about others.
+    let about = |user: &str, groups: &[&str], attributes: Value| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+               "spec": {"user": user, "groups": groups, "resourceAttributes": attributes}})
+    };
+    let list_cms = json!({"verb": "list", "resource": "configmaps", "namespace": "team"});
+    let sar = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+    let (code, answer) = post(&admin, sar, &about("dev", &["devs"], list_cms.clone())).await;
+    assert_eq!(
+        (code, &answer["status"]),
+        (201, &json!({"allowed": true})),
+        "{answer}"
+    );
+    let (code, answer) = post(&admin, sar, &about("dev", &[], list_cms.clone())).await;
+    assert_eq!(
+        (code, &answer["status"]),
+        (201, &json!({"allowed": false})),
+        "the role is bound to the group, not the user"
+    );
+    let (code, status) = post(&dev, sar, &about("dev", &["devs"], list_cms)).await;
+    assert_eq!(code, 403, "{status}");
+    // In a namespace: the review's namespace is the attributes', filled in when empty.
+    let lsar = "/apis/authorization.k8s.io/v1/namespaces/team/localsubjectaccessreviews";
+    let local = |attributes: Value| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "LocalSubjectAccessReview",
+               "metadata": {"namespace": "team"},
+               "spec": {"user": "dev", "groups": ["devs"], "resourceAttributes": attributes}})
+    };
+    let (code, answer) = post(
+        &admin,
+        lsar,
+        &local(json!({"verb": "get", "resource": "configmaps"})),
+    )
+    .await;
+    assert_eq!(
+        (code, &answer["status"]),
+        (201, &json!({"allowed": true})),
+        "{answer}"
+    );
+    assert_eq!(answer["spec"]["resourceAttributes"]["namespace"], "team");
+    let elsewhere = json!({"verb": "get", "resource": "configmaps", "namespace": "other"});
+    let (code, status) = post(&admin, lsar, &local(elsewhere)).await;
+    assert_eq!(code, 422, "{status}");
+
     let everything = json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]});
     assert_eq!(
         rules(&admin, "team").await["resourceRules"],

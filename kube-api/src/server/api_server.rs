@@ -387,9 +387,9 @@ async fn dispatch(
             get_only(json(openapi::v3(&kinds, &group, &version))),
         ),
         Route::NotFound => ("OTHER".into(), "unknown".into(), Err(not_found())),
-        Route::Review(review) => {
+        Route::Review(review, namespace) => {
             let verb = verb_of(req.method(), false, false).to_owned();
-            let res = review::answer(inner, review, req).await;
+            let res = review::answer(inner, review, namespace.as_deref(), req).await;
             (verb, review.resource().into(), res)
         }
         Route::Resource(path) => {

@@ -126,7 +126,7 @@ pub(crate) fn resources(kinds: &Kinds, group: &str, version: &str) -> Option<Val
         .filter(|r| r.group() == group && version == Review::VERSION)
         .map(|r| {
             json!({"name": r.resource(), "singularName": r.kind().to_ascii_lowercase(),
-                   "namespaced": false, "kind": r.kind(), "verbs": ["create"]})
+                   "namespaced": r.namespaced(), "kind": r.kind(), "verbs": ["create"]})
         })
         .collect();
     if list.is_empty() && reviews.is_empty() {

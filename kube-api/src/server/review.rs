@@ -8,9 +8,13 @@
 //!   authorizer lists for the user, or marked incomplete when it cannot list them.
 //! - `SelfSubjectReview` (`authentication.k8s.io/v1`, what `kubectl auth whoami` sends):
 //!   who am I? Answered with the user the authentication layer found.
+//! - `SubjectAccessReview` and, in a namespace, `LocalSubjectAccessReview`
+//!   (`authorization.k8s.io/v1`): may this other user do this? What components that
+//!   delegate authorization to the API server ask (an aggregated API server, a metrics or
+//!   RBAC proxy); RBAC lets only those granted `create` on them ask.
 //!
-//! The authorization layer hands its authorizer to the first two (in the request's
-//! extensions); a server without one allows everything, and answers so.
+//! The authorization layer hands its authorizer to the access and rules reviews (in the
+//! request's extensions); a server without one allows everything, and answers so.
 
 use std::sync::Arc;
 
@@ -39,11 +43,21 @@ pub(crate) enum Review {
     Rules,
     /// `SelfSubjectReview`: who am I?
     Identity,
+    /// `SubjectAccessReview`: may this user do this?
+    Subject,
+    /// `LocalSubjectAccessReview`: may this user do this, in this namespace?
+    LocalSubject,
 }
 
 impl Review {
     /// Every review.
-    pub(crate) const ALL: [Self; 3] = [Self::Access, Self::Rules, Self::Identity];
+    pub(crate) const ALL: [Self; 5] = [
+        Self::Access,
+        Self::Rules,
+        Self::Identity,
+        Self::Subject,
+        Self::LocalSubject,
+    ];
 
     /// The version every review is served in.
     pub(crate) const VERSION: &str = "v1";
@@ -58,7 +72,7 @@ impl Review {
     /// Its API group.
     pub(crate) fn group(self) -> &'static str {
         match self {
-            Self::Access | Self::Rules => AUTHORIZATION,
+            Self::Access | Self::Rules | Self::Subject | Self::LocalSubject => AUTHORIZATION,
             Self::Identity => AUTHENTICATION,
         }
     }
@@ -69,6 +83,8 @@ impl Review {
             Self::Access => "selfsubjectaccessreviews",
             Self::Rules => "selfsubjectrulesreviews",
             Self::Identity => "selfsubjectreviews",
+            Self::Subject => "subjectaccessreviews",
+            Self::LocalSubject => "localsubjectaccessreviews",
         }
     }
 
@@ -78,7 +94,20 @@ impl Review {
             Self::Access => "SelfSubjectAccessReview",
             Self::Rules => "SelfSubjectRulesReview",
             Self::Identity => "SelfSubjectReview",
+            Self::Subject => "SubjectAccessReview",
+            Self::LocalSubject => "LocalSubjectAccessReview",
         }
+    }
+
+    /// True for the review posted in a namespace (`LocalSubjectAccessReview`).
+    pub(crate) fn namespaced(self) -> bool {
+        self == Self::LocalSubject
+    }
+
+    /// True for the reviews the authorizer answers (so the authorization layer hands it
+    /// on with the request).
+    pub(crate) fn needs_authorizer(self) -> bool {
+        self != Self::Identity
     }
 }
 
@@ -87,10 +116,12 @@ impl Review {
 #[derive(Clone)]
 pub(crate) struct ReviewAuthorizer(pub(crate) Arc<dyn Authorizer>);
 
-/// Answers a review: 201 with the review and its status, as Kubernetes does.
+/// Answers a review (posted in `namespace` for a local one): 201 with the review and its
+/// status, as Kubernetes does.
 pub(crate) async fn answer(
     inner: &ApiInner,
     review: Review,
+    namespace: Option<&str>,
     req: ApiRequest,
 ) -> Result<ApiResponse, Error> {
     let (group, resource, kind) = (review.group(), review.resource(), review.kind());
@@ -134,7 +165,25 @@ pub(crate) async fn answer(
             rules_status(authorizer.rules(&user, namespace))
         }
         Review::Identity => json!({"userInfo": user_info(&user)}),
+        Review::Subject | Review::LocalSubject => {
+            let object = ObjectRef::new(group, resource, "");
+            let mut spec = out.get("spec").cloned().unwrap_or(Value::Null);
+            if let Some(ns) = namespace.filter(|_| spec.is_object()) {
+                local_namespace(&mut spec, ns, &object)?;
+            }
+            let subject = subject_of(&spec, &object)?;
+            let attributes = access_attributes(Some(&spec), subject, &object)?;
+            // A local review comes back with the namespace it was asked in.
+            out.insert("spec".into(), spec);
+            access_status(authorizer.authorize(&attributes))
+        }
     };
+    if let Some(ns) = namespace {
+        out.entry("metadata")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .map(|m| m.insert("namespace".into(), json!(ns)));
+    }
     out.insert("status".into(), status);
     Ok(response::json(StatusCode::CREATED, &Value::Object(out)))
 }
@@ -186,6 +235,77 @@ fn access_attributes(
                 ),
             )],
         }),
+    }
+}
+
+/// The user a `SubjectAccessReview` asks about: `spec.user`, `spec.groups`, `spec.uid`
+/// and `spec.extra`, as given (no group is added). One of user and groups is needed.
+fn subject_of(spec: &Value, object: &ObjectRef) -> Result<UserInfo, Error> {
+    let text = |name: &str| spec.get(name).and_then(Value::as_str).unwrap_or_default();
+    let groups: Vec<String> = spec
+        .get("groups")
+        .and_then(Value::as_array)
+        .map(|g| {
+            g.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if text("user").is_empty() && groups.is_empty() {
+        return Err(Error::Invalid {
+            object: object.clone(),
+            causes: vec![StatusCause::new(
+                "FieldValueRequired",
+                "spec.user",
+                "Required value: at least one of user or group must be specified",
+            )],
+        });
+    }
+    let extra = spec
+        .get("extra")
+        .and_then(|e| serde_json::from_value(e.clone()).ok())
+        .unwrap_or_default();
+    Ok(UserInfo {
+        name: text("user").to_owned(),
+        uid: text("uid").to_owned(),
+        groups,
+        extra,
+    })
+}
+
+/// A `LocalSubjectAccessReview` asks about its own namespace only: resource attributes
+/// (no non-resource ones) whose namespace is the review's, filled in when empty.
+fn local_namespace(spec: &mut Value, namespace: &str, object: &ObjectRef) -> Result<(), Error> {
+    let invalid = |field: &str, message: String| Error::Invalid {
+        object: object.clone(),
+        causes: vec![StatusCause::new("FieldValueInvalid", field, message)],
+    };
+    if spec
+        .get("nonResourceAttributes")
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(invalid(
+            "spec.nonResourceAttributes",
+            "Invalid value: disallowed on this kind of request".into(),
+        ));
+    }
+    let Some(attributes) = spec
+        .get_mut("resourceAttributes")
+        .and_then(Value::as_object_mut)
+    else {
+        return Ok(());
+    };
+    match attributes.get("namespace").and_then(Value::as_str) {
+        None | Some("") => {
+            attributes.insert("namespace".into(), json!(namespace));
+            Ok(())
+        }
+        Some(ns) if ns == namespace => Ok(()),
+        Some(ns) => Err(invalid(
+            "spec.resourceAttributes.namespace",
+            format!("Invalid value: {ns:?}: must match metadata.namespace ({namespace:?})"),
+        )),
     }
 }
 
@@ -266,8 +386,9 @@ mod tests {
         );
         assert_eq!(
             Review::of_path(AUTHORIZATION, "v1", "subjectaccessreviews"),
-            None
+            Some(Review::Subject)
         );
+        assert_eq!(Review::of_path(AUTHORIZATION, "v1", "tokenreviews"), None);
         assert_eq!(Review::of_path("", "v1", "selfsubjectreviews"), None);
     }
 
@@ -312,6 +433,37 @@ mod tests {
             assert_eq!(err.code(), 422, "{spec:?}");
             assert!(err.to_string().contains("exactly one of"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_subject_review_asks_about_the_user_it_names() {
+        let spec = json!({"user": "dev", "groups": ["devs"], "uid": "u1",
+                          "extra": {"scopes": ["a", "b"]}});
+        let user = subject_of(&spec, &object()).unwrap();
+        assert_eq!((user.name.as_str(), user.uid.as_str()), ("dev", "u1"));
+        assert_eq!(user.groups, ["devs"], "no group is added");
+        assert_eq!(user.extra["scopes"], ["a", "b"]);
+        let groups_only = subject_of(&json!({"groups": ["devs"]}), &object()).unwrap();
+        assert_eq!(groups_only.name, "");
+        let err = subject_of(&json!({"resourceAttributes": {}}), &object()).unwrap_err();
+        assert_eq!(err.code(), 422);
+    }
+
+    #[test]
+    fn a_local_review_stays_in_its_namespace() {
+        let mut spec = json!({"resourceAttributes": {"verb": "get", "resource": "pods"}});
+        local_namespace(&mut spec, "team", &object()).unwrap();
+        assert_eq!(spec["resourceAttributes"]["namespace"], "team");
+        local_namespace(&mut spec, "team", &object()).unwrap();
+        let err = local_namespace(&mut spec, "other", &object()).unwrap_err();
+        assert!(err.to_string().contains("must match"), "{err}");
+        let mut paths = json!({"nonResourceAttributes": {"verb": "get", "path": "/"}});
+        assert_eq!(
+            local_namespace(&mut paths, "team", &object())
+                .unwrap_err()
+                .code(),
+            422
+        );
     }
 
     #[test]

@@ -21,8 +21,9 @@ pub(crate) enum Route {
     },
     /// A path under a group version that names a resource.
     Resource(ResourcePath),
-    /// A self review (`selfsubjectaccessreviews`, `selfsubjectreviews`).
-    Review(Review),
+    /// A review (`selfsubjectaccessreviews`, `subjectaccessreviews`...), with the
+    /// namespace a local one is posted in.
+    Review(Review, Option<String>),
     /// `/version`.
     Version,
     /// `/healthz`, `/livez`, `/readyz` and their `/...` checks.
@@ -69,10 +70,18 @@ pub(crate) fn parse(path: &str, is_plural: &dyn Fn(&str, &str, &str) -> bool) ->
     let path = path.trim_end_matches('/');
     let segs: Vec<String> = path.split('/').skip(1).map(super::query::decode).collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    if let ["apis", g, v, r] = segs.as_slice() {
-        if let Some(review) = Review::of_path(g, v, r) {
-            return Route::Review(review);
+    match segs.as_slice() {
+        ["apis", g, v, r] => {
+            if let Some(review) = Review::of_path(g, v, r).filter(|r| !r.namespaced()) {
+                return Route::Review(review, None);
+            }
         }
+        ["apis", g, v, "namespaces", ns, r] => {
+            if let Some(review) = Review::of_path(g, v, r).filter(|r| r.namespaced()) {
+                return Route::Review(review, Some((*ns).to_owned()));
+            }
+        }
+        _ => {}
     }
     match segs.as_slice() {
         [] | [""] => Route::NotFound,
@@ -186,7 +195,14 @@ mod tests {
                 "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
                 &known
             ),
-            Route::Review(Review::Access)
+            Route::Review(Review::Access, None)
+        );
+        assert_eq!(
+            parse(
+                "/apis/authorization.k8s.io/v1/namespaces/a/localsubjectaccessreviews",
+                &known
+            ),
+            Route::Review(Review::LocalSubject, Some("a".into()))
         );
     }
 

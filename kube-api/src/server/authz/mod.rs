@@ -163,12 +163,14 @@ where
         let attributes = RequestAttributes::from_request(&request, user);
         let reason = match self.authorizer.authorize(&attributes) {
             Decision::Allow => {
-                // Access and rules reviews are answered by this same authorizer.
-                if let Some(Review::Access | Review::Rules) = Review::of_path(
+                // The access and rules reviews are answered by this same authorizer.
+                if Review::of_path(
                     &attributes.api_group,
                     &attributes.api_version,
                     &attributes.resource,
-                ) {
+                )
+                .is_some_and(Review::needs_authorizer)
+                {
                     let authorizer = ReviewAuthorizer(self.authorizer.clone());
                     request.extensions_mut().insert(authorizer);
                 }

@@ -58,6 +58,16 @@ static KINDS: &[(&str, &str, &Message)] = &[
     ),
     (
         "authorization.k8s.io/v1",
+        "SubjectAccessReview",
+        &reviews::SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "LocalSubjectAccessReview",
+        &reviews::SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
         "SelfSubjectRulesReview",
         &reviews::SELF_SUBJECT_RULES_REVIEW,
     ),

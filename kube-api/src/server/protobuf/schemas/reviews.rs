@@ -1,6 +1,7 @@
-//! The self reviews: `authorization.k8s.io/v1` SelfSubjectAccessReview (`kubectl auth
-//! can-i`) and SelfSubjectRulesReview (`kubectl auth can-i --list`), and
-//! `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`).
+//! The reviews: `authorization.k8s.io/v1` SelfSubjectAccessReview (`kubectl auth can-i`),
+//! SelfSubjectRulesReview (`kubectl auth can-i --list`), SubjectAccessReview and
+//! LocalSubjectAccessReview, and `authentication.k8s.io/v1` SelfSubjectReview (`kubectl
+//! auth whoami`).
 
 use super::super::schema::{B, Message, OPT, PTR, REQ, S, f, m, rep};
 use super::meta_v1::OBJECT_META;
@@ -52,6 +53,29 @@ static SUBJECT_ACCESS_REVIEW_STATUS: Message = Message::new(
         f(2, "reason", S, OPT),
         f(3, "evaluationError", S, OPT),
         f(4, "denied", B, OPT),
+    ],
+);
+
+/// `authorization.k8s.io/v1 SubjectAccessReview` and `LocalSubjectAccessReview` (the
+/// same message).
+pub(crate) static SUBJECT_ACCESS_REVIEW: Message = Message::new(
+    "SubjectAccessReview",
+    &[
+        f(1, "metadata", m(&OBJECT_META), OPT),
+        f(2, "spec", m(&SUBJECT_ACCESS_REVIEW_SPEC), REQ),
+        f(3, "status", m(&SUBJECT_ACCESS_REVIEW_STATUS), OPT),
+    ],
+);
+
+/// `SubjectAccessReviewSpec` (its `extra`, 5, is not modelled).
+static SUBJECT_ACCESS_REVIEW_SPEC: Message = Message::new(
+    "SubjectAccessReviewSpec",
+    &[
+        f(1, "resourceAttributes", m(&RESOURCE_ATTRIBUTES), PTR),
+        f(2, "nonResourceAttributes", m(&NON_RESOURCE_ATTRIBUTES), PTR),
+        f(3, "user", S, OPT),
+        rep(4, "groups", S, OPT),
+        f(6, "uid", S, OPT),
     ],
 );
 
