@@ -443,6 +443,27 @@ async fn self_reviews_are_read_from_protobuf() {
                "user": "dev", "groups": ["devs"], "uid": "u-1"})
     );
 
+    // A TokenReview: decoded, and answered (this server authenticates no tokens).
+    let token = pb::envelope(
+        "authentication.k8s.io/v1",
+        "TokenReview",
+        &[pb::msg(2, &[pb::s(1, "some-token"), pb::s(2, "api")])],
+    );
+    let (code, body) = call(
+        &api,
+        Method::POST,
+        "/apis/authentication.k8s.io/v1/tokenreviews",
+        PROTOBUF,
+        token,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["spec"],
+        json!({"token": "some-token", "audiences": ["api"]})
+    );
+    assert!(body["status"]["error"].is_string(), "{body}");
+
     // `kubectl auth can-i --list -n team`.
     let list = pb::envelope(
         "authorization.k8s.io/v1",

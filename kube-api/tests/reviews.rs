@@ -12,6 +12,7 @@ use http::{Method, Request};
 use http_body_util::BodyExt as _;
 use kube_api::client::Client;
 use kube_api::server::ApiServer;
+use kube_api::server::authn::TokenFile;
 use kube_api::server::authz::{AuthorizationLayer, Authorizer, Decision, RequestAttributes};
 use kube_api::server::stack::{Stack, StackBuilder};
 use kube_api::server::user::UserInfo;
@@ -24,10 +25,14 @@ const ACCESS: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
 const IDENTITY: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
 const RULES: &str = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
 
+/// The bearer token of a user of the stack's token file.
+const TOKEN: &str = "alices-token-0123456789";
+
 async fn stack() -> Stack {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let api = ApiServer::builder(store).build().await.unwrap();
-    StackBuilder::new(api).build().await.unwrap()
+    let tokens = TokenFile::parse(&format!("{TOKEN},alice,u-alice,\"devs,ops\"\n")).unwrap();
+    StackBuilder::new(api).tokens(tokens).build().await.unwrap()
 }
 
 async fn send(client: &Client, method: Method, uri: &str, ct: &str, body: &[u8]) -> (u16, Value) {
@@ -288,6 +293,31 @@ async fn impersonated_requests_act_as_the_impersonated_user() {
         .body(bytes::Bytes::from(serde_json::to_vec(&whoami).unwrap()))
         .unwrap();
     assert_eq!(admin.send(req).await.unwrap().status(), 400);
+}
+
+#[tokio::test]
+async fn token_reviews_say_whose_a_token_is() {
+    let stack = stack().await;
+    let admin = stack.admin_client();
+    let review = |token: &str| {
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+               "spec": {"token": token}})
+    };
+    let tokens = "/apis/authentication.k8s.io/v1/tokenreviews";
+    let (code, answer) = post(&admin, tokens, &review(TOKEN)).await;
+    assert_eq!(code, 201, "{answer}");
+    assert_eq!(
+        answer["status"],
+        json!({"authenticated": true, "user": {"username": "alice", "uid": "u-alice",
+               "groups": ["devs", "ops", "system:authenticated"]}})
+    );
+    let (code, answer) = post(&admin, tokens, &review("not-a-token")).await;
+    assert_eq!(code, 201, "{answer}");
+    assert_eq!(answer["status"].get("authenticated"), None, "{answer}");
+    assert_eq!(answer["status"]["error"], "invalid bearer token");
+    // Only those granted create on tokenreviews may ask (they learn whose a token is).
+    let dev = stack.client_as(UserInfo::new("dev", ["devs"]));
+    assert_eq!(post(&dev, tokens, &review(TOKEN)).await.0, 403);
 }
 
 #[tokio::test]

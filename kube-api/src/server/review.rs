@@ -8,6 +8,9 @@
 //!   authorizer lists for the user, or marked incomplete when it cannot list them.
 //! - `SelfSubjectReview` (`authentication.k8s.io/v1`, what `kubectl auth whoami` sends):
 //!   who am I? Answered with the user the authentication layer found.
+//! - `TokenReview` (`authentication.k8s.io/v1`): whose is this bearer token? Answered by
+//!   the authenticator that guards the server (the authentication layer hands it on); a
+//!   server without one accepts no token.
 //! - `SubjectAccessReview` and, in a namespace, `LocalSubjectAccessReview`
 //!   (`authorization.k8s.io/v1`): may this other user do this? What components that
 //!   delegate authorization to the API server ask (an aggregated API server, a metrics or
@@ -23,6 +26,7 @@ use kube_core::{Error, ObjectRef, PolicyRule, StatusCause};
 use serde_json::{Map, Value, json};
 
 use super::ApiInner;
+use super::authn::{Authenticator, ReviewAuthenticator};
 use super::authz::{AllowAll, Authorizer, Decision, RequestAttributes};
 use super::body::{ApiRequest, ApiResponse};
 use super::handler::{content_type, parse_object, read_body};
@@ -47,16 +51,19 @@ pub(crate) enum Review {
     Subject,
     /// `LocalSubjectAccessReview`: may this user do this, in this namespace?
     LocalSubject,
+    /// `TokenReview`: whose is this token?
+    Token,
 }
 
 impl Review {
     /// Every review.
-    pub(crate) const ALL: [Self; 5] = [
+    pub(crate) const ALL: [Self; 6] = [
         Self::Access,
         Self::Rules,
         Self::Identity,
         Self::Subject,
         Self::LocalSubject,
+        Self::Token,
     ];
 
     /// The version every review is served in.
@@ -73,7 +80,7 @@ impl Review {
     pub(crate) fn group(self) -> &'static str {
         match self {
             Self::Access | Self::Rules | Self::Subject | Self::LocalSubject => AUTHORIZATION,
-            Self::Identity => AUTHENTICATION,
+            Self::Identity | Self::Token => AUTHENTICATION,
         }
     }
 
@@ -85,6 +92,7 @@ impl Review {
             Self::Identity => "selfsubjectreviews",
             Self::Subject => "subjectaccessreviews",
             Self::LocalSubject => "localsubjectaccessreviews",
+            Self::Token => "tokenreviews",
         }
     }
 
@@ -96,6 +104,7 @@ impl Review {
             Self::Identity => "SelfSubjectReview",
             Self::Subject => "SubjectAccessReview",
             Self::LocalSubject => "LocalSubjectAccessReview",
+            Self::Token => "TokenReview",
         }
     }
 
@@ -107,7 +116,7 @@ impl Review {
     /// True for the reviews the authorizer answers (so the authorization layer hands it
     /// on with the request).
     pub(crate) fn needs_authorizer(self) -> bool {
-        self != Self::Identity
+        !matches!(self, Self::Identity | Self::Token)
     }
 }
 
@@ -132,6 +141,10 @@ pub(crate) async fn answer(
         )));
     }
     let user = UserInfo::of_request(&req);
+    let authenticator = req
+        .extensions()
+        .get::<ReviewAuthenticator>()
+        .map(|a| a.0.clone());
     let authorizer = req.extensions().get::<ReviewAuthorizer>().map_or_else(
         || Arc::new(AllowAll) as Arc<dyn Authorizer>,
         |a| a.0.clone(),
@@ -165,6 +178,14 @@ pub(crate) async fn answer(
             rules_status(authorizer.rules(&user, namespace))
         }
         Review::Identity => json!({"userInfo": user_info(&user)}),
+        Review::Token => {
+            let token = out
+                .get("spec")
+                .and_then(|s| s.get("token"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            token_status(token, authenticator.as_deref())
+        }
         Review::Subject | Review::LocalSubject => {
             let object = ObjectRef::new(group, resource, "");
             let mut spec = out.get("spec").cloned().unwrap_or(Value::Null);
@@ -350,6 +371,18 @@ fn rules_status(rules: Option<Vec<PolicyRule>>) -> Value {
     json!({"resourceRules": resource, "nonResourceRules": non_resource, "incomplete": false})
 }
 
+/// A `TokenReviewStatus`: the token's user when the authenticator accepts it.
+fn token_status(token: &str, authenticator: Option<&Authenticator>) -> Value {
+    let user = authenticator
+        .filter(|_| !token.is_empty())
+        .and_then(|a| a.authenticate_token(token));
+    match (user, authenticator) {
+        (Some(user), _) => json!({"authenticated": true, "user": user_info(&user)}),
+        (None, None) => json!({"user": {}, "error": "this server authenticates no tokens"}),
+        (None, Some(_)) => json!({"user": {}, "error": "invalid bearer token"}),
+    }
+}
+
 /// An `authentication.k8s.io/v1 UserInfo`, with Go's `omitempty`.
 fn user_info(user: &UserInfo) -> Value {
     let mut info = Map::new();
@@ -508,6 +541,23 @@ mod tests {
         let unknown = rules_status(None);
         assert_eq!(unknown["incomplete"], true);
         assert_eq!(unknown["resourceRules"], json!([]));
+    }
+
+    #[test]
+    fn token_reviews_name_the_token_s_user() {
+        let tokens =
+            crate::server::authn::TokenFile::parse("t0k3n,alice,u-1,\"devs,ops\"\n").unwrap();
+        let authn = Authenticator::new().with_tokens(tokens);
+        let ok = token_status("t0k3n", Some(&authn));
+        assert_eq!(ok["authenticated"], true);
+        assert_eq!(ok["user"]["username"], "alice");
+        assert_eq!(ok["user"]["uid"], "u-1");
+        for (token, authenticator) in [("nope", Some(&authn)), ("", Some(&authn)), ("t0k3n", None)]
+        {
+            let refused = token_status(token, authenticator);
+            assert_eq!(refused.get("authenticated"), None, "{refused}");
+            assert!(refused["error"].is_string(), "{refused}");
+        }
     }
 
     #[test]

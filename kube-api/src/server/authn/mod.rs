@@ -10,6 +10,10 @@
 //! 3. a bearer token (`Authorization: Bearer ...`) from the [`TokenFile`]; the header is
 //!    removed before the request goes on.
 //!
+//! A `TokenReview` (`authentication.k8s.io/v1`, what components that delegate
+//! authentication ask) is handed this authenticator, which answers it for the review's
+//! token.
+//!
 //! A request with none of these is anonymous (`system:anonymous`, group
 //! `system:unauthenticated`) on the health and version endpoints (`/healthz`, `/livez`,
 //! `/readyz`, `/version` and below), and rejected with 401 Unauthorized elsewhere; so is
@@ -43,6 +47,11 @@ use crate::server::{ApiResponse, UserInfo};
 /// from the network. The in-process client of the served stack uses it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustedUser(pub UserInfo);
+
+/// The authenticator that guards this server, handed to a `TokenReview` in the request's
+/// extensions.
+#[derive(Clone, Debug)]
+pub(crate) struct ReviewAuthenticator(pub(crate) std::sync::Arc<Authenticator>);
 
 /// The paths anonymous requests may reach (and everything below them).
 const ANONYMOUS_PATHS: [&str; 4] = ["/healthz", "/livez", "/readyz", "/version"];
@@ -81,6 +90,11 @@ impl Authenticator {
     pub fn with_client_certificates(mut self, enabled: bool) -> Self {
         self.client_certificates = enabled;
         self
+    }
+
+    /// The user a bearer token stands for, if it is one this authenticator accepts.
+    pub fn authenticate_token(&self, token: &str) -> Option<UserInfo> {
+        self.tokens.user(token).cloned()
     }
 
     /// The user of a request, or why it has none.
@@ -172,6 +186,11 @@ where
                 request.headers_mut().remove(AUTHORIZATION);
                 request.extensions_mut().remove::<TrustedUser>();
                 request.extensions_mut().insert(user);
+                // A token review is answered by this same authenticator.
+                if request.uri().path().ends_with("/tokenreviews") {
+                    let authenticator = ReviewAuthenticator(self.authenticator.clone());
+                    request.extensions_mut().insert(authenticator);
+                }
                 ResponseFuture::inner(self.inner.call(request))
             }
             Err(rejection) => {

@@ -73,6 +73,11 @@ static KINDS: &[(&str, &str, &Message)] = &[
     ),
     (
         "authentication.k8s.io/v1",
+        "TokenReview",
+        &reviews::TOKEN_REVIEW,
+    ),
+    (
+        "authentication.k8s.io/v1",
         "SelfSubjectReview",
         &reviews::SELF_SUBJECT_REVIEW,
     ),

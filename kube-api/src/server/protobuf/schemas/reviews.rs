@@ -1,7 +1,7 @@
 //! The reviews: `authorization.k8s.io/v1` SelfSubjectAccessReview (`kubectl auth can-i`),
 //! SelfSubjectRulesReview (`kubectl auth can-i --list`), SubjectAccessReview and
 //! LocalSubjectAccessReview, and `authentication.k8s.io/v1` SelfSubjectReview (`kubectl
-//! auth whoami`).
+//! auth whoami`) and TokenReview.
 
 use super::super::schema::{B, Message, OPT, PTR, REQ, S, f, m, rep};
 use super::meta_v1::OBJECT_META;
@@ -92,6 +92,22 @@ pub(crate) static SELF_SUBJECT_RULES_REVIEW: Message = Message::new(
 /// `SelfSubjectRulesReviewSpec`.
 static SELF_SUBJECT_RULES_REVIEW_SPEC: Message =
     Message::new("SelfSubjectRulesReviewSpec", &[f(1, "namespace", S, OPT)]);
+
+/// `authentication.k8s.io/v1 TokenReview` (its status, which only the server writes, is
+/// not modelled).
+pub(crate) static TOKEN_REVIEW: Message = Message::new(
+    "TokenReview",
+    &[
+        f(1, "metadata", m(&OBJECT_META), OPT),
+        f(2, "spec", m(&TOKEN_REVIEW_SPEC), REQ),
+    ],
+);
+
+/// `TokenReviewSpec`.
+static TOKEN_REVIEW_SPEC: Message = Message::new(
+    "TokenReviewSpec",
+    &[f(1, "token", S, OPT), rep(2, "audiences", S, OPT)],
+);
 
 /// `authentication.k8s.io/v1 SelfSubjectReview`.
 pub(crate) static SELF_SUBJECT_REVIEW: Message = Message::new(
