@@ -9,9 +9,9 @@
 //! non-resource path) and asks an [`Authorizer`]. Unless it allows, the answer is 403
 //! Forbidden with a `Status` worded as Kubernetes words it:
 //! `pods is forbidden: User "x" cannot list resource "pods" in API group "" in the
-//! namespace "default"`. An allowed `SelfSubjectAccessReview` or `SelfSubjectRulesReview`
-//! (`kubectl auth can-i`, with `--list` for the latter) carries the authorizer on to the
-//! server, which answers the review with it.
+//! namespace "default"`. An allowed access or rules review (`kubectl auth can-i`, with
+//! `--list`; a `SubjectAccessReview` from a component that delegates authorization)
+//! carries the authorizer on to the server, which answers the review with it.
 //!
 //! Authorizers: [`RbacAuthorizer`] (Kubernetes RBAC) and [`AllowAll`] (development).
 
