@@ -96,6 +96,16 @@ k rollout status deployment/web --timeout=120s
 [ "$(k get deployment web -o jsonpath='{.status.updatedReplicas}')" = 3 ] || fail "not every replica was updated"
 k get replicasets
 
+step "rolled back to the first version"
+k rollout history deployment/web
+k rollout history deployment/web | grep -q '^2 ' || fail "no second revision in the history"
+k rollout undo deployment/web
+k rollout status deployment/web --timeout=120s
+version_env() { k get deployment web -o jsonpath='{.spec.template.spec.containers[0].env[*].name}'; }
+case " $(version_env) " in *" VERSION "*) fail "the undo kept VERSION=2" ;; esac
+[ "$(k get deployment web -o jsonpath='{.metadata.annotations.deployment\.kubernetes\.io/revision}')" = 3 ] \
+    || fail "the undo is not revision 3"
+
 step "the server's logs"
 for _ in 1 2 3 4 5 6; do http_get "http://$ip/" >/dev/null; done
 logged() { k logs -l app=web --tail=-1 --prefix | grep '"GET / HTTP/1.1" 200' >/dev/null; }
