@@ -7,6 +7,7 @@ use kube_core::ApiResource;
 
 use super::columns as c;
 use super::defaults as d;
+use super::kind_validation as v;
 use super::kinds::{CellSource, Column, KindSpec, MergeStrategy, ScalePaths};
 use super::validation::NameRule;
 
@@ -109,7 +110,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         ])
         .with_defaulter(d::default_pod)
         .with_status_defaulter(d::default_pod_status)
-        .with_validator(d::validate_pod);
+        .with_validator(v::validate_pod);
     pods.graceful_deletion = true;
     pods.tracks_generation = false;
     pods.extra_subresources = vec!["binding".into(), "eviction".into(), "log".into()];
@@ -132,7 +133,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             .priority(1),
         ])
         .with_field_selectors(&["spec.unschedulable"])
-        .with_validator(d::meta_only(NameRule::Subdomain));
+        .with_validator(v::meta_only(NameRule::Subdomain));
     let mut nodes = nodes;
     nodes.tracks_generation = false;
 
@@ -148,7 +149,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         ])
         .with_field_selectors(&["spec.clusterIP", "spec.type"])
         .with_defaulter(d::default_service)
-        .with_validator(d::validate_service);
+        .with_validator(v::validate_service);
     services.tracks_generation = false;
 
     let mut namespaces = spec(res("", "Namespace", "namespaces", false, &["ns"], false))
@@ -156,7 +157,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         .with_columns(vec![f("Status", c::namespace_status), age()])
         .with_field_selectors(&["status.phase"])
         .with_defaulter(d::default_namespace)
-        .with_validator(d::meta_only(NameRule::Label));
+        .with_validator(v::meta_only(NameRule::Label));
     namespaces.tracks_generation = false;
     namespaces.extra_subresources = vec!["finalize".into()];
 
@@ -176,7 +177,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         namespaces,
         spec(res("", "ConfigMap", "configmaps", true, &["cm"], false))
             .with_columns(vec![f("Data", c::data_count).typed("integer"), age()])
-            .with_validator(d::validate_config),
+            .with_validator(v::validate_config),
         spec(res("", "Secret", "secrets", true, &[], false))
             .with_columns(vec![
                 p("Type", ".type"),
@@ -185,10 +186,10 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             ])
             .with_field_selectors(&["type"])
             .with_defaulter(d::default_secret)
-            .with_validator(d::validate_config),
+            .with_validator(v::validate_config),
         spec(res("", "Endpoints", "endpoints", true, &["ep"], false))
             .with_columns(vec![f("Endpoints", c::endpoints_list), age()])
-            .with_validator(d::meta_only(NameRule::Subdomain)),
+            .with_validator(v::meta_only(NameRule::Subdomain)),
         spec(res("", "Event", "events", true, &["ev"], false))
             .with_columns(vec![
                 f("Last Seen", c::event_last_seen),
@@ -210,7 +211,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
                 "source",
                 "type",
             ])
-            .with_validator(d::meta_only(NameRule::Subdomain)),
+            .with_validator(v::meta_only(NameRule::Subdomain)),
         spec(res(
             "",
             "ServiceAccount",
@@ -220,7 +221,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             false,
         ))
         .with_columns(vec![p("Secrets", ".secrets"), age()])
-        .with_validator(d::meta_only(NameRule::Subdomain)),
+        .with_validator(v::meta_only(NameRule::Subdomain)),
         spec(res(
             "apps",
             "Deployment",
@@ -237,7 +238,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             f("Available", c::deployment_available).typed("integer"),
         ]))
         .with_defaulter(d::default_deployment)
-        .with_validator(d::validate_workload),
+        .with_validator(v::validate_workload),
         spec(res(
             "apps",
             "ReplicaSet",
@@ -255,7 +256,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
         ]))
         .with_field_selectors(&["status.replicas"])
         .with_defaulter(d::default_replica_set)
-        .with_validator(d::validate_workload),
+        .with_validator(v::validate_workload),
         spec(res("apps", "DaemonSet", "daemonsets", true, &["ds"], true))
             .with_status()
             .with_columns(workload_cols(vec![
@@ -267,7 +268,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
                 f("Node Selector", c::ds_node_selector),
             ]))
             .with_defaulter(d::default_daemon_set)
-            .with_validator(d::validate_workload),
+            .with_validator(v::validate_workload),
         spec(res("batch", "Job", "jobs", true, &[], true))
             .with_status()
             .with_columns(vec![
@@ -281,7 +282,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             ])
             .with_field_selectors(&["status.successful"])
             .with_defaulter(d::default_job)
-            .with_validator(d::validate_job),
+            .with_validator(v::validate_job),
         spec(res(
             "coordination.k8s.io",
             "Lease",
@@ -291,7 +292,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             false,
         ))
         .with_columns(vec![f("Holder", c::lease_holder), age()])
-        .with_validator(d::meta_only(NameRule::Subdomain)),
+        .with_validator(v::meta_only(NameRule::Subdomain)),
         spec(res(
             "rbac.authorization.k8s.io",
             "Role",
@@ -301,7 +302,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             false,
         ))
         .with_columns(vec![f("Created At", c::created_at).typed("string")])
-        .with_validator(d::meta_only(NameRule::PathSegment)),
+        .with_validator(v::meta_only(NameRule::PathSegment)),
         spec(res(
             "rbac.authorization.k8s.io",
             "ClusterRole",
@@ -311,7 +312,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             false,
         ))
         .with_columns(vec![f("Created At", c::created_at).typed("string")])
-        .with_validator(d::meta_only(NameRule::PathSegment)),
+        .with_validator(v::meta_only(NameRule::PathSegment)),
         spec(res(
             "rbac.authorization.k8s.io",
             "RoleBinding",
@@ -327,7 +328,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             f("Groups", c::binding_groups).priority(1),
             f("ServiceAccounts", c::binding_service_accounts).priority(1),
         ])
-        .with_validator(d::meta_only(NameRule::PathSegment)),
+        .with_validator(v::meta_only(NameRule::PathSegment)),
         spec(res(
             "rbac.authorization.k8s.io",
             "ClusterRoleBinding",
@@ -343,7 +344,7 @@ pub(crate) fn kinds() -> Vec<KindSpec> {
             f("Groups", c::binding_groups).priority(1),
             f("ServiceAccounts", c::binding_service_accounts).priority(1),
         ])
-        .with_validator(d::meta_only(NameRule::PathSegment)),
+        .with_validator(v::meta_only(NameRule::PathSegment)),
         super::crd::crd_kind(),
     ];
     for k in &mut out {

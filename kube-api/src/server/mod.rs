@@ -22,6 +22,7 @@ mod defaults;
 mod discovery;
 mod followers;
 mod handler;
+mod kind_validation;
 pub mod kinds;
 mod list;
 mod logs;
