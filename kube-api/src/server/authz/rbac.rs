@@ -13,6 +13,7 @@
 //! every authenticated user may read discovery and OpenAPI (`system:discovery`) and ask
 //! what they may do (`system:basic-user`).
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use kube_core::{
@@ -164,19 +165,6 @@ impl RbacAuthorizer {
             _ => None,
         }
     }
-
-    /// True when any rule of the role a binding refers to allows the request.
-    fn role_allows(
-        &self,
-        role_ref: &RoleRef,
-        namespace: Option<&str>,
-        attrs: &RequestAttributes,
-    ) -> bool {
-        self.with_role_rules(role_ref, namespace, |rules| {
-            rules.iter().any(|r| rule_allows(r, attrs))
-        })
-        .unwrap_or(false)
-    }
 }
 
 fn rule_allows(rule: &PolicyRule, attrs: &RequestAttributes) -> bool {
@@ -210,88 +198,105 @@ fn applies_to(subject: &Subject, user: &UserInfo, binding_namespace: &str) -> bo
     }
 }
 
-impl Authorizer for RbacAuthorizer {
-    fn authorize(&self, attrs: &RequestAttributes) -> Decision {
-        if attrs.user.groups.iter().any(|g| g == GROUP_MASTERS) {
-            return Decision::Allow;
-        }
-        if self.bootstrap.public.iter().any(|r| rule_allows(r, attrs)) {
-            return Decision::Allow;
-        }
-        if attrs.user.groups.iter().any(|g| g == GROUP_AUTHENTICATED)
-            && self
-                .bootstrap
-                .authenticated
-                .iter()
-                .any(|r| rule_allows(r, attrs))
-        {
-            return Decision::Allow;
-        }
-        for binding in self.cluster_role_bindings.list() {
-            if binding.role_ref.kind == "ClusterRole"
-                && binding
-                    .subjects
-                    .iter()
-                    .any(|s| applies_to(s, &attrs.user, ""))
-                && self.role_allows(&binding.role_ref, None, attrs)
-            {
-                return Decision::Allow;
-            }
-        }
-        // Role bindings grant only resources in their own namespace.
-        if attrs.resource_request && !attrs.namespace.is_empty() {
-            for binding in self.role_bindings.list_namespace(&attrs.namespace) {
-                if binding
-                    .subjects
-                    .iter()
-                    .any(|s| applies_to(s, &attrs.user, &attrs.namespace))
-                    && self.role_allows(&binding.role_ref, Some(&attrs.namespace), attrs)
-                {
-                    return Decision::Allow;
-                }
-            }
-        }
-        Decision::NoOpinion
-    }
+/// Where a rule applies: everywhere, or only in the namespace of the binding that grants
+/// it (such a rule grants no non-resource URL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// From the bootstrap rules or a cluster-wide binding.
+    Cluster,
+    /// From a binding in the namespace asked about.
+    Namespace,
+}
 
-    /// The bootstrap rules that apply to the user, the rules of every ClusterRole bound
-    /// to them cluster-wide, and those of every role bound to them in `namespace`: the
-    /// same rules [`authorize`](Self::authorize) looks through, in the same order. As
-    /// there, a role bound in a namespace grants no non-resource URLs, so its rules come
-    /// without them.
-    fn rules(&self, user: &UserInfo, namespace: &str) -> Option<Vec<PolicyRule>> {
-        if user.in_group(GROUP_MASTERS) {
-            return Some(everything());
-        }
-        let mut rules = self.bootstrap.public.clone();
+impl RbacAuthorizer {
+    /// Visits, in order, the rules that apply to `user` in `namespace` (`""`: cluster-wide
+    /// rules only): the bootstrap rules for everybody and for authenticated users, the
+    /// rules of every ClusterRole bound to the user cluster-wide, then those of every role
+    /// bound to them in the namespace. `f` stops the walk by returning `Break`; the walk
+    /// returns whether it was stopped. `system:masters` is not walked (it may do
+    /// everything).
+    fn visit_rules(
+        &self,
+        user: &UserInfo,
+        namespace: &str,
+        mut f: impl FnMut(&PolicyRule, Scope) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let mut each = |rules: &[PolicyRule], scope| rules.iter().try_for_each(|r| f(r, scope));
+        each(&self.bootstrap.public, Scope::Cluster)?;
         if user.in_group(GROUP_AUTHENTICATED) {
-            rules.extend_from_slice(&self.bootstrap.authenticated);
+            each(&self.bootstrap.authenticated, Scope::Cluster)?;
         }
         for binding in self.cluster_role_bindings.list() {
             if binding.role_ref.kind == "ClusterRole"
                 && binding.subjects.iter().any(|s| applies_to(s, user, ""))
             {
-                self.with_role_rules(&binding.role_ref, None, |r| rules.extend_from_slice(r));
+                self.with_role_rules(&binding.role_ref, None, |r| each(r, Scope::Cluster))
+                    .unwrap_or(ControlFlow::Continue(()))?;
             }
         }
-        if !namespace.is_empty() {
-            for binding in self.role_bindings.list_namespace(namespace) {
-                if binding
-                    .subjects
-                    .iter()
-                    .any(|s| applies_to(s, user, namespace))
-                {
-                    self.with_role_rules(&binding.role_ref, Some(namespace), |r| {
-                        rules.extend(r.iter().filter(|r| !r.resources.is_empty()).map(|r| {
-                            PolicyRule {
-                                non_resource_urls: Vec::new(),
-                                ..r.clone()
-                            }
-                        }));
-                    });
-                }
+        if namespace.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        for binding in self.role_bindings.list_namespace(namespace) {
+            if binding
+                .subjects
+                .iter()
+                .any(|s| applies_to(s, user, namespace))
+            {
+                self.with_role_rules(&binding.role_ref, Some(namespace), |r| {
+                    each(r, Scope::Namespace)
+                })
+                .unwrap_or(ControlFlow::Continue(()))?;
             }
         }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Authorizer for RbacAuthorizer {
+    fn authorize(&self, attrs: &RequestAttributes) -> Decision {
+        if attrs.user.in_group(GROUP_MASTERS) {
+            return Decision::Allow;
+        }
+        // Role bindings grant only resources in their own namespace.
+        let namespace = if attrs.resource_request {
+            attrs.namespace.as_str()
+        } else {
+            ""
+        };
+        let allowed = self.visit_rules(&attrs.user, namespace, |rule, _| {
+            if rule_allows(rule, attrs) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        if allowed.is_break() {
+            Decision::Allow
+        } else {
+            Decision::NoOpinion
+        }
+    }
+
+    /// The rules [`authorize`](Self::authorize) looks through, in the same order; a rule
+    /// from a role bound in the namespace comes without its non-resource URLs, as it
+    /// grants none.
+    fn rules(&self, user: &UserInfo, namespace: &str) -> Option<Vec<PolicyRule>> {
+        if user.in_group(GROUP_MASTERS) {
+            return Some(everything());
+        }
+        let mut rules = Vec::new();
+        let _ = self.visit_rules(user, namespace, |rule, scope| {
+            match scope {
+                Scope::Cluster => rules.push(rule.clone()),
+                Scope::Namespace if !rule.resources.is_empty() => rules.push(PolicyRule {
+                    non_resource_urls: Vec::new(),
+                    ..rule.clone()
+                }),
+                Scope::Namespace => {}
+            }
+            ControlFlow::Continue(())
+        });
         Some(rules)
     }
 }
