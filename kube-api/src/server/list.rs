@@ -116,22 +116,41 @@ impl ListPage {
         item_len: impl Fn(&CachedObject) -> usize,
         put_item: impl Fn(&mut BytesMut, &CachedObject),
     ) -> Bytes {
-        let head = format!(
-            "{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":{},\"items\":[",
-            self.meta()
-        );
-        let items: usize = self.items.iter().map(|o| item_len(o) + 1).sum();
-        let mut b = BytesMut::with_capacity(head.len() + items + 2);
-        b.put_slice(head.as_bytes());
-        for (i, o) in self.items.iter().enumerate() {
-            if i > 0 {
-                b.put_u8(b',');
-            }
-            put_item(&mut b, o);
-        }
-        b.put_slice(b"]}");
-        b.freeze()
+        list_document(
+            kind,
+            api_version,
+            &self.meta(),
+            &self.items,
+            |o| item_len(o),
+            |b, o| put_item(b, o),
+        )
     }
+}
+
+/// A JSON list document: `kind`, `apiVersion`, the list metadata `meta`, and `items`,
+/// each written by `put_item` (`item_len` bytes each, about, for the buffer's size).
+pub(crate) fn list_document<T>(
+    kind: &str,
+    api_version: &str,
+    meta: &Value,
+    items: &[T],
+    item_len: impl Fn(&T) -> usize,
+    put_item: impl Fn(&mut BytesMut, &T),
+) -> Bytes {
+    let head = format!(
+        "{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":{meta},\"items\":["
+    );
+    let len: usize = items.iter().map(|o| item_len(o) + 1).sum();
+    let mut b = BytesMut::with_capacity(head.len() + len + 2);
+    b.put_slice(head.as_bytes());
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            b.put_u8(b',');
+        }
+        put_item(&mut b, o);
+    }
+    b.put_slice(b"]}");
+    b.freeze()
 }
 
 /// A continue token: the revision of the first page and the key to resume at.

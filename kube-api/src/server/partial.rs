@@ -9,10 +9,10 @@
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use serde::Deserialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
-use super::list::ListPage;
+use super::list::{ListPage, list_document};
 use super::watch::ObjectEncoder;
 use super::watch_cache::CachedObject;
 
@@ -115,20 +115,14 @@ pub(crate) fn list_from_value(version: MetaVersion, list: &Value) -> Bytes {
         .get("items")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
-    let mut out = BytesMut::new();
-    out.put_slice(br#"{"kind":"PartialObjectMetadataList","apiVersion":""#);
-    out.put_slice(version.api_version().as_bytes());
-    out.put_slice(br#"","metadata":"#);
-    out.put_slice(&metadata_of_value(list));
-    out.put_slice(br#","items":["#);
-    for (i, obj) in items.iter().enumerate() {
-        if i > 0 {
-            out.put_u8(b',');
-        }
-        put_wrapped(&mut out, head, &metadata_of_value(obj));
-    }
-    out.put_slice(b"]}");
-    out.freeze()
+    list_document(
+        "PartialObjectMetadataList",
+        version.api_version(),
+        list.get("metadata").unwrap_or(&Value::Object(Map::new())),
+        items,
+        |_| head.len() + 256,
+        |out, obj| put_wrapped(out, head, &metadata_of_value(obj)),
+    )
 }
 
 /// A page of a list as a `PartialObjectMetadataList`.
