@@ -108,6 +108,7 @@ fn list_json(kind: &KindSpec, page: &ListPage) -> Bytes {
     )
 }
 
+/// An object of `kind` in the format asked: JSON, metadata only, or a Table.
 fn object_response(
     code: StatusCode,
     kind: &KindSpec,
@@ -116,21 +117,11 @@ fn object_response(
     q: &Query,
 ) -> ApiResponse {
     match format {
-        Format::Json => response::json(code, obj),
-        Format::Metadata(v) => response::json_bytes(code, partial::object_from_value(v, obj)),
         Format::Table => {
             let meta = json!({"resourceVersion": meta_str(obj, "resourceVersion").unwrap_or("")});
-            response::json(
-                code,
-                &table::table(
-                    kind,
-                    [obj],
-                    meta,
-                    IncludeObject::parse(q.get("includeObject")),
-                    true,
-                ),
-            )
+            table_response(code, kind, [obj], meta, q)
         }
+        other => untabled_response(code, obj, other),
     }
 }
 
@@ -143,23 +134,27 @@ fn list_response(kind: &KindSpec, list: &Value, format: Format, q: &Query) -> Ap
         }
         Format::Table => {
             let items = list["items"].as_array().map_or(&[][..], Vec::as_slice);
-            response::json(
-                StatusCode::OK,
-                &table::table(
-                    kind,
-                    items,
-                    list["metadata"].clone(),
-                    IncludeObject::parse(q.get("includeObject")),
-                    true,
-                ),
-            )
+            table_response(StatusCode::OK, kind, items, list["metadata"].clone(), q)
         }
     }
 }
 
-/// A subresource's object (a Scale) in the format asked: metadata only when asked for,
-/// JSON otherwise (a Table has no columns for it).
-fn subresource_response(code: StatusCode, obj: &Value, format: Format) -> ApiResponse {
+/// Objects of `kind` as a Table, with the list metadata `meta`.
+fn table_response<'a>(
+    code: StatusCode,
+    kind: &KindSpec,
+    objects: impl IntoIterator<Item = &'a Value>,
+    meta: Value,
+    q: &Query,
+) -> ApiResponse {
+    let include = IncludeObject::parse(q.get("includeObject"));
+    response::json(code, &table::table(kind, objects, meta, include, true))
+}
+
+/// An object in the format asked, but never as a Table: metadata only when asked for,
+/// JSON otherwise. For objects with no columns (a Scale), and the other formats of
+/// those that have some.
+fn untabled_response(code: StatusCode, obj: &Value, format: Format) -> ApiResponse {
     match format {
         Format::Metadata(v) => response::json_bytes(code, partial::object_from_value(v, obj)),
         Format::Json | Format::Table => response::json(code, obj),
@@ -280,7 +275,7 @@ pub(crate) async fn resource(
         (&Method::GET, Some(n), Some("log")) => super::logs::proxy(inner, &kind, ns, n, q).await,
         (&Method::GET, Some(n), Some("scale")) => {
             let (obj, _) = inner.registry.get(&kind, ns, n).await?;
-            Ok(subresource_response(
+            Ok(untabled_response(
                 StatusCode::OK,
                 &super::subresource::scale_view(&kind, &obj),
                 format,
@@ -376,7 +371,7 @@ pub(crate) async fn resource(
             let scale =
                 super::subresource::scale_write(inner, &ctx, &kind, ns, n, patch_type, &body)
                     .await?;
-            Ok(subresource_response(StatusCode::OK, &scale, format))
+            Ok(untabled_response(StatusCode::OK, &scale, format))
         }
         (&Method::PATCH, Some(n), None | Some("status")) => {
             let ct = content_type(&parts.headers).to_owned();
