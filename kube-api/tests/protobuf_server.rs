@@ -381,6 +381,13 @@ async fn binding_eviction_scale_and_delete_bodies_decode() {
     }
 }
 
+/// POSTs a protobuf body that the server must answer with 201; returns the answer.
+async fn created(api: &ApiServer, path: &str, body: Vec<u8>) -> Value {
+    let (code, answer) = call(api, Method::POST, path, PROTOBUF, body).await;
+    assert_eq!(code, StatusCode::CREATED, "{answer}");
+    answer
+}
+
 #[tokio::test]
 async fn self_reviews_are_read_from_protobuf() {
     let api = server().await;
@@ -399,15 +406,12 @@ async fn self_reviews_are_read_from_protobuf() {
             ),
         ],
     );
-    let (code, body) = call(
+    let body = created(
         &api,
-        Method::POST,
         "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-        PROTOBUF,
         review,
     )
     .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
     assert_eq!(
         body["spec"],
         json!({"resourceAttributes": {"namespace": "team", "verb": "list", "resource": "pods"}})
@@ -428,15 +432,12 @@ async fn self_reviews_are_read_from_protobuf() {
             ],
         )],
     );
-    let (code, body) = call(
+    let body = created(
         &api,
-        Method::POST,
         "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-        PROTOBUF,
         about,
     )
     .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
     assert_eq!(
         body["spec"],
         json!({"resourceAttributes": {"verb": "get", "resource": "nodes"},
@@ -449,15 +450,7 @@ async fn self_reviews_are_read_from_protobuf() {
         "TokenReview",
         &[pb::msg(2, &[pb::s(1, "some-token"), pb::s(2, "api")])],
     );
-    let (code, body) = call(
-        &api,
-        Method::POST,
-        "/apis/authentication.k8s.io/v1/tokenreviews",
-        PROTOBUF,
-        token,
-    )
-    .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let body = created(&api, "/apis/authentication.k8s.io/v1/tokenreviews", token).await;
     assert_eq!(
         body["spec"],
         json!({"token": "some-token", "audiences": ["api"]})
@@ -470,28 +463,22 @@ async fn self_reviews_are_read_from_protobuf() {
         "SelfSubjectRulesReview",
         &[pb::msg(1, &[]), pb::msg(2, &[pb::s(1, "team")])],
     );
-    let (code, body) = call(
+    let body = created(
         &api,
-        Method::POST,
         "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
-        PROTOBUF,
         list,
     )
     .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
     assert_eq!(body["spec"], json!({"namespace": "team"}));
     assert_eq!(body["status"]["incomplete"], false, "{body}");
 
     let whoami = pb::envelope("authentication.k8s.io/v1", "SelfSubjectReview", &[]);
-    let (code, body) = call(
+    let body = created(
         &api,
-        Method::POST,
         "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-        PROTOBUF,
         whoami,
     )
     .await;
-    assert_eq!(code, StatusCode::CREATED, "{body}");
     assert!(body["status"]["userInfo"]["username"].is_string(), "{body}");
 }
 
