@@ -295,6 +295,32 @@ async fn rolling_updates_that_cannot_move_are_422() {
 }
 
 #[tokio::test]
+async fn negative_job_counts_are_422() {
+    let f = fixture().await;
+    let template = r#"{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"i"}]}}"#;
+    for field in ["completions", "parallelism", "backoffLimit"] {
+        let body = format!(
+            r#"{{"apiVersion":"batch/v1","kind":"Job","metadata":{{"name":"j"}},"spec":{{"{field}":-1,"template":{template}}}}}"#
+        );
+        let s = f
+            .refused(
+                Method::POST,
+                "/apis/batch/v1/namespaces/default/jobs",
+                JSON,
+                &body,
+                422,
+                "Invalid",
+            )
+            .await;
+        assert_eq!(
+            s["details"]["causes"][0]["field"],
+            format!("spec.{field}"),
+            "{s}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn oversized_bodies_are_413_in_process() {
     let f = fixture().await;
     let big = format!(

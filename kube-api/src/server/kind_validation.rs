@@ -266,6 +266,23 @@ pub(crate) fn validate_job(obj: &Value, old: Option<&Value>) -> Vec<StatusCause>
             causes.push(immutable("spec.completions"));
         }
     }
+    // Counts the Job controller works with: whole numbers, never below 0.
+    for field in ["completions", "parallelism", "backoffLimit"] {
+        if let Some(v) = obj
+            .pointer(&format!("/spec/{field}"))
+            .filter(|v| !v.is_null())
+        {
+            if v.as_i64()
+                .is_none_or(|n| !(0..=i64::from(i32::MAX)).contains(&n))
+            {
+                causes.push(invalid(
+                    &format!("spec.{field}"),
+                    v,
+                    "must be greater than or equal to 0",
+                ));
+            }
+        }
+    }
     let completions = obj.pointer("/spec/completions").filter(|c| !c.is_null());
     if obj.pointer("/spec/completionMode") == Some(&json!("Indexed")) && completions.is_none() {
         let mut cause = required("spec.completions");
@@ -460,6 +477,16 @@ mod tests {
         let causes = validate_job(&queue, None);
         assert_eq!(causes.len(), 1);
         assert_eq!(causes[0].field, "spec.completions");
+        // Counts below 0 (or not whole numbers) are refused.
+        for field in ["completions", "parallelism", "backoffLimit"] {
+            for bad in [json!(-1), json!(i64::MIN), json!(1.5), json!("2")] {
+                let mut job = job.clone();
+                job["spec"][field] = bad.clone();
+                let causes = validate_job(&job, None);
+                assert_eq!(causes.len(), 1, "{field} {bad}: {causes:?}");
+                assert_eq!(causes[0].field, format!("spec.{field}"));
+            }
+        }
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl Indexes {
             let (Ok(first), Ok(last)) = (first, last) else {
                 continue;
             };
-            set.extend(first.max(0)..=last.min(completions - 1));
+            set.extend(first.max(0)..=last.min(completions.saturating_sub(1)));
         }
         Self(set)
     }
@@ -193,6 +193,10 @@ mod tests {
         assert_eq!(set.written().as_deref(), Some("1-4,9"));
         // Out of range or unreadable parts are dropped.
         assert_eq!(Indexes::parse(Some("3-12,x,-1,20"), 5).to_string(), "3-4");
+        // No completions (or a nonsense count) holds no index, and does not overflow.
+        for completions in [0, -5, i32::MIN] {
+            assert_eq!(Indexes::parse(Some("0-3"), completions).len(), 0);
+        }
     }
 
     fn pod(index: Option<&str>, created: i64) -> Arc<Pod> {
