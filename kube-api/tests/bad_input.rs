@@ -295,6 +295,18 @@ async fn rolling_updates_that_cannot_move_are_422() {
 }
 
 #[tokio::test]
+async fn a_long_generate_name_of_wide_characters_is_422_not_a_crash() {
+    let f = fixture().await;
+    // 81 bytes, two-byte characters after the first: cut at 58 bytes, inside one, it
+    // used to panic.
+    let body = format!(r#"{{"metadata":{{"generateName":"a{}"}}}}"#, "é".repeat(40));
+    let s = f
+        .refused(Method::POST, CMS, JSON, &body, 422, "Invalid")
+        .await;
+    assert_eq!(s["details"]["causes"][0]["field"], "metadata.name", "{s}");
+}
+
+#[tokio::test]
 async fn negative_job_counts_are_422() {
     let f = fixture().await;
     let template = r#"{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"i"}]}}"#;

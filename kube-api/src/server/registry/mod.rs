@@ -80,9 +80,14 @@ fn generate_name(prefix: &str) -> String {
     let suffix: String = (0..5)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
-    let mut p = prefix.to_owned();
-    p.truncate(58);
-    format!("{p}{suffix}")
+    // At most 58 bytes of the prefix, cut at a character boundary (a prefix of other
+    // characters is refused by the name check that follows, not by a panic here).
+    // (`str::floor_char_boundary` is newer than this workspace's rust-version.)
+    let mut end = prefix.len().min(58);
+    while !prefix.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", &prefix[..end])
 }
 
 /// The result of a delete: the object as it is now, and whether it is gone.
