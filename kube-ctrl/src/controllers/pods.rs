@@ -11,6 +11,23 @@ use kube_core::{
     ResourceExt as _,
 };
 
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub(crate) fn cut(s: &str, max: usize) -> &str {
+    // (`str::floor_char_boundary` is newer than this workspace's rust-version.)
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The `generateName` of pods named after `prefix`: `{prefix}-`, with the prefix cut so
+/// that the name the API server makes of it (five more characters) stays within a DNS
+/// label's 63.
+pub(crate) fn generate_name(prefix: &str) -> String {
+    format!("{}-", cut(prefix, 57))
+}
+
 /// A pod for `template`, owned by `owner`, named `{prefix}-xxxxx` by the API server.
 pub(crate) fn from_template(
     template: &PodTemplateSpec,
@@ -18,15 +35,9 @@ pub(crate) fn from_template(
     prefix: &str,
     owner: OwnerReference,
 ) -> Pod {
-    let mut generate_name = format!("{prefix}-");
-    // The API server adds five characters; names stay within a DNS label's 63.
-    if generate_name.len() > 58 {
-        generate_name.truncate(57);
-        generate_name.push('-');
-    }
     Pod {
         metadata: ObjectMeta {
-            generate_name: Some(generate_name),
+            generate_name: Some(generate_name(prefix)),
             namespace: Some(namespace.to_owned()),
             labels: template.metadata.labels.clone(),
             annotations: template.metadata.annotations.clone(),
@@ -147,6 +158,18 @@ mod tests {
             p.status.conditions.push(c);
         }
         Arc::new(p)
+    }
+
+    #[test]
+    fn generated_names_stay_within_a_dns_label() {
+        assert_eq!(generate_name("web"), "web-");
+        let long = "a".repeat(70);
+        assert_eq!(generate_name(&long).len(), 58);
+        // Cut at a character boundary, never inside one.
+        let wide = "é".repeat(40);
+        assert!(generate_name(&wide).len() <= 58);
+        assert_eq!(cut("ab", 5), "ab");
+        assert_eq!(cut("aé", 2), "a");
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use kube_core::{EnvVar, Pod};
 
+use crate::controllers::pods;
+
 /// The annotation and label that carry a pod's completion index.
 pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 
@@ -55,16 +57,13 @@ pub(crate) fn pod_for_index(mut pod: Pod, job_name: &str, index: i32) -> Pod {
             c.env.push(env.clone());
         }
     }
-    let mut prefix = format!("{job_name}-{value}");
+    let prefix = format!("{job_name}-{value}");
     if pod.spec.hostname.is_none() {
         // A hostname is a DNS label: 63 characters at most.
-        let mut hostname = prefix.clone();
-        hostname.truncate(63);
-        pod.spec.hostname = Some(hostname.trim_end_matches('-').to_owned());
+        let hostname = pods::cut(&prefix, 63).trim_end_matches('-');
+        pod.spec.hostname = Some(hostname.to_owned());
     }
-    // The API server adds five characters to the name; it stays within 63.
-    prefix.truncate(57);
-    pod.metadata.generate_name = Some(format!("{prefix}-"));
+    pod.metadata.generate_name = Some(pods::generate_name(&prefix));
     pod
 }
 
